@@ -1,0 +1,99 @@
+"""Retraining: admins start runs; researchers and admins watch runs and model versions."""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.access import project_get_for_member, project_get_for_staff, require_admin
+from annotate.errors import NotFound
+from annotate.models import ModelVersion, RunTrigger, TrainingRun
+from annotate.services.training import training_run_start
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    model_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "project",
+            "state",
+            "trigger",
+            "progress",
+            "metrics",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "model_version",
+        ]
+
+    def get_model_version(self, run: TrainingRun) -> str | None:
+        version = getattr(run, "model_version", None)
+        return version.name if version else None
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "name",
+            "run",
+            "is_active",
+            "metrics",
+            "extractor_key",
+            "sha256",
+            "created_at",
+            "promoted_at",
+        ]
+
+
+class ProjectRetrainApi(APIView):
+    """Queue a retraining of the project's models (admins only); 409 while one runs."""
+
+    @extend_schema(
+        request=None,
+        responses={202: inline_serializer("RetrainAccepted", {"run": TrainingRunSerializer()})},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = project_get_for_member(user=request.user, project_id=project_id)
+        require_admin(request.user)
+        run = training_run_start(
+            project=project, trigger=RunTrigger.ADMIN, requested_by=request.user
+        )
+        return Response({"run": TrainingRunSerializer(run).data}, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingRunDetailApi(APIView):
+    @extend_schema(responses=TrainingRunSerializer)
+    def get(self, request: Request, run_id: int) -> Response:
+        run = TrainingRun.objects.filter(pk=run_id).first()
+        if run is None:
+            raise NotFound(f"training run {run_id} does not exist", code="no_run")
+        project_get_for_staff(user=request.user, project_id=run.project_id)
+        return Response(TrainingRunSerializer(run).data)
+
+
+class ProjectTrainingRunListApi(ListAPIView):
+    serializer_class = TrainingRunSerializer
+
+    def get_queryset(self):
+        project = project_get_for_staff(
+            user=self.request.user, project_id=self.kwargs["project_id"]
+        )
+        return TrainingRun.objects.filter(project=project).select_related("model_version")
+
+
+class ProjectModelListApi(ListAPIView):
+    serializer_class = ModelVersionSerializer
+
+    def get_queryset(self):
+        project = project_get_for_staff(
+            user=self.request.user, project_id=self.kwargs["project_id"]
+        )
+        return ModelVersion.objects.filter(project=project)

@@ -1,0 +1,52 @@
+from django.urls import path
+from rest_framework.authtoken.views import ObtainAuthToken
+
+from annotate.api import assignments, clips, projects, training
+
+urlpatterns = [
+    path("auth/token/", ObtainAuthToken.as_view(), name="auth-token"),
+    path("projects/", projects.ProjectListApi.as_view(), name="project-list"),
+    path("projects/<int:project_id>/", projects.ProjectDetailApi.as_view(), name="project-detail"),
+    path("projects/<int:project_id>/next/", projects.ProjectNextApi.as_view(), name="project-next"),
+    path(
+        "projects/<int:project_id>/progress/",
+        projects.ProjectProgressApi.as_view(),
+        name="project-progress",
+    ),
+    path(
+        "projects/<int:project_id>/stats/", projects.ProjectStatsApi.as_view(), name="project-stats"
+    ),
+    path(
+        "projects/<int:project_id>/clips/", clips.ClipCollectionApi.as_view(), name="project-clips"
+    ),
+    path("clips/<int:clip_id>/audio/", assignments.ClipAudioApi.as_view(), name="clip-audio"),
+    path(
+        "assignments/<int:assignment_id>/rating/",
+        assignments.RatingCreateApi.as_view(),
+        name="rating-create",
+    ),
+    path(
+        "assignments/<int:assignment_id>/audio/",
+        assignments.AssignmentAudioApi.as_view(),
+        name="assignment-audio",
+    ),
+    path("ratings/", assignments.RatingListApi.as_view(), name="rating-list"),
+    path(
+        "projects/<int:project_id>/retrain/",
+        training.ProjectRetrainApi.as_view(),
+        name="project-retrain",
+    ),
+    path(
+        "projects/<int:project_id>/training-runs/",
+        training.ProjectTrainingRunListApi.as_view(),
+        name="project-training-runs",
+    ),
+    path(
+        "projects/<int:project_id>/models/",
+        training.ProjectModelListApi.as_view(),
+        name="project-models",
+    ),
+    path(
+        "training-runs/<int:run_id>/", training.TrainingRunDetailApi.as_view(), name="training-run"
+    ),
+]

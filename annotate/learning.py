@@ -1,0 +1,62 @@
+"""The one adapter between the database and the learner: rows to arrays and back."""
+
+import numpy as np
+
+from annotate.models import Clip, Label, LabelSource, Project
+from annotate.services.features import features_matrix
+from learner.features import get_extractor
+from learner.training import LabelledSet, RoundConfig
+
+# Machine labels count for less than human ones when the regressors are retrained.
+MACHINE_LABEL_WEIGHT = 0.5
+
+
+def learner_config(project: Project, *, random_state: int = 0) -> RoundConfig:
+    return RoundConfig(
+        targets=tuple(project.targets.values_list("name", flat=True)),
+        regressor=project.regressor,
+        target_error=project.machine_label_target_error,
+        max_self_label_error=project.self_label_max_error,
+        extractor_key=get_extractor(project.feature_extractor).cache_key,
+        random_state=random_state,
+    )
+
+
+def labelled_set(project: Project) -> LabelledSet:
+    """Every clip with a live label (human or machine) and features, as arrays."""
+    targets = list(project.targets.values_list("name", flat=True))
+    labels = Label.objects.filter(clip__project=project, revoked_at__isnull=True).values_list(
+        "clip_id", "target", "value", "source", "agreement"
+    )
+    by_clip: dict[int, dict] = {}
+    for clip_id, target, value, source, agreement in labels:
+        entry = by_clip.setdefault(clip_id, {"values": {}, "human": False, "agreement": []})
+        entry["values"][target] = value
+        entry["human"] |= source == LabelSource.HUMAN
+        if agreement is not None:
+            entry["agreement"].append(agreement)
+    clip_ids = sorted(by_clip)
+    key = get_extractor(project.feature_extractor).cache_key
+    X, present = features_matrix(clip_ids=clip_ids, extractor_key=key)
+    speakers = dict(Clip.objects.filter(pk__in=clip_ids).values_list("id", "speaker"))
+    keep = [i for i, _ in enumerate(clip_ids) if present[i]]
+    kept_ids = [clip_ids[i] for i in keep]
+    y = np.array(
+        [[by_clip[c]["values"].get(t, np.nan) for t in targets] for c in kept_ids], dtype=np.float64
+    ).reshape(len(kept_ids), len(targets))
+    human = np.array([by_clip[c]["human"] for c in kept_ids], dtype=bool)
+    return LabelledSet(
+        clip_ids=np.array(kept_ids, dtype=np.int64),
+        X=X[keep],
+        y=y,
+        agreement=np.array(
+            [
+                np.mean(by_clip[c]["agreement"]) if by_clip[c]["agreement"] else np.nan
+                for c in kept_ids
+            ]
+        ),
+        # Unknown speakers count as their own group, so splits stay speaker-independent.
+        groups=np.array([speakers[c] or f"clip-{c}" for c in kept_ids], dtype=object),
+        weight=np.where(human, 1.0, MACHINE_LABEL_WEIGHT),
+        human=human,
+    )

@@ -1,0 +1,28 @@
+from annotate.models.clips import Clip, ClipState, ReferenceLabel
+from annotate.models.labels import Label, LabelSource
+from annotate.models.learning import ClipFeatures, ModelVersion, RunState, RunTrigger, TrainingRun
+from annotate.models.projects import Project, RatingMode, Target
+from annotate.models.raters import RaterProfile, Role
+from annotate.models.ratings import Assignment, AssignmentStatus, Rating, RatingSource
+
+__all__ = [
+    "Assignment",
+    "AssignmentStatus",
+    "Clip",
+    "ClipFeatures",
+    "ClipState",
+    "Label",
+    "LabelSource",
+    "ModelVersion",
+    "Project",
+    "RaterProfile",
+    "Rating",
+    "RatingMode",
+    "RatingSource",
+    "ReferenceLabel",
+    "Role",
+    "RunState",
+    "RunTrigger",
+    "Target",
+    "TrainingRun",
+]

@@ -1,0 +1,90 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class RatingMode(models.TextChoices):
+    CLIP = "clip", "One value per clip"
+    TRACE = "trace", "Time-continuous trace"
+
+
+class Project(models.Model):
+    """A labelling job: a corpus of clips, the targets rated and the learner's budgets."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    rating_mode = models.CharField(max_length=10, choices=RatingMode, default=RatingMode.CLIP)
+    min_raters = models.PositiveSmallIntegerField(default=2)
+    max_raters = models.PositiveSmallIntegerField(default=5)
+    agreement_target = models.FloatField(
+        default=0.7, help_text="Ask more raters while a clip's agreement is below this (0..1)."
+    )
+    self_label_max_error = models.FloatField(
+        default=0.15,
+        help_text="The learner labels a clip itself only where its calibrated expected "
+        "absolute error is at most this, on every target (label units).",
+    )
+    machine_label_target_error = models.FloatField(
+        default=0.2,
+        help_text="Target mean absolute error of machine labels on held-out human labels.",
+    )
+    machine_label_revoke_tolerance = models.FloatField(
+        default=0.3,
+        help_text="A newer model that differs from a machine label by more than this revokes it.",
+    )
+    human_budget_per_round = models.PositiveIntegerField(
+        default=100, help_text="Clips sent to humans per learner round."
+    )
+    retrain_after_labels = models.PositiveIntegerField(
+        default=50, help_text="Retrain automatically after this many new human labels (0: never)."
+    )
+    lease_seconds = models.PositiveIntegerField(default=600)
+    feature_extractor = models.CharField(
+        max_length=20, default="librosa", help_text="learner.features extractor name."
+    )
+    regressor = models.CharField(
+        max_length=20, default="linear", help_text="linear | mlp (learner.regressors)."
+    )
+    queue_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="projects")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_raters__gte=1) & Q(max_raters__gte=F("min_raters")),
+                name="project_raters_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(agreement_target__gte=0) & Q(agreement_target__lte=1),
+                name="project_agreement_target_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Target(models.Model):
+    """A rated dimension of a project (arousal, valence, ...) with its scale."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="targets")
+    name = models.SlugField(max_length=40)
+    scale_min = models.FloatField(default=-1.0)
+    scale_max = models.FloatField(default=1.0)
+    anchor_low = models.CharField(max_length=60, blank=True)
+    anchor_high = models.CharField(max_length=60, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["project_id", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="target_unique_name"),
+            models.CheckConstraint(
+                condition=Q(scale_max__gt=F("scale_min")), name="target_scale_nonempty"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.name}:{self.name}"

@@ -1,0 +1,25 @@
+from django.conf import settings
+from django.db import models
+
+
+class Role(models.TextChoices):
+    RATER = "rater", "Rater"
+    RESEARCHER = "researcher", "Researcher"
+    ADMIN = "admin", "Admin"
+
+
+class RaterProfile(models.Model):
+    """A user's role, and as a rater, the reliability learned from their ratings."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    role = models.CharField(max_length=12, choices=Role, default=Role.RATER)
+    reliability = models.FloatField(default=1.0, help_text="0..1; weights the rater in EWE gold.")
+    reliability_n = models.PositiveIntegerField(default=0, help_text="Shared clips it rests on.")
+    external_id = models.CharField(
+        max_length=200, blank=True, help_text="Rater id of an imported ratings.csv."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role})"

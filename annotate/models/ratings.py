@@ -1,0 +1,84 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from annotate.models.clips import Clip
+from annotate.models.projects import Project
+
+
+class AssignmentStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    COMPLETED = "completed", "Completed"
+    EXPIRED = "expired", "Expired"
+
+
+class Assignment(models.Model):
+    """A clip leased to one rater until `expires_at`."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="assignments")
+    rater = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    status = models.CharField(
+        max_length=10, choices=AssignmentStatus, default=AssignmentStatus.ACTIVE
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # One live lease per rater and clip.
+            models.UniqueConstraint(
+                fields=["clip", "rater"],
+                condition=Q(status="active"),
+                name="assignment_one_active_per_rater_clip",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="assignment_expiry"),
+            models.Index(fields=["rater", "project", "status"], name="assignment_rater_active"),
+        ]
+
+    def __str__(self) -> str:
+        return f"assignment {self.pk} ({self.status})"
+
+
+class RatingSource(models.TextChoices):
+    RATER = "rater", "Rated in Concord"
+    IMPORT = "import", "Imported from a corpus"
+
+
+class Rating(models.Model):
+    """One rater's values for one clip: per target, and optionally a trace per target.
+
+    `trace` holds `{target: [values...]}` sampled at `trace_hz` (25 Hz: one value
+    every 40 ms while the clip plays).
+    """
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="ratings")
+    rater = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ratings"
+    )
+    assignment = models.OneToOneField(
+        Assignment, on_delete=models.SET_NULL, null=True, blank=True, related_name="rating"
+    )
+    values = models.JSONField()
+    trace = models.JSONField(null=True, blank=True)
+    trace_hz = models.FloatField(null=True, blank=True)
+    time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    client_token = models.CharField(max_length=64)
+    source = models.CharField(max_length=10, choices=RatingSource, default=RatingSource.RATER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["clip", "rater"], name="rating_one_per_rater_clip"),
+            models.UniqueConstraint(
+                fields=["rater", "client_token"], name="rating_unique_client_token"
+            ),
+        ]
+        indexes = [models.Index(fields=["rater", "created_at"], name="rating_rater_time")]
+
+    def __str__(self) -> str:
+        return f"rating {self.pk}"

@@ -1,0 +1,93 @@
+"""Read queries, scoped by who is asking."""
+
+from datetime import datetime, time
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from annotate.access import user_role
+from annotate.models import Clip, ClipState, Label, Project, Rating, ReferenceLabel, Role
+
+STATE_KEYS = ("new", "awaiting_humans", "leased", "rated", "machine_labelled", "deferred")
+
+
+def project_stats(*, project: Project) -> dict:
+    """Counts of clips per state; `leased` are clips awaiting humans with a live lease."""
+    by_state = dict(
+        Clip.objects.filter(project=project)
+        .values_list("state")
+        .annotate(n=Count("id"))
+        .values_list("state", "n")
+    )
+    leased = Clip.objects.filter(
+        project=project, state=ClipState.AWAITING_HUMANS, active_leases__gt=0
+    ).count()
+    states = {key: by_state.get(key, 0) for key in STATE_KEYS}
+    states["leased"] = leased
+    states["awaiting_humans"] -= leased
+    labels = Label.objects.filter(clip__project=project, revoked_at__isnull=True)
+    return {
+        "clips": sum(by_state.values()),
+        "ratings": Rating.objects.filter(clip__project=project).count(),
+        "states": states,
+        "labels": dict(
+            labels.values_list("source").annotate(n=Count("id")).values_list("source", "n")
+        ),
+        "raters": Rating.objects.filter(clip__project=project).values("rater").distinct().count(),
+    }
+
+
+def rater_progress(*, rater: AbstractBaseUser, project: Project) -> dict:
+    """What a rater has done, and how many clips are still open to them.
+
+    `left` counts clips awaiting humans that the rater has not rated, as the difference
+    of two indexed counts rather than an anti-join over the whole pool.
+    """
+    today = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
+    mine = Rating.objects.filter(rater=rater, clip__project=project)
+    awaiting = Clip.objects.filter(project=project, state=ClipState.AWAITING_HUMANS).count()
+    awaiting_rated = mine.filter(clip__state=ClipState.AWAITING_HUMANS).count()
+    counts = mine.aggregate(
+        done_total=Count("id"), done_today=Count("id", filter=Q(created_at__gte=today))
+    )
+    return {
+        "done_today": counts["done_today"],
+        "done_total": counts["done_total"],
+        "left": awaiting - awaiting_rated,
+    }
+
+
+def clips_for_staff(
+    *, project: Project, state: str | None = None, ordering: str | None = None
+) -> QuerySet[Clip]:
+    """A project's clips; `ordering="queue"` lists them in the order raters get them."""
+    clips = Clip.objects.filter(project=project).prefetch_related("labels", "reference_labels")
+    if state:
+        clips = clips.filter(state=state)
+    if ordering == "queue":
+        return clips.order_by("-priority", "n_ratings", "id")
+    return clips.order_by("id")
+
+
+def ratings_visible_to(
+    *, user: AbstractBaseUser, project_id: int | None = None
+) -> QuerySet[Rating]:
+    """Raters see their own ratings; researchers those of their projects; admins all."""
+    ratings = Rating.objects.select_related("clip").order_by("id")
+    role = user_role(user)
+    if role == Role.RATER:
+        ratings = ratings.filter(rater=user)
+    elif role == Role.RESEARCHER:
+        ratings = ratings.filter(Q(clip__project__members=user) | Q(rater=user))
+    if project_id is not None:
+        ratings = ratings.filter(clip__project_id=project_id)
+    return ratings.distinct()
+
+
+def live_labels(clip: Clip) -> list[Label]:
+    return [label for label in clip.labels.all() if label.revoked_at is None]
+
+
+def references(clip: Clip) -> list[ReferenceLabel]:
+    return list(clip.reference_labels.all())

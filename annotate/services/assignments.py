@@ -1,0 +1,151 @@
+"""Leasing clips to raters: the human-query queue.
+
+The database is the source of truth. A clip has `ratings_wanted - n_ratings`
+open slots; `active_leases` counts the slots leased out. A claim locks the clip
+row with `FOR UPDATE SKIP LOCKED` inside a short transaction and bumps the
+counter, so two raters asking at once never get the same last slot, and a rater
+never waits behind another rater's claim.
+"""
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from annotate.models import (
+    Assignment,
+    AssignmentStatus,
+    Clip,
+    ClipState,
+    Project,
+    RaterProfile,
+    Rating,
+)
+from learner.raters import serve_easy_first
+
+CANDIDATES_PER_CLAIM = 16
+
+
+def assignments_expire(*, project_id: int | None = None, now: datetime | None = None) -> int:
+    """Mark overdue leases expired and give their slots back; returns how many expired."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        overdue = Assignment.objects.filter(status=AssignmentStatus.ACTIVE, expires_at__lte=now)
+        if project_id is not None:
+            overdue = overdue.filter(project_id=project_id)
+        if connection.features.has_select_for_update_skip_locked:
+            # A lease being rated right now is locked by the rating: leave it to the rating.
+            overdue = overdue.select_for_update(skip_locked=True)
+        rows = list(overdue.values_list("id", "clip_id"))
+        if not rows:
+            return 0
+        Assignment.objects.filter(id__in=[row[0] for row in rows]).update(
+            status=AssignmentStatus.EXPIRED
+        )
+        for clip_id, n_expired in Counter(clip_id for _, clip_id in rows).items():
+            Clip.objects.filter(pk=clip_id).update(
+                active_leases=Greatest(F("active_leases") - n_expired, 0)
+            )
+    return len(rows)
+
+
+def _open_clips(project: Project) -> QuerySet[Clip]:
+    return Clip.objects.filter(
+        project=project,
+        state=ClipState.AWAITING_HUMANS,
+        active_leases__lt=F("ratings_wanted") - F("n_ratings"),
+    )
+
+
+def _queue_order(clips: QuerySet[Clip], *, easy_first: bool = False) -> QuerySet[Clip]:
+    # Learner priority first; among equals, clips furthest from their minimum of ratings.
+    # Unreliable raters get the other end of the queue: the clips the model is surest of.
+    if easy_first:
+        return clips.order_by("priority", "n_ratings", "id")
+    return clips.order_by("-priority", "n_ratings", "id")
+
+
+def _easy_first(rater: AbstractBaseUser) -> bool:
+    profile = RaterProfile.objects.filter(user=rater).first()
+    return profile is not None and serve_easy_first(
+        reliability=profile.reliability, n_shared=profile.reliability_n
+    )
+
+
+def _live_lease(*, rater: AbstractBaseUser, project: Project, now: datetime) -> Assignment | None:
+    return (
+        Assignment.objects.filter(
+            rater=rater, project=project, status=AssignmentStatus.ACTIVE, expires_at__gt=now
+        )
+        .select_related("clip")
+        .order_by("id")
+        .first()
+    )
+
+
+def _claim(
+    *,
+    rater: AbstractBaseUser,
+    project: Project,
+    candidate_ids: list[int],
+    skip_locked: bool,
+    now: datetime,
+    easy_first: bool,
+) -> Assignment | None:
+    with transaction.atomic():
+        locked = _queue_order(
+            _open_clips(project).filter(pk__in=candidate_ids), easy_first=easy_first
+        )
+        if connection.features.has_select_for_update:
+            locked = locked.select_for_update(skip_locked=skip_locked)
+        clip = locked.first()
+        if clip is None:
+            return None
+        Clip.objects.filter(pk=clip.pk).update(active_leases=F("active_leases") + 1)
+        return Assignment.objects.create(
+            project=project,
+            clip=clip,
+            rater=rater,
+            expires_at=now + timedelta(seconds=project.lease_seconds),
+        )
+
+
+def assignment_next(*, rater: AbstractBaseUser, project: Project) -> Assignment | None:
+    """Lease the rater the most wanted clip they have not rated, or None when none is left.
+
+    A rater who already holds a live lease in the project gets that lease back, so a
+    retried request never hoards clips.
+    """
+    now = timezone.now()
+    assignments_expire(project_id=project.pk, now=now)
+    live = _live_lease(rater=rater, project=project, now=now)
+    if live is not None:
+        return live
+    already_rated = Rating.objects.filter(clip=OuterRef("pk"), rater=rater)
+    easy_first = _easy_first(rater)
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    # Early passes skip clips another rater is claiming this instant; the last one waits
+    # for them, so a transient lock never turns into a wrong "nothing left".
+    for skip in (True, True, False) if skip_locked else (False, False):
+        candidate_ids = list(
+            _queue_order(
+                _open_clips(project).exclude(Exists(already_rated)), easy_first=easy_first
+            ).values_list("id", flat=True)[:CANDIDATES_PER_CLAIM]
+        )
+        if not candidate_ids:
+            return None
+        assignment = _claim(
+            rater=rater,
+            project=project,
+            candidate_ids=candidate_ids,
+            skip_locked=skip,
+            now=now,
+            easy_first=easy_first,
+        )
+        if assignment is not None:
+            return assignment
+    return None

@@ -1,0 +1,130 @@
+"""Feature extraction for clips, cached per (clip, extractor key) and safe to repeat."""
+
+import logging
+from collections.abc import Iterable
+
+import numpy as np
+import soundfile as sf
+from django.db.models import Count, Max, QuerySet
+
+from annotate.models import Clip, ClipFeatures, Project
+from annotate.queueing import enqueue_on_commit
+from learner.features import get_extractor
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 64
+
+
+def _extractor_for(project: Project):
+    return get_extractor(project.feature_extractor)
+
+
+def clips_missing_features(*, project: Project, extractor_key: str) -> QuerySet[Clip]:
+    return Clip.objects.filter(project=project).exclude(features__extractor_key=extractor_key)
+
+
+def clip_features_extract(*, clip_ids: Iterable[int]) -> int:
+    """Extract and store features of the given clips that do not have them yet.
+
+    Uses each clip's project extractor. A clip whose audio cannot be read is logged
+    and skipped; the others are stored. Returns how many feature rows were written.
+    """
+    clips = Clip.objects.filter(pk__in=list(clip_ids)).select_related("project")
+    extractors = {}
+    rows = []
+    for clip in clips:
+        extractor = extractors.get(clip.project_id) or _extractor_for(clip.project)
+        extractors[clip.project_id] = extractor
+        if ClipFeatures.objects.filter(clip=clip, extractor_key=extractor.cache_key).exists():
+            continue
+        try:
+            with clip.audio.open("rb") as handle:
+                audio, sr = sf.read(handle, dtype="float32")
+        except (OSError, RuntimeError, sf.LibsndfileError) as exc:
+            logger.error("clip %s: cannot read audio for features: %s", clip.pk, exc)
+            continue
+        values = np.asarray(extractor.extract(audio, sr), dtype="<f4")
+        rows.append(
+            ClipFeatures(
+                clip=clip,
+                extractor_key=extractor.cache_key,
+                values=values.tobytes(),
+                n_features=values.size,
+            )
+        )
+    ClipFeatures.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def project_features_ensure(*, project: Project) -> int:
+    """Extract whatever features the project's clips still miss, in batches."""
+    key = _extractor_for(project).cache_key
+    missing = list(
+        clips_missing_features(project=project, extractor_key=key).values_list("id", flat=True)
+    )
+    written = 0
+    for start in range(0, len(missing), BATCH_SIZE):
+        written += clip_features_extract(clip_ids=missing[start : start + BATCH_SIZE])
+    return written
+
+
+def features_enqueue(*, clip_ids: list[int]) -> None:
+    """Queue extraction in batches, sent when the current transaction commits."""
+    from annotate.tasks import learner_features_extract_task
+
+    for start in range(0, len(clip_ids), BATCH_SIZE):
+        enqueue_on_commit(learner_features_extract_task, clip_ids[start : start + BATCH_SIZE])
+
+
+def features_matrix(*, clip_ids: list[int], extractor_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(X, present): stacked feature vectors in the order of clip_ids; rows of clips
+    without features are zero and flagged False in `present`."""
+    stored = dict(
+        ClipFeatures.objects.filter(clip_id__in=clip_ids, extractor_key=extractor_key).values_list(
+            "clip_id", "values"
+        )
+    )
+    if not stored:
+        return np.zeros((len(clip_ids), 0), dtype=np.float32), np.zeros(len(clip_ids), dtype=bool)
+    width = len(next(iter(stored.values()))) // 4
+    X = np.zeros((len(clip_ids), width), dtype=np.float32)
+    present = np.zeros(len(clip_ids), dtype=bool)
+    for i, clip_id in enumerate(clip_ids):
+        if (raw := stored.get(clip_id)) is not None:
+            X[i] = np.frombuffer(bytes(raw), dtype="<f4")
+            present[i] = True
+    return X, present
+
+
+class FeatureCache:
+    """Per-process cache of a project's feature matrix, reloaded when rows change.
+
+    Loading 100k feature vectors from the database takes seconds; the online loop
+    needs them after every rating, so a worker keeps them between calls. The cache
+    checks the row count and newest row id on each use, so it is never stale.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, str], tuple[dict, np.ndarray, np.ndarray]] = {}
+
+    def matrix(self, *, project_id: int, extractor_key: str) -> tuple[np.ndarray, np.ndarray]:
+        """(clip_ids, X) of every clip of the project with features, ordered by clip id."""
+        rows = ClipFeatures.objects.filter(clip__project_id=project_id, extractor_key=extractor_key)
+        stamp = rows.aggregate(n=Count("id"), last=Max("id"))
+        cached = self._entries.get((project_id, extractor_key))
+        if cached is not None and cached[0] == stamp:
+            return cached[1], cached[2]
+        data = list(rows.order_by("clip_id").values_list("clip_id", "values"))
+        clip_ids = np.array([clip_id for clip_id, _ in data], dtype=np.int64)
+        if data:
+            X = np.frombuffer(b"".join(bytes(v) for _, v in data), dtype="<f4").reshape(
+                len(data), -1
+            )
+        else:
+            X = np.zeros((0, 0), dtype=np.float32)
+        self._entries[(project_id, extractor_key)] = (stamp, clip_ids, X)
+        return clip_ids, X
+
+
+feature_cache = FeatureCache()

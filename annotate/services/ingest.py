@@ -1,0 +1,377 @@
+"""Getting audio into a project: files, folders, uploads and whole corpora.
+
+Each file is decoded and converted once to 16 kHz mono, stored under MEDIA_ROOT and
+deduplicated by the sha256 of its original bytes. A file that cannot be taken is
+reported by name with its reason and leaves nothing behind; the rest go in.
+"""
+
+import csv
+import logging
+import math
+import multiprocessing
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from annotate.audio import AudioError, DecodedClip, decode, decode_file, sha256_of
+from annotate.models import (
+    Clip,
+    ClipState,
+    Project,
+    RaterProfile,
+    Rating,
+    RatingSource,
+    ReferenceLabel,
+    Role,
+    Target,
+)
+from annotate.services.features import features_enqueue
+from annotate.services.ratings import clip_settle
+
+logger = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".w64", ".caf"}
+GOLD_TARGETS = {
+    "valence": ("negative", "positive"),
+    "arousal": ("calm", "excited"),
+    "dominance": ("submissive", "dominant"),
+}
+TARGET_ORDER = ("arousal", "valence", "dominance")
+FIELD_COLUMNS = {"speaker", "gender", "language", "split"}
+FILE_COLUMNS = {"clip_id", "path", "duration_s", "sample_rate", "channels", "sha256"}
+
+
+@dataclass
+class ImportReport:
+    created: list[tuple[int, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    ratings: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "created": [{"id": pk, "name": name} for pk, name in self.created],
+            "skipped": [{"name": name, "reason": reason} for name, reason in self.skipped],
+            "errors": [{"name": name, "reason": reason} for name, reason in self.errors],
+            "ratings": self.ratings,
+        }
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file to import: a name to report, its bytes, and fields for its Clip."""
+
+    name: str
+    read: Callable[[], bytes]
+    fields: dict = field(default_factory=dict)
+    reference: dict = field(default_factory=dict)
+
+
+def project_get_or_create(*, name: str, targets: Iterable[str] = ("arousal", "valence")) -> Project:
+    """The named project, created with the given targets on [-1, 1] if it is new."""
+    project, created = Project.objects.get_or_create(name=name)
+    if created:
+        for position, target in enumerate(targets):
+            low, high = GOLD_TARGETS.get(target, ("low", "high"))
+            Target.objects.create(
+                project=project, name=target, position=position, anchor_low=low, anchor_high=high
+            )
+    return project
+
+
+def _decoded(
+    sources: list[Source], max_seconds: float, workers: int
+) -> Iterator[tuple[Source, DecodedClip | str]]:
+    paths = [getattr(source.read, "path", None) for source in sources]
+    if workers > 1 and len(sources) > 8 and all(paths):
+        # forkserver: the workers start clean, without this process's database connections.
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            yield from zip(
+                sources,
+                pool.map(decode_file, paths, [max_seconds] * len(paths), chunksize=8),
+                strict=True,
+            )
+        return
+    for source in sources:
+        try:
+            yield source, decode(source.read(), max_seconds=max_seconds)
+        except AudioError as exc:
+            yield source, str(exc)
+        except OSError as exc:
+            yield source, f"cannot read the file ({exc.strerror or exc})"
+
+
+def _store(*, project: Project, source: Source, clip: DecodedClip) -> Clip:
+    storage_name = f"clips/{project.pk}/{clip.sha256[:2]}/{clip.sha256}.wav"
+    stored_name = default_storage.save(storage_name, ContentFile(clip.wav_bytes))
+    try:
+        with transaction.atomic():
+            row = Clip.objects.create(
+                project=project,
+                audio=stored_name,
+                sha256=clip.sha256,
+                duration_s=clip.duration_s,
+                original_sample_rate=clip.original_sample_rate,
+                original_channels=clip.original_channels,
+                original_name=source.name[-300:],
+                peaks=clip.peaks,
+                state=ClipState.AWAITING_HUMANS,
+                ratings_wanted=project.min_raters,
+                **source.fields,
+            )
+            ReferenceLabel.objects.bulk_create(
+                ReferenceLabel(clip=row, target=target, value=value)
+                for target, value in source.reference.items()
+            )
+    except BaseException:
+        default_storage.delete(stored_name)  # nothing of a failed clip stays behind
+        raise
+    return row
+
+
+def clips_import(
+    *,
+    project: Project,
+    sources: list[Source],
+    progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
+) -> ImportReport:
+    """Decode, store and register each source; report what went in, what not, and why."""
+    report = ImportReport()
+    max_seconds = float(settings.CONCORD_MAX_CLIP_SECONDS)
+    known_sha = dict(Clip.objects.filter(project=project).values_list("sha256", "id"))
+    known_ids = set(
+        Clip.objects.filter(project=project, external_id__isnull=False).values_list(
+            "external_id", flat=True
+        )
+    )
+    todo = []
+    for source in sources:
+        external_id = source.fields.get("external_id")
+        if external_id is not None and external_id in known_ids:
+            report.skipped.append((source.name, f"clip {external_id!r} is already imported"))
+            if progress:
+                progress(1)
+        else:
+            todo.append(source)
+    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    for source, result in _decoded(todo, max_seconds, workers):
+        if progress:
+            progress(1)
+        if isinstance(result, str):
+            report.errors.append((source.name, result))
+            continue
+        if (duplicate := known_sha.get(result.sha256)) is not None:
+            report.skipped.append((source.name, f"same audio as clip {duplicate}"))
+            continue
+        try:
+            clip = _store(project=project, source=source, clip=result)
+        except IntegrityError as exc:
+            report.skipped.append((source.name, f"already in the project ({exc.__cause__ or exc})"))
+            continue
+        known_sha[clip.sha256] = clip.pk
+        report.created.append((clip.pk, source.name))
+    features_enqueue(clip_ids=[pk for pk, _ in report.created])
+    return report
+
+
+class _PathReader:
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __call__(self) -> bytes:
+        return Path(self.path).read_bytes()
+
+
+def audio_paths(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Audio files named or found in folders (recursively), and names that are neither."""
+    found, missing = [], []
+    for path in paths:
+        if path.is_dir():
+            found.extend(
+                sorted(
+                    p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+                )
+            )
+        elif path.is_file():
+            found.append(path)
+        else:
+            missing.append((str(path), "no such file or folder"))
+    return found, missing
+
+
+def files_import(
+    *, project: Project, paths: Iterable[Path], progress: Callable[[int], None] | None = None
+) -> ImportReport:
+    """Import bare audio files and folders into a project."""
+    files, missing = audio_paths(paths)
+    report = clips_import(
+        project=project,
+        sources=[Source(name=str(p), read=_PathReader(p)) for p in files],
+        progress=progress,
+    )
+    report.errors[:0] = missing
+    return report
+
+
+def _number(raw: str) -> float | None:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _corpus_sources(corpus_dir: Path, rows: list[dict], targets: list[str]) -> list[Source]:
+    sources = []
+    for row in rows:
+        fields = {"external_id": row["clip_id"]}
+        fields.update({k: row[k] for k in FIELD_COLUMNS if row.get(k)})
+        metadata = {
+            k: v
+            for k, v in row.items()
+            if k not in FIELD_COLUMNS | FILE_COLUMNS | set(GOLD_TARGETS) and v not in (None, "")
+        }
+        reference = {t: v for t in targets if (v := _number(row.get(t, ""))) is not None}
+        path = corpus_dir / row["path"]
+        sources.append(
+            Source(
+                name=row["path"],
+                read=_PathReader(path),
+                fields={**fields, "metadata": metadata},
+                reference=reference,
+            )
+        )
+    return sources
+
+
+def corpus_import(
+    *,
+    corpus_dir: Path,
+    project_name: str,
+    progress: Callable[[int], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import a corpus folder (clips.csv + audio [+ ratings.csv]) into a project."""
+    clips_csv = corpus_dir / "clips.csv"
+    if not clips_csv.is_file():
+        raise FileNotFoundError(f"{corpus_dir} has no clips.csv")
+    with clips_csv.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    columns = set(rows[0]) if rows else set()
+    missing = {"clip_id", "path"} - columns
+    if missing:
+        raise ValueError(f"{clips_csv} lacks the column(s) {', '.join(sorted(missing))}")
+    # Targets: the gold columns the corpus fills in (an empty column names no target).
+    targets = [t for t in TARGET_ORDER if any(row.get(t) for row in rows)] or ["arousal", "valence"]
+    project = project_get_or_create(name=project_name, targets=targets)
+    if on_start:
+        on_start(len(rows))
+    report = clips_import(
+        project=project, sources=_corpus_sources(corpus_dir, rows, targets), progress=progress
+    )
+    ratings_csv = corpus_dir / "ratings.csv"
+    if ratings_csv.is_file():
+        ratings_import(project=project, ratings_csv=ratings_csv, report=report)
+    return report
+
+
+def _rater_user(project: Project, rater_id: str):
+    username = re.sub(r"[^\w.@+-]", "_", f"{project.name}-rater-{rater_id}")[:150]
+    user, created = get_user_model().objects.get_or_create(username=username)
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        RaterProfile.objects.create(user=user, role=Role.RATER, external_id=rater_id)
+    project.members.add(user)
+    return user
+
+
+def ratings_import(*, project: Project, ratings_csv: Path, report: ImportReport) -> None:
+    """Store a corpus's ratings.csv as human ratings by per-corpus rater users."""
+    targets = {t.name: t for t in project.targets.all()}
+    clips = dict(
+        Clip.objects.filter(project=project, external_id__isnull=False).values_list(
+            "external_id", "id"
+        )
+    )
+    users: dict[str, object] = {}
+    touched = set()
+    with ratings_csv.open(newline="", encoding="utf-8") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            where = f"ratings.csv line {line}"
+            clip_id = clips.get(row.get("clip_id", ""))
+            if clip_id is None:
+                report.errors.append((where, f"unknown clip_id {row.get('clip_id')!r}"))
+                continue
+            values, problem = {}, None
+            for name, target in targets.items():
+                raw = row.get(name)
+                if raw in (None, ""):
+                    continue
+                value = _number(raw)
+                if value is None or not target.scale_min <= value <= target.scale_max:
+                    scale = f"[{target.scale_min}, {target.scale_max}]"
+                    problem = f"{name}={raw!r} is not a number on {scale}"
+                    break
+                values[name] = value
+            if problem or not values:
+                report.errors.append((where, problem or "no target values"))
+                continue
+            rater_id = row.get("rater_id", "").strip()
+            if not rater_id:
+                report.errors.append((where, "empty rater_id"))
+                continue
+            user = users.get(rater_id) or _rater_user(project, rater_id)
+            users[rater_id] = user
+            _, created = Rating.objects.get_or_create(
+                clip_id=clip_id,
+                rater=user,
+                defaults={
+                    "values": values,
+                    "client_token": f"import:{clip_id}",
+                    "source": RatingSource.IMPORT,
+                },
+            )
+            if created:
+                report.ratings += 1
+                touched.add(clip_id)
+    for clip_id in sorted(touched):
+        clip_settle(clip_id=clip_id)
+
+
+def upload_sources(files) -> list[Source]:
+    """Sources from uploaded files (Django UploadedFile), read lazily."""
+    return [Source(name=f.name, read=f.read) for f in files]
+
+
+def upload_too_large(files, limit: int) -> list[tuple[str, str]]:
+    return [
+        (f.name, f"too large: {f.size / 2**20:.1f} MiB (the limit is {limit / 2**20:.0f} MiB)")
+        for f in files
+        if f.size > limit
+    ]
+
+
+__all__ = [
+    "ImportReport",
+    "Source",
+    "clips_import",
+    "corpus_import",
+    "files_import",
+    "project_get_or_create",
+    "ratings_import",
+    "sha256_of",
+    "upload_sources",
+    "upload_too_large",
+]

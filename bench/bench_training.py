@@ -1,0 +1,71 @@
+"""Full retraining time on CPU at 10k labelled clips, for each regressor and the confidence.
+
+    python -m bench.bench_training [--n 10000] [--features 143]
+
+Synthetic features and two targets with a non-linear relation and heteroscedastic
+noise; times `fit` of the ridge baseline, the torch MLP (CCC loss) and a whole
+`train_round` (regressor + K-fold error engines + agreement estimator + calibration).
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+from bench.machine import describe
+from learner.regressors import LinearRegressor, MLPRegressor
+from learner.training import LabelledSet, RoundConfig, speaker_split, train_round
+
+
+def data(n: int, d: int, seed: int = 0) -> LabelledSet:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    noise = 0.05 + 0.2 * (np.abs(X[:, 0]) > 1)
+    y = np.column_stack([np.tanh(X[:, 1] - 0.5 * X[:, 2] ** 2 + 0.5), np.tanh(0.5 * X[:, 3])])
+    y = y + noise[:, None] * rng.normal(size=y.shape)
+    return LabelledSet(
+        clip_ids=np.arange(n),
+        X=X,
+        y=y,
+        agreement=1 - noise,
+        groups=np.array([f"s{i % 50}" for i in range(n)], dtype=object),
+        weight=np.ones(n),
+        human=np.ones(n, dtype=bool),
+    )
+
+
+def timed(label: str, action) -> None:
+    started = time.perf_counter()
+    action()
+    print(f"| {label} | {time.perf_counter() - started:.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10000)
+    parser.add_argument("--features", type=int, default=143)
+    args = parser.parse_args()
+    labelled = data(args.n, args.features)
+    dev = speaker_split(labelled.groups, dev_fraction=0.2, random_state=0)
+    train, held = labelled.subset(~dev), labelled.subset(dev)
+    print(describe())
+    print()
+    print(f"{args.n} labelled clips x {args.features} features, 2 targets")
+    print()
+    print("| step | seconds |")
+    print("|---|---|")
+    timed(
+        "ridge baseline fit (penalty chosen on dev)",
+        lambda: LinearRegressor().fit(train.X, train.y),
+    )
+    timed("torch MLP fit (CCC loss, early stopping)", lambda: MLPRegressor().fit(train.X, train.y))
+    for name in ("linear", "mlp"):
+        config = RoundConfig(targets=("arousal", "valence"), extractor_key="bench", regressor=name)
+        timed(
+            f"whole train_round with {name} (model + 5-fold error engines + calibration)",
+            lambda config=config: train_round(train, held, config),
+        )
+
+
+if __name__ == "__main__":
+    main()

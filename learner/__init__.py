@@ -1,0 +1,1 @@
+"""Concord's learner: plain Python, numpy in and out, no Django, Celery or annotate."""

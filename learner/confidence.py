@@ -1,0 +1,226 @@
+"""Learned confidence (METHOD section 2): how wrong will the model be on this clip?
+
+The model's own score is often wrong about itself, so separate engines learn it:
+- `AgreementEstimator` predicts the raters' agreement on a clip from its features
+  (low predicted agreement: a hard, ambiguous clip);
+- `ErrorEngines` learn the main regressor's absolute error from out-of-fold errors,
+  several gradient-boosted engines on bootstrap samples, giving a mean and a spread;
+- `ConfidenceModel` combines both and calibrates them on held-out human labels
+  (isotonic) into an expected absolute error per clip and target, in label units, plus
+  a bound that holds for a chosen share of clips.
+"""
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import nnls
+from sklearn.base import BaseEstimator, clone
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.isotonic import IsotonicRegression
+from sklearn.model_selection import KFold
+from sklearn.utils import check_random_state
+
+from learner.regressors import LinearRegressor
+
+
+class _Standardised:
+    def fit_scaler(self, X: NDArray) -> NDArray:
+        self.mean_ = X.mean(axis=0)
+        self.scale_ = X.std(axis=0)
+        self.scale_[self.scale_ == 0] = 1.0
+        return (X - self.mean_) / self.scale_
+
+    def scaled(self, X: NDArray) -> NDArray:
+        return (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+
+
+class AgreementEstimator(_Standardised, BaseEstimator):
+    """Predicts a clip's rater agreement (0..1) from its features; NaN targets skipped."""
+
+    def __init__(self, max_iter: int = 60, random_state: int | None = 0):
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X, agreement) -> "AgreementEstimator":
+        X = np.asarray(X, dtype=np.float64)
+        agreement = np.asarray(agreement, dtype=np.float64)
+        known = ~np.isnan(agreement)
+        Z = self.fit_scaler(X)
+        self.constant_ = float(np.nanmean(agreement)) if known.any() else np.nan
+        self.model_ = None
+        if known.sum() >= 10:
+            self.model_ = HistGradientBoostingRegressor(
+                max_iter=self.max_iter,
+                learning_rate=0.05,
+                max_leaf_nodes=15,
+                min_samples_leaf=10,
+                l2_regularization=1.0,
+                random_state=self.random_state,
+            ).fit(Z[known], agreement[known])
+        return self
+
+    def predict(self, X) -> NDArray[np.float64]:
+        if self.model_ is None:
+            return np.full(len(X), self.constant_)
+        return np.clip(self.model_.predict(self.scaled(X)), 0.0, 1.0)
+
+
+class ErrorEngines(_Standardised, BaseEstimator):
+    """Out-of-fold absolute errors of `regressor`, learned by bootstrap ridge engines.
+
+    Attributes
+    ----------
+    oof_error_ : (n_samples, n_targets) out-of-fold absolute errors (NaN where unlabelled)
+    """
+
+    def __init__(
+        self,
+        regressor=None,
+        n_folds: int = 5,
+        n_engines: int = 5,
+        max_iter: int = 60,
+        random_state: int | None = 0,
+    ):
+        self.regressor = regressor
+        self.n_folds = n_folds
+        self.n_engines = n_engines
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None) -> "ErrorEngines":
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
+        rng = check_random_state(self.random_state)
+        base = self.regressor if self.regressor is not None else LinearRegressor()
+        oof = np.full(y.shape, np.nan)
+        folds = KFold(
+            n_splits=min(self.n_folds, len(X)), shuffle=True, random_state=rng.randint(2**31 - 1)
+        )
+        for train, held in folds.split(X):
+            model = clone(base)
+            fit_params = {} if sample_weight is None else {"sample_weight": sample_weight[train]}
+            model.fit(X[train], y[train], **fit_params)
+            oof[held] = np.abs(np.asarray(model.predict(X[held])).reshape(len(held), -1) - y[held])
+        self.oof_error_ = oof
+        Z = self.fit_scaler(X)
+        self.engines_ = []
+        for _ in range(self.n_engines):
+            sample = rng.randint(0, len(X), len(X))
+            per_target = []
+            for t in range(y.shape[1]):
+                rows = sample[~np.isnan(oof[sample, t])]
+                per_target.append(
+                    self._engine(rng).fit(Z[rows], oof[rows, t])
+                    if rows.size >= 10
+                    else float(np.nanmean(oof[:, t]))
+                )
+            self.engines_.append(per_target)
+        return self
+
+    def _engine(self, rng):
+        # Errors depend on the features non-linearly (noisy regions, far-out clips).
+        return HistGradientBoostingRegressor(
+            max_iter=self.max_iter,
+            learning_rate=0.05,
+            max_leaf_nodes=15,
+            min_samples_leaf=10,
+            l2_regularization=1.0,
+            random_state=rng.randint(2**31 - 1),
+        )
+
+    def predict(self, X) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Mean and spread over engines of the predicted absolute error: (n, n_targets) each."""
+        Z = self.scaled(X)
+        members = np.stack(
+            [
+                np.column_stack(
+                    [e.predict(Z) if hasattr(e, "predict") else np.full(len(Z), e) for e in engine]
+                )
+                for engine in self.engines_
+            ]
+        )
+        members = np.clip(members, 0.0, None)
+        return members.mean(axis=0), members.std(axis=0)
+
+
+class ConfidenceModel(BaseEstimator):
+    """Expected absolute error per clip and target, calibrated on held-out human labels.
+
+    `fit` trains the engines on the training clips; `calibrate` learns, on development
+    clips with human labels, how the engines' error estimate, their spread and the
+    predicted disagreement combine into the real error (non-negative least squares, then
+    isotonic per target), and the factor that turns it into a bound holding for
+    `coverage` of clips.
+    """
+
+    def __init__(
+        self,
+        regressor=None,
+        n_folds: int = 5,
+        n_error_engines: int = 5,
+        coverage: float = 0.8,
+        random_state: int | None = 0,
+    ):
+        self.regressor = regressor
+        self.n_folds = n_folds
+        self.n_error_engines = n_error_engines
+        self.coverage = coverage
+        self.random_state = random_state
+
+    def fit(self, X, y, agreement=None, sample_weight=None) -> "ConfidenceModel":
+        X = np.asarray(X, dtype=np.float64)
+        self.errors_ = ErrorEngines(
+            self.regressor, self.n_folds, self.n_error_engines, random_state=self.random_state
+        ).fit(X, y, sample_weight)
+        agreement = np.full(len(X), np.nan) if agreement is None else np.asarray(agreement, float)
+        self.agreement_ = AgreementEstimator(random_state=self.random_state).fit(X, agreement)
+        # Until calibrated: the out-of-fold errors themselves calibrate the engines.
+        self.calibrate(X, self.errors_.oof_error_)
+        return self
+
+    def _raw(self, X) -> NDArray[np.float64]:
+        mean, spread = self.errors_.predict(X)
+        disagreement = 1.0 - np.nan_to_num(self.agreement_.predict(X), nan=0.5)
+        return np.stack(
+            [mean, spread, np.repeat(disagreement[:, None], mean.shape[1], axis=1)], axis=-1
+        )
+
+    def calibrate(self, X, abs_error) -> "ConfidenceModel":
+        """Fit the combination and calibration on real absolute errors (n, n_targets)."""
+        raw = self._raw(X)
+        abs_error = np.asarray(abs_error, dtype=np.float64).reshape(raw.shape[:2])
+        self.weights_, self.isotonic_, self.bound_factor_ = [], [], []
+        for t in range(raw.shape[1]):
+            rows = ~np.isnan(abs_error[:, t])
+            if rows.sum() < 3:
+                self.weights_.append(np.array([1.0, 0.0, 0.0]))
+                self.isotonic_.append(None)
+                self.bound_factor_.append(2.0)
+                continue
+            weights, _ = nnls(raw[rows, t], abs_error[rows, t])
+            if not weights.any():
+                weights = np.array([1.0, 0.0, 0.0])
+            score = raw[rows, t] @ weights
+            iso = IsotonicRegression(y_min=1e-3, out_of_bounds="clip").fit(
+                score, abs_error[rows, t]
+            )
+            expected = np.maximum(iso.predict(score), 1e-3)
+            factor = float(np.quantile(abs_error[rows, t] / expected, self.coverage))
+            self.weights_.append(weights)
+            self.isotonic_.append(iso)
+            self.bound_factor_.append(factor)
+        return self
+
+    def predict(self, X) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(expected absolute error (n, n_targets), predicted agreement (n,))."""
+        raw = self._raw(X)
+        expected = np.empty(raw.shape[:2])
+        for t in range(raw.shape[1]):
+            score = raw[:, t] @ self.weights_[t]
+            iso = self.isotonic_[t]
+            expected[:, t] = np.maximum(iso.predict(score), 1e-3) if iso is not None else score
+        return expected, self.agreement_.predict(X)
+
+    def bound(self, X) -> NDArray[np.float64]:
+        """An error bound that the real error stays under for about `coverage` of clips."""
+        expected, _ = self.predict(X)
+        return expected * np.asarray(self.bound_factor_)[None, :]

@@ -1,0 +1,98 @@
+"""The cooperative policy (METHOD sections 3-4) as pure functions from numbers to decisions."""
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+
+class Action(enum.StrEnum):
+    SELF_LABEL = "self_label"
+    ASK_HUMANS = "ask_humans"
+    DEFER = "defer"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    priority: float = 0.0
+    n_raters: int = 0
+
+
+def choose_self_label_threshold(
+    *, expected_error: ArrayLike, real_error: ArrayLike, target_error: float, min_clips: int = 3
+) -> float:
+    """The largest expected-error threshold whose self-labelled validation clips meet the target.
+
+    Clips are self-labelled where `expected_error <= threshold`; the threshold is the
+    largest one at which the mean real error of those clips is at most `target_error`
+    (and at least `min_clips` qualify), as automated labelling picks its threshold on
+    validation data. Returns 0.0 (self-label nothing) when no threshold meets it.
+    """
+    expected = np.asarray(expected_error, dtype=np.float64)
+    real = np.asarray(real_error, dtype=np.float64)
+    keep = ~(np.isnan(expected) | np.isnan(real))
+    expected, real = expected[keep], real[keep]
+    order = np.argsort(expected, kind="stable")
+    running_mean = np.cumsum(real[order]) / np.arange(1, order.size + 1)
+    ok = np.flatnonzero(
+        (running_mean <= target_error) & (np.arange(1, order.size + 1) >= min_clips)
+    )
+    if ok.size == 0:
+        return 0.0
+    return float(expected[order][ok[-1]])
+
+
+def raters_to_start(agreement: float, *, min_raters: int, max_raters: int) -> int:
+    """Fewer raters for clips people are predicted to agree on, more for ambiguous ones."""
+    if np.isnan(agreement):
+        return min_raters
+    if agreement < 0.5:
+        return min(max_raters, min_raters + 1)
+    return min_raters
+
+
+def decide(
+    *,
+    expected_error: ArrayLike,
+    agreement: ArrayLike | None,
+    self_label_threshold: float,
+    human_budget: int,
+    min_raters: int,
+    max_raters: int,
+    novelty: ArrayLike | None = None,
+) -> list[Decision]:
+    """Per clip: self-label, ask humans (priority, raters to start with), or defer.
+
+    - confident on every target (expected error <= threshold): self-label;
+    - otherwise the `human_budget` most informative clips go to humans, most uncertain
+      first; priority is the worst expected error, raised by predicted disagreement and
+      novelty (both in [0, 1]);
+    - the rest wait for a later round.
+    """
+    expected = np.atleast_2d(np.asarray(expected_error, dtype=np.float64))
+    n = expected.shape[0]
+    worst = np.nanmax(expected, axis=1)
+    agree = np.full(n, np.nan) if agreement is None else np.asarray(agreement, dtype=np.float64)
+    new = np.zeros(n) if novelty is None else np.asarray(novelty, dtype=np.float64)
+    priority = worst * (1.0 + 0.5 * np.nan_to_num(1.0 - agree, nan=0.0)) * (1.0 + 0.5 * new)
+    confident = worst <= self_label_threshold
+    candidates = np.flatnonzero(~confident)
+    ranked = candidates[np.argsort(-priority[candidates], kind="stable")]
+    to_humans = set(ranked[: max(0, human_budget)].tolist())
+    decisions = []
+    for i in range(n):
+        if confident[i]:
+            decisions.append(Decision(Action.SELF_LABEL))
+        elif i in to_humans:
+            decisions.append(
+                Decision(
+                    Action.ASK_HUMANS,
+                    float(priority[i]),
+                    raters_to_start(agree[i], min_raters=min_raters, max_raters=max_raters),
+                )
+            )
+        else:
+            decisions.append(Decision(Action.DEFER, float(priority[i])))
+    return decisions

@@ -1,0 +1,31 @@
+"""Feature extractors: frame-level descriptors and their functionals, or eGeMAPS.
+
+    extractor = get_extractor("librosa")
+    vector = extractor.extract(audio, sr)          # clip functionals, 1-d
+    steps = extractor.extract_windows(audio, sr)   # (n_steps, n_features) at 25 Hz
+
+An extractor's `cache_key` names it with its parameters and version: stored features are
+reused only for the same key.
+"""
+
+from learner.features.base import Extractor
+from learner.features.egemaps import EgemapsExtractor
+from learner.features.lld import LibrosaExtractor
+
+EXTRACTORS: dict[str, type[Extractor]] = {
+    LibrosaExtractor.name: LibrosaExtractor,
+    EgemapsExtractor.name: EgemapsExtractor,
+}
+
+
+def get_extractor(name: str = "librosa", **params) -> Extractor:
+    try:
+        cls = EXTRACTORS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown feature extractor {name!r}; known: {', '.join(EXTRACTORS)}"
+        ) from None
+    return cls(**params)
+
+
+__all__ = ["EXTRACTORS", "EgemapsExtractor", "Extractor", "LibrosaExtractor", "get_extractor"]

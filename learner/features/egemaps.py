@@ -1,0 +1,40 @@
+"""eGeMAPS v02 functionals (88) with openSMILE: the field's standard minimal set."""
+
+import numpy as np
+
+from learner.features.base import Extractor, as_mono_float
+
+
+class EgemapsExtractor(Extractor):
+    name = "egemaps"
+    version = "1"
+
+    def __init__(self) -> None:
+        self._smile = None
+
+    def _get(self):
+        if self._smile is None:
+            import opensmile
+
+            self._smile = opensmile.Smile(
+                feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                feature_level=opensmile.FeatureLevel.Functionals,
+            )
+        return self._smile
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_smile": None}
+
+    @property
+    def feature_names_(self) -> list[str]:
+        return list(self._get().feature_names)
+
+    def extract(self, audio: np.ndarray, sr: int) -> np.ndarray:
+        signal = as_mono_float(audio)
+        if signal.size < sr // 2:  # openSMILE needs some audio; pad short clips with silence
+            signal = np.pad(signal, (0, sr // 2 - signal.size))
+        values = self._get().process_signal(signal, sr).to_numpy()[0]
+        return np.nan_to_num(values).astype(np.float32)
+
+    def extract_windows(self, audio: np.ndarray, sr: int) -> np.ndarray:
+        raise NotImplementedError("eGeMAPS windows: use the librosa extractor for traces")

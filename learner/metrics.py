@@ -1,0 +1,50 @@
+"""Evaluation metrics: concordance correlation coefficient (CCC), Pearson, RMSE."""
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+
+def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(y_true, dtype=np.float64).ravel()
+    y = np.asarray(y_pred, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {x.size} != {y.size}")
+    if x.size == 0:
+        raise ValueError("metric of empty arrays")
+    return x, y
+
+
+def ccc(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Concordance correlation coefficient with population moments ("total CCC").
+
+    `2 cov(x, y) / (var(x) + var(y) + (mean(x) - mean(y))**2)`; 1.0 when both are the
+    same constant.
+    """
+    x, y = _pair(y_true, y_pred)
+    mx, my = x.mean(), y.mean()
+    cov = np.mean((x - mx) * (y - my))
+    denom = x.var() + y.var() + (mx - my) ** 2
+    if denom == 0.0:
+        return 1.0
+    return float(2.0 * cov / denom)
+
+
+def mean_ccc(y_true: Sequence[ArrayLike], y_pred: Sequence[ArrayLike]) -> float:
+    """CCC per sequence (e.g. per clip of a trace), averaged ("mean CCC")."""
+    if len(y_true) != len(y_pred):
+        raise ValueError("as many predicted sequences as true ones are required")
+    return float(np.mean([ccc(t, p) for t, p in zip(y_true, y_pred, strict=True)]))
+
+
+def pearson(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    x, y = _pair(y_true, y_pred)
+    if x.std() == 0 or y.std() == 0:
+        return 0.0
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    x, y = _pair(y_true, y_pred)
+    return float(np.sqrt(np.mean((x - y) ** 2)))

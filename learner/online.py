@@ -1,0 +1,95 @@
+"""A fast ranker for the online loop: re-rank the human queue as each rating arrives.
+
+Heavier models are retrained asynchronously; between retrainings this bootstrap
+ensemble of closed-form ridge regressions scores the whole pool in about a second
+for 100k clips, and its spread says where the model is least sure.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.utils import check_random_state
+
+
+@dataclass(frozen=True)
+class PoolScores:
+    """Per clip and target: ensemble mean prediction and spread (std over members)."""
+
+    prediction: NDArray[np.float64]
+    spread: NDArray[np.float64]
+
+    def uncertainty(self) -> NDArray[np.float64]:
+        """One number per clip: the largest spread over targets."""
+        return np.nanmax(self.spread, axis=1) if self.spread.size else np.zeros(0)
+
+
+class RidgeEnsemble:
+    """Bootstrap ensemble of multi-target ridge regressions on standardised features.
+
+    Parameters
+    ----------
+    n_members : int
+        Ensemble size.
+    alpha : float
+        L2 penalty, in units of the standardised features.
+    random_state : int or None
+        Seeds the bootstrap samples.
+    """
+
+    def __init__(self, n_members: int = 5, alpha: float = 10.0, random_state: int | None = 0):
+        self.n_members = n_members
+        self.alpha = alpha
+        self.random_state = random_state
+
+    def fit(self, X: NDArray, y: NDArray) -> "RidgeEnsemble":
+        """Fit on X (n_samples, n_features) and y (n_samples, n_targets), NaN = missing."""
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
+        rng = check_random_state(self.random_state)
+        self.mean_ = X.mean(axis=0)
+        self.scale_ = X.std(axis=0)
+        self.scale_[self.scale_ == 0] = 1.0
+        Z = (X - self.mean_) / self.scale_
+        n_targets = y.shape[1]
+        self.coef_ = np.zeros((self.n_members, n_targets, Z.shape[1]))
+        self.intercept_ = np.zeros((self.n_members, n_targets))
+        for t in range(n_targets):
+            rows = np.flatnonzero(~np.isnan(y[:, t]))
+            if rows.size == 0:
+                self.intercept_[:, t] = np.nan
+                continue
+            for m in range(self.n_members):
+                sample = rows[rng.randint(0, rows.size, rows.size)]
+                self.coef_[m, t], self.intercept_[m, t] = _ridge(
+                    Z[sample], y[sample, t], self.alpha
+                )
+        return self
+
+    def score_pool(self, X: NDArray) -> PoolScores:
+        """Mean and spread of the members' predictions for each clip and target."""
+        Z = (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+        # (members, n, targets)
+        members = np.einsum("nd,mtd->mnt", Z, self.coef_) + self.intercept_[:, None, :]
+        return PoolScores(prediction=members.mean(axis=0), spread=members.std(axis=0))
+
+
+def _ridge(Z: NDArray, y: NDArray, alpha: float) -> tuple[NDArray, float]:
+    y_mean = y.mean()
+    z_mean = Z.mean(axis=0)
+    Zc = Z - z_mean
+    n, d = Zc.shape
+    if n < d:  # dual form: cheaper with fewer samples than features
+        coef = Zc.T @ np.linalg.solve(Zc @ Zc.T + alpha * np.eye(n), y - y_mean)
+    else:
+        coef = np.linalg.solve(Zc.T @ Zc + alpha * np.eye(d), Zc.T @ (y - y_mean))
+    return coef, float(y_mean - z_mean @ coef)
+
+
+def top_uncertain(uncertainty: NDArray, budget: int) -> NDArray[np.int64]:
+    """Indices of the `budget` most uncertain clips, most uncertain first."""
+    budget = min(budget, uncertainty.size)
+    if budget <= 0:
+        return np.zeros(0, dtype=np.int64)
+    top = np.argpartition(-uncertainty, budget - 1)[:budget]
+    return top[np.argsort(-uncertainty[top], kind="stable")]

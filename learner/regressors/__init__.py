@@ -1,0 +1,18 @@
+"""Multi-target regressors; targets missing for a clip are NaN and masked out."""
+
+from learner.regressors.linear import LinearRegressor
+from learner.regressors.torch_models import MLPRegressor, SequenceRegressor
+
+REGRESSORS = {"linear": LinearRegressor, "mlp": MLPRegressor}
+
+
+def make_regressor(name: str = "linear", *, random_state: int | None = 0, **params):
+    """A clip-level regressor by name: "linear" (ridge) or "mlp" (torch)."""
+    try:
+        cls = REGRESSORS[name]
+    except KeyError:
+        raise ValueError(f"unknown regressor {name!r}; known: {', '.join(REGRESSORS)}") from None
+    return cls(random_state=random_state, **params)
+
+
+__all__ = ["LinearRegressor", "MLPRegressor", "SequenceRegressor", "make_regressor"]

@@ -1,0 +1,280 @@
+"""One round of the cooperative loop, as pure functions: train, calibrate, score.
+
+`train_round` fits the main regressor on the training clips, its confidence engines on
+out-of-fold errors, and calibrates them on the held-out development clips (human
+labels only); `TrainedBundle.predict` then gives, per clip and target, a prediction
+and a calibrated expected absolute error in label units.
+"""
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+from numpy.typing import NDArray
+
+from learner.confidence import ConfidenceModel
+from learner.cooperative import choose_self_label_threshold
+from learner.metrics import ccc
+from learner.regressors import make_regressor
+
+BUNDLE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    """Clips with labels: features X (n, d), labels y (n, t) with NaN where missing.
+
+    `agreement` is the raters' agreement per clip (NaN unknown), `groups` the speaker
+    (for speaker-independent splits), `weight` a sample weight and `human` whether the
+    label came from people (only those calibrate confidence).
+    """
+
+    clip_ids: NDArray[np.int64]
+    X: NDArray[np.float32]
+    y: NDArray[np.float64]
+    agreement: NDArray[np.float64]
+    groups: NDArray[np.object_]
+    weight: NDArray[np.float64]
+    human: NDArray[np.bool_]
+
+    def subset(self, mask: NDArray[np.bool_]) -> "LabelledSet":
+        return LabelledSet(
+            clip_ids=self.clip_ids[mask],
+            X=self.X[mask],
+            y=self.y[mask],
+            agreement=self.agreement[mask],
+            groups=self.groups[mask],
+            weight=self.weight[mask],
+            human=self.human[mask],
+        )
+
+    def __len__(self) -> int:
+        return len(self.clip_ids)
+
+
+@dataclass(frozen=True)
+class RoundConfig:
+    targets: tuple[str, ...]
+    extractor_key: str
+    regressor: str = "linear"
+    n_folds: int = 5
+    n_error_engines: int = 5
+    target_error: float = 0.2
+    max_self_label_error: float = 0.15
+    random_state: int = 0
+
+
+@dataclass(frozen=True)
+class BundleScores:
+    """Per clip and target: prediction and calibrated expected absolute error; per clip:
+    predicted rater agreement (0..1)."""
+
+    values: NDArray[np.float64]
+    expected_error: NDArray[np.float64]
+    agreement: NDArray[np.float64]
+
+
+@dataclass
+class TrainedBundle:
+    """Everything one round produced, saved and loaded as one file."""
+
+    targets: tuple[str, ...]
+    extractor_key: str
+    model: object
+    confidence: ConfidenceModel
+    self_label_threshold: float
+    report: dict = field(default_factory=dict)
+
+    def predict(self, X: NDArray) -> BundleScores:
+        values = np.asarray(self.model.predict(X), dtype=np.float64).reshape(len(X), -1)
+        expected_error, agreement = self.confidence.predict(X)
+        return BundleScores(values=values, expected_error=expected_error, agreement=agreement)
+
+    def evaluate(self, X: NDArray, y: NDArray) -> dict[str, float | None]:
+        """CCC per target on the clips where that target is labelled."""
+        predicted = np.asarray(self.model.predict(X), dtype=np.float64).reshape(len(X), -1)
+        return {
+            target: _masked_ccc(y[:, t], predicted[:, t]) for t, target in enumerate(self.targets)
+        }
+
+    def save(self, path: Path) -> str:
+        """Write atomically (temporary file, then rename); returns the file's sha256."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            meta = {
+                "format": BUNDLE_FORMAT,
+                "targets": list(self.targets),
+                "extractor_key": self.extractor_key,
+                "self_label_threshold": self.self_label_threshold,
+                "report": self.report,
+            }
+            archive.writestr("meta.json", json.dumps(meta))
+            for name, obj in (("model", self.model), ("confidence", self.confidence)):
+                part = io.BytesIO()
+                joblib.dump(obj, part)
+                archive.writestr(f"{name}.joblib", part.getvalue())
+        data = buffer.getvalue()
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return hashlib.sha256(data).hexdigest()
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainedBundle":
+        with zipfile.ZipFile(path) as archive:
+            meta = json.loads(archive.read("meta.json"))
+            if meta.get("format") != BUNDLE_FORMAT:
+                raise ValueError(
+                    f"{path}: bundle format {meta.get('format')} is not {BUNDLE_FORMAT}"
+                )
+            model = joblib.load(io.BytesIO(archive.read("model.joblib")))
+            confidence = joblib.load(io.BytesIO(archive.read("confidence.joblib")))
+        return cls(
+            targets=tuple(meta["targets"]),
+            extractor_key=meta["extractor_key"],
+            model=model,
+            confidence=confidence,
+            self_label_threshold=float(meta["self_label_threshold"]),
+            report=meta["report"],
+        )
+
+
+def _masked_ccc(y_true: NDArray, y_pred: NDArray) -> float | None:
+    mask = ~np.isnan(y_true)
+    if mask.sum() < 3:
+        return None
+    return ccc(y_true[mask], y_pred[mask])
+
+
+def compare_on_dev(
+    new: "TrainedBundle",
+    old: "TrainedBundle",
+    X: NDArray,
+    y: NDArray,
+    *,
+    n_boot: int = 500,
+    random_state: int = 0,
+) -> dict[str, float]:
+    """Paired bootstrap over development clips of new minus old mean-over-targets CCC.
+
+    Returns the observed difference and its 90 % interval (`low`, `high`). Small
+    development sets are noisy: a model is clearly worse only when `high` is below 0.
+    """
+    new_pred = np.asarray(new.model.predict(X), dtype=np.float64).reshape(len(X), -1)
+    old_pred = np.asarray(old.model.predict(X), dtype=np.float64).reshape(len(X), -1)
+    rng = np.random.default_rng(random_state)
+
+    def mean_ccc(rows: NDArray) -> float:
+        scores = [
+            (_masked_ccc(y[rows, t], new_pred[rows, t]) or 0.0)
+            - (_masked_ccc(y[rows, t], old_pred[rows, t]) or 0.0)
+            for t in range(y.shape[1])
+        ]
+        return float(np.mean(scores))
+
+    everything = np.arange(len(X))
+    diffs = [mean_ccc(rng.integers(0, len(X), len(X))) for _ in range(n_boot)]
+    low, high = np.percentile(diffs, [5, 95])
+    return {"diff": mean_ccc(everything), "low": float(low), "high": float(high)}
+
+
+def speaker_split(groups: NDArray, *, dev_fraction: float, random_state: int) -> NDArray[np.bool_]:
+    """A development mask holding about `dev_fraction` of the clips, whole speakers only.
+
+    Speakers are ranked by a hash of (random_state, speaker), so the same seed keeps the
+    same speakers in development as the labelled pool grows. With fewer than three
+    speakers, falls back to a random clip-level split.
+    """
+    names = groups.astype(str)
+    unique = np.unique(names)
+    if unique.size < 3:
+        rng = np.random.default_rng(random_state)
+        mask = np.zeros(len(groups), dtype=bool)
+        mask[rng.permutation(len(groups))[: max(1, round(dev_fraction * len(groups)))]] = True
+        return mask
+
+    def rank(speaker: str) -> bytes:
+        return hashlib.sha256(f"{random_state}:{speaker}".encode()).digest()
+
+    counts = dict(zip(*np.unique(names, return_counts=True), strict=True))
+    chosen, total = [], 0
+    for speaker in sorted(unique, key=rank):
+        if total >= dev_fraction * len(groups):
+            break
+        chosen.append(speaker)
+        total += counts[speaker]
+    return np.isin(names, chosen)
+
+
+def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> TrainedBundle:
+    """Fit the regressor and its confidence; pick the self-label threshold on dev.
+
+    Raises ValueError naming what is missing when there are too few labels.
+    """
+    human_dev = dev.subset(dev.human)
+    if len(train) < 10 or len(human_dev) < 5:
+        raise ValueError(
+            f"too few labelled clips to train: {len(train)} for training (need 10) and "
+            f"{len(human_dev)} human-labelled for development (need 5)"
+        )
+    model = make_regressor(config.regressor, random_state=config.random_state)
+    model.fit(train.X, train.y, sample_weight=train.weight)
+    confidence = ConfidenceModel(
+        regressor=make_regressor(config.regressor, random_state=config.random_state),
+        n_folds=config.n_folds,
+        n_error_engines=config.n_error_engines,
+        random_state=config.random_state,
+    ).fit(train.X, train.y, agreement=train.agreement)
+    dev_pred = np.asarray(model.predict(human_dev.X), dtype=np.float64).reshape(len(human_dev), -1)
+    confidence.calibrate(human_dev.X, np.abs(dev_pred - human_dev.y))
+    dev_expected, _ = confidence.predict(human_dev.X)
+    real_error = np.nanmax(np.abs(dev_pred - human_dev.y), axis=1)
+    threshold = choose_self_label_threshold(
+        expected_error=np.nanmax(dev_expected, axis=1),
+        real_error=real_error,
+        target_error=config.target_error,
+    )
+    threshold = min(threshold, config.max_self_label_error)
+    confident = np.nanmax(dev_expected, axis=1) <= threshold
+    report = {
+        "self_label_threshold": threshold,
+        "dev_self_label_share": float(confident.mean()),
+        "dev_machine_label_mae": float(np.nanmean(np.abs(dev_pred - human_dev.y)[confident]))
+        if confident.any()
+        else None,
+        "dev_mae": float(np.nanmean(np.abs(dev_pred - human_dev.y))),
+        "regressor": config.regressor,
+    }
+    return TrainedBundle(
+        targets=config.targets,
+        extractor_key=config.extractor_key,
+        model=model,
+        confidence=confidence,
+        self_label_threshold=threshold,
+        report=report,
+    )
+
+
+__all__ = [
+    "BundleScores",
+    "LabelledSet",
+    "RoundConfig",
+    "TrainedBundle",
+    "speaker_split",
+    "train_round",
+]

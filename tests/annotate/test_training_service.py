@@ -1,0 +1,166 @@
+"""Retraining: one run at a time, atomic promotion, failures and lost workers handled."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from annotate.models import (
+    Clip,
+    ClipFeatures,
+    ClipState,
+    Label,
+    ModelVersion,
+    RunState,
+    TrainingRun,
+)
+from annotate.services.scoring import project_score
+from annotate.services.training import (
+    training_run_execute,
+    training_run_start,
+    training_runs_reap,
+)
+from learner.features import get_extractor
+from tests.conftest import make_clips, make_project, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def trained_project(media_root):
+    """60 clips with features; 40 have human labels that follow the features."""
+    project = make_project(min_raters=2, human_budget_per_round=5)
+    rng = np.random.default_rng(0)
+    key = get_extractor(project.feature_extractor).cache_key
+    clips = make_clips(project, 60)
+    X = rng.normal(size=(60, 16)).astype("<f4")
+    for i, clip in enumerate(clips):
+        clip.speaker = f"s{i % 6}"
+        clip.save(update_fields=["speaker"])
+        ClipFeatures.objects.create(
+            clip=clip, extractor_key=key, values=X[i].tobytes(), n_features=16
+        )
+        if i < 40:
+            for t, target in enumerate(("arousal", "valence")):
+                Label.objects.create(
+                    clip=clip,
+                    target=target,
+                    value=float(np.tanh(X[i, t])),
+                    source="human",
+                    n_ratings=2,
+                    agreement=0.9,
+                )
+            Clip.objects.filter(pk=clip.pk).update(state=ClipState.RATED, n_ratings=2)
+    return project
+
+
+def test_a_run_trains_saves_and_promotes(trained_project, settings):
+    run = training_run_execute(run_id=training_run_start(project=trained_project).pk)
+    assert run.state == RunState.SUCCEEDED, run.error
+    assert run.progress == 1.0
+    version = ModelVersion.objects.get(project=trained_project, is_active=True)
+    assert version.run_id == run.pk
+    assert run.metrics["dev_ccc"]["arousal"] > 0.5
+    artifact = Path(settings.MEDIA_ROOT) / version.artifact
+    import hashlib
+
+    assert hashlib.sha256(artifact.read_bytes()).hexdigest() == version.sha256
+    # Running the same task again changes nothing.
+    assert training_run_execute(run_id=run.pk).state == RunState.SUCCEEDED
+    assert ModelVersion.objects.filter(project=trained_project).count() == 1
+
+
+def test_one_live_run_per_project(trained_project):
+    first = training_run_start(project=trained_project)
+    from annotate.errors import Conflict
+
+    with pytest.raises(Conflict, match=f"already has training run {first.pk} queued"):
+        training_run_start(project=trained_project)
+
+
+def test_a_failing_run_is_marked_failed_and_the_previous_model_stays(trained_project, settings):
+    training_run_execute(run_id=training_run_start(project=trained_project).pk)
+    active = ModelVersion.objects.get(is_active=True)
+    Label.objects.filter(clip__project=trained_project).delete()  # nothing left to learn from
+    failed = training_run_execute(run_id=training_run_start(project=trained_project).pk)
+    assert failed.state == RunState.FAILED
+    assert "too few labelled clips" in failed.error
+    assert ModelVersion.objects.get(is_active=True) == active
+    assert ModelVersion.objects.count() == 1
+
+
+def test_a_run_left_by_a_dead_worker_is_taken_over_or_failed(trained_project, settings):
+    settings.CONCORD_RUN_STALE_SECONDS = 5
+    run = training_run_start(project=trained_project)
+    # What a worker killed mid-run leaves behind: running, heartbeat stopped.
+    TrainingRun.objects.filter(pk=run.pk).update(
+        state=RunState.RUNNING, heartbeat_at=timezone.now(), progress=0.2
+    )
+    assert training_run_execute(run_id=run.pk).state == RunState.RUNNING  # still alive: hands off
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=6))
+    assert (
+        training_run_execute(run_id=run.pk).state == RunState.SUCCEEDED
+    )  # redelivered: takes over
+
+    lost = training_run_start(project=trained_project)
+    TrainingRun.objects.filter(pk=lost.pk).update(
+        state=RunState.RUNNING, heartbeat_at=timezone.now() - timedelta(seconds=60)
+    )
+    assert training_runs_reap() == 1
+    lost.refresh_from_db()
+    assert lost.state == RunState.FAILED
+    assert "worker" in lost.error
+    assert ModelVersion.objects.filter(is_active=True).count() == 1
+
+
+def test_scoring_labels_confident_clips_and_queues_the_rest(trained_project):
+    trained_project.self_label_max_error = 0.5
+    trained_project.machine_label_target_error = 0.5
+    trained_project.save()
+    training_run_execute(run_id=training_run_start(project=trained_project).pk)
+    report = project_score(project_id=trained_project.pk)
+    assert report.scored == 20
+    assert report.machine_labelled + report.queued + report.deferred == 20
+    assert report.queued <= trained_project.human_budget_per_round
+    machine = Label.objects.filter(source="machine", revoked_at__isnull=True)
+    assert machine.count() == 2 * report.machine_labelled
+    assert all(label.model_version and label.confidence is not None for label in machine)
+    queued = Clip.objects.filter(project=trained_project, state=ClipState.AWAITING_HUMANS)
+    priorities = list(queued.order_by("-priority").values_list("priority", flat=True))
+    assert all(p > 0 for p in priorities)
+    assert not Clip.objects.filter(
+        project=trained_project, state=ClipState.RATED, labels__source="machine"
+    ).exists()
+
+
+def test_retrain_api_is_for_admins_and_reports_the_run(trained_project, client_for):
+    admin = make_user("ada", "admin")
+    researcher = make_user("rosa", "researcher", [trained_project])
+    rater = make_user("rita", "rater", [trained_project])
+    url = f"/api/v1/projects/{trained_project.pk}/retrain/"
+    assert client_for(rater).post(url).status_code == 403
+    assert client_for(researcher).post(url).status_code == 403
+    response = client_for(admin).post(url)
+    assert response.status_code == 202
+    run_id = response.json()["run"]["id"]
+    again = client_for(admin).post(url)
+    assert again.status_code == 409
+    assert again.json()["code"] == "run_in_progress"
+    training_run_execute(run_id=run_id)
+    body = client_for(researcher).get(f"/api/v1/training-runs/{run_id}/").json()
+    assert body["state"] == "succeeded"
+    assert set(body) >= {"id", "state", "progress", "metrics", "error"}
+    assert "arousal" in body["metrics"]["dev_ccc"]
+    assert client_for(rater).get(f"/api/v1/training-runs/{run_id}/").status_code == 403
+    models = client_for(researcher).get(f"/api/v1/projects/{trained_project.pk}/models/").json()
+    assert models["results"][0]["is_active"] is True
+
+
+def test_retrain_command_runs_here(trained_project, capsys):
+    from django.core.management import call_command
+
+    call_command("retrain", trained_project.name, "--here")
+    assert "succeeded" in capsys.readouterr().out
+    assert ModelVersion.objects.filter(is_active=True).exists()

@@ -1,0 +1,137 @@
+"""Shared fixtures: a cast of users, a project with clips, and API clients.
+
+The cast follows the healthchecks pattern: `rater` and `other_rater` rate,
+`researcher` runs the project, `admin` sees everything, and `outsider` is a
+researcher of another project who must see nothing of this one.
+"""
+
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_corpus(name: str) -> Path:
+    """A corpus folder of ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA / name
+    if not (path / "clips.csv").is_file():
+        pytest.skip(f"shared corpus {name!r} not found at {path} (../shared/data is absent)")
+    return path
+
+
+def tone_wav(seconds: float = 1.0, freq: float = 220.0, sr: int = 16000) -> bytes:
+    t = np.arange(int(seconds * sr)) / sr
+    buffer = io.BytesIO()
+    sf.write(buffer, 0.3 * np.sin(2 * np.pi * freq * t), sr, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def make_user(username: str, role: str, projects=()):
+    from django.contrib.auth import get_user_model
+
+    from annotate.models import RaterProfile
+
+    user = get_user_model().objects.create_user(username=username, password="pw-" + username)
+    RaterProfile.objects.create(user=user, role=role)
+    for project in projects:
+        project.members.add(user)
+    return user
+
+
+def make_project(name: str = "study", **fields):
+    from annotate.models import Project, Target
+
+    project = Project.objects.create(name=name, **fields)
+    Target.objects.create(
+        project=project, name="arousal", anchor_low="calm", anchor_high="excited", position=0
+    )
+    Target.objects.create(
+        project=project, name="valence", anchor_low="negative", anchor_high="positive", position=1
+    )
+    return project
+
+
+def make_clips(project, n: int, *, start_freq: float = 200.0):
+    from django.core.files.base import ContentFile
+
+    from annotate.models import Clip, ClipState
+
+    clips = []
+    for i in range(n):
+        data = tone_wav(freq=start_freq + 10 * i)
+        sha = hashlib.sha256(data).hexdigest()
+        clip = Clip(
+            project=project,
+            external_id=f"corpus-{i:03d}",
+            sha256=sha,
+            duration_s=1.0,
+            original_sample_rate=16000,
+            original_name=f"angry_{i}.wav",
+            speaker=f"s{i % 3}",
+            metadata={"category": "anger"},
+            state=ClipState.AWAITING_HUMANS,
+            ratings_wanted=project.min_raters,
+        )
+        clip.audio.save(f"{sha}.wav", ContentFile(data), save=False)
+        clip.save()
+        clips.append(clip)
+    return clips
+
+
+@pytest.fixture
+def project(db):
+    return make_project()
+
+
+@pytest.fixture
+def clips(project, media_root):
+    return make_clips(project, 4)
+
+
+@pytest.fixture
+def rater(project):
+    return make_user("rita", "rater", [project])
+
+
+@pytest.fixture
+def other_rater(project):
+    return make_user("otto", "rater", [project])
+
+
+@pytest.fixture
+def researcher(project):
+    return make_user("rosa", "researcher", [project])
+
+
+@pytest.fixture
+def admin(db):
+    return make_user("ada", "admin")
+
+
+@pytest.fixture
+def outsider(db):
+    other = make_project("other-study")
+    return make_user("oscar", "researcher", [other])
+
+
+@pytest.fixture
+def client_for():
+    from rest_framework.test import APIClient
+
+    def build(user):
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return build

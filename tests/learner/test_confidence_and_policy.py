@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from learner.confidence import AgreementEstimator, ConfidenceModel, ErrorEngines
+from learner.cooperative import Action, choose_self_label_threshold, decide, raters_to_start
+
+
+def heteroscedastic(n, seed):
+    """Noise grows with |X[:, 0]|: the model must be less sure of such clips."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 8))
+    noise = 0.02 + 0.4 * np.abs(X[:, 0])
+    y = np.tanh(0.5 * X[:, 1:3]) + noise[:, None] * rng.normal(size=(n, 2))
+    agreement = np.clip(1 - noise, 0, 1)
+    return X, y, agreement
+
+
+def test_calibrated_bound_holds_on_held_out_data():
+    X, y, agreement = heteroscedastic(1500, seed=0)
+    train, dev, test = slice(0, 700), slice(700, 1000), slice(1000, 1500)
+    model = ConfidenceModel(coverage=0.8, random_state=0).fit(X[train], y[train], agreement[train])
+    from learner.regressors import LinearRegressor
+
+    main = LinearRegressor().fit(X[train], y[train])
+    model.calibrate(X[dev], np.abs(main.predict(X[dev]) - y[dev]))
+    real = np.abs(main.predict(X[test]) - y[test])
+    covered = real <= model.bound(X[test])
+    # 500 clips: a binomial share at 0.8 has a standard error of 0.018; allow about 3 of them.
+    assert covered.mean() == pytest.approx(0.8, abs=0.06)
+    expected, predicted_agreement = model.predict(X[test])
+    assert spearmanr(expected[:, 0], real[:, 0]).statistic > 0.3
+    assert spearmanr(predicted_agreement, agreement[test]).statistic > 0.5
+    # Calibrated: mean expected error is close to the mean real error.
+    assert expected.mean() == pytest.approx(real.mean(), rel=0.2)
+
+
+def test_error_engines_give_out_of_fold_errors_and_a_spread():
+    X, y, _ = heteroscedastic(300, seed=1)
+    engines = ErrorEngines(n_engines=4).fit(X, y)
+    assert engines.oof_error_.shape == (300, 2)
+    mean, spread = engines.predict(X[:10])
+    assert mean.shape == spread.shape == (10, 2)
+    assert (spread > 0).all()
+
+
+def test_agreement_estimator_without_any_agreement_predicts_nan():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    assert np.isnan(AgreementEstimator().fit(X, np.full(20, np.nan)).predict(X)).all()
+
+
+def test_threshold_meets_the_target_on_held_out_clips():
+    rng = np.random.default_rng(3)
+    expected = rng.uniform(0, 0.5, 4000)
+    real = np.abs(rng.normal(scale=expected * 1.25))  # E|N(0, s)| = 0.8 s: calibrated
+    threshold = choose_self_label_threshold(
+        expected_error=expected[:2000], real_error=real[:2000], target_error=0.1
+    )
+    chosen = expected[2000:] <= threshold
+    assert 0.1 < chosen.mean() < 0.9
+    assert real[2000:][chosen].mean() == pytest.approx(0.1, abs=0.02)
+
+
+def test_threshold_is_zero_when_nothing_meets_the_target():
+    assert (
+        choose_self_label_threshold(
+            expected_error=[0.1, 0.2, 0.3], real_error=[1, 1, 1], target_error=0.1
+        )
+        == 0.0
+    )
+
+
+def test_decide_honours_threshold_and_budget_and_ranks_by_uncertainty():
+    expected = np.array([[0.05, 0.04], [0.5, 0.1], [0.3, 0.2], [0.2, 0.1], [0.6, 0.7], [0.1, 0.05]])
+    decisions = decide(
+        expected_error=expected,
+        agreement=None,
+        self_label_threshold=0.1,
+        human_budget=2,
+        min_raters=2,
+        max_raters=5,
+    )
+    actions = [d.action for d in decisions]
+    assert actions == [
+        Action.SELF_LABEL,
+        Action.ASK_HUMANS,
+        Action.DEFER,
+        Action.DEFER,
+        Action.ASK_HUMANS,
+        Action.SELF_LABEL,
+    ]
+    assert decisions[4].priority > decisions[1].priority
+    assert all(d.n_raters == 2 for d in decisions if d.action == Action.ASK_HUMANS)
+
+
+def test_predicted_disagreement_raises_priority_and_raters():
+    expected = np.array([[0.3], [0.3]])
+    decisions = decide(
+        expected_error=expected,
+        agreement=[0.9, 0.3],
+        self_label_threshold=0.1,
+        human_budget=2,
+        min_raters=2,
+        max_raters=4,
+    )
+    assert decisions[1].priority > decisions[0].priority
+    assert (decisions[0].n_raters, decisions[1].n_raters) == (2, 3)
+    assert raters_to_start(0.2, min_raters=3, max_raters=3) == 3

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from learner.online import RidgeEnsemble, top_uncertain
+
+
+def make_data(n=300, d=12, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = np.column_stack([X[:, 0] - 0.5 * X[:, 1], 0.3 * X[:, 2]]) + 0.05 * rng.normal(size=(n, 2))
+    return X, y
+
+
+def test_ensemble_learns_a_linear_relation():
+    X, y = make_data()
+    scores = RidgeEnsemble(alpha=1.0).fit(X[:200], y[:200]).score_pool(X[200:])
+    assert scores.prediction.shape == (100, 2)
+    assert np.corrcoef(scores.prediction[:, 0], y[200:, 0])[0, 1] > 0.95
+
+
+def test_spread_is_larger_far_from_the_training_data():
+    X, y = make_data()
+    model = RidgeEnsemble(n_members=8, random_state=1).fit(X, y)
+    near = model.score_pool(X[:50]).uncertainty().mean()
+    far = model.score_pool(X[:50] * 10).uncertainty().mean()
+    assert far > 3 * near
+
+
+def test_missing_targets_are_ignored():
+    X, y = make_data()
+    y[::2, 1] = np.nan
+    scores = RidgeEnsemble().fit(X, y).score_pool(X)
+    assert np.isfinite(scores.prediction).all()
+
+
+def test_deterministic_under_a_seed():
+    X, y = make_data()
+    a = RidgeEnsemble(random_state=3).fit(X, y).score_pool(X).prediction
+    b = RidgeEnsemble(random_state=3).fit(X, y).score_pool(X).prediction
+    np.testing.assert_array_equal(a, b)
+
+
+def test_dual_form_matches_primal_when_features_outnumber_samples():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 50))
+    y = X[:, :1] + 0.1 * rng.normal(size=(20, 1))
+    from learner.online import _ridge
+
+    Z = X - X.mean(axis=0)
+    coef, _ = _ridge(X, y[:, 0], alpha=2.0)
+    primal = np.linalg.solve(Z.T @ Z + 2.0 * np.eye(50), Z.T @ (y[:, 0] - y[:, 0].mean()))
+    np.testing.assert_allclose(coef, primal, atol=1e-8)
+
+
+@pytest.mark.parametrize("budget", [0, 1, 5, 100])
+def test_top_uncertain_orders_by_uncertainty(budget):
+    u = np.array([0.1, 0.9, 0.5, 0.7, 0.2])
+    top = top_uncertain(u, budget)
+    assert list(top) == [1, 3, 2, 4, 0][: min(budget, 5)]
+
+
+def test_only_raters_proven_unreliable_are_served_easy_clips():
+    from learner.raters import needs_more_ratings, serve_easy_first
+
+    assert serve_easy_first(reliability=0.1, n_shared=30)
+    assert not serve_easy_first(reliability=0.1, n_shared=3)  # too little evidence yet
+    assert not serve_easy_first(reliability=0.8, n_shared=30)
+    kwargs = {"min_raters": 2, "max_raters": 4, "agreement_target": 0.7}
+    assert needs_more_ratings(n_ratings=1, agreement=1.0, **kwargs)
+    assert needs_more_ratings(n_ratings=2, agreement=0.5, **kwargs)
+    assert not needs_more_ratings(n_ratings=2, agreement=0.8, **kwargs)
+    assert not needs_more_ratings(n_ratings=4, agreement=0.1, **kwargs)

@@ -1,0 +1,93 @@
+import csv
+
+import numpy as np
+import pytest
+
+from learner.agreement import clip_agreements, mean_gold, rater_reliability
+from learner.simulate import CremaVotes, CrowdSimulator, load_corpus
+from tests.conftest import SHARED_DATA
+
+
+def write_corpus(root, *, ratings=False, n=40):
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    categories = ["anger", "sadness", "happiness", "neutral", "calm"]
+    with (root / "clips.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            [
+                "clip_id",
+                "path",
+                "speaker",
+                "category",
+                "intensity",
+                "valence",
+                "arousal",
+                "agreement",
+            ]
+        )
+        for i in range(n):
+            writer.writerow(
+                [
+                    f"c{i}",
+                    f"audio/c{i}.wav",
+                    f"s{i % 4}",
+                    categories[i % 5],
+                    "1.0",
+                    f"{rng.uniform(-1, 1):.2f}",
+                    f"{rng.uniform(-1, 1):.2f}",
+                    "1.0" if i % 2 else "0.3",
+                ]
+            )
+    if ratings:
+        (root / "ratings.csv").write_text(
+            "clip_id,rater_id,arousal,valence\nc0,a,0.5,0.1\nc0,b,0.3,-0.2\n"
+        )
+    return load_corpus(root)
+
+
+def test_simulation_is_deterministic_and_on_scale(tmp_path):
+    corpus = write_corpus(tmp_path / "c")
+    a = CrowdSimulator(corpus, random_state=1)
+    b = CrowdSimulator(corpus, random_state=1)
+    assert a.rating(3, 7) == b.rating(3, 7)
+    assert a.rating(3, 7) != CrowdSimulator(corpus, random_state=2).rating(3, 7)
+    values = [v for i in range(40) for v in a.rating(i, 0).values()]
+    assert all(-1 <= v <= 1 for v in values)
+
+
+def test_replays_ratings_csv_exactly(tmp_path):
+    corpus = write_corpus(tmp_path / "c", ratings=True)
+    crowd = CrowdSimulator(corpus)
+    assert crowd.replayed
+    assert crowd.n_available(0) == 2
+    assert crowd.rating(0, 1) == {"arousal": 0.3, "valence": -0.2}
+
+
+def test_lower_listener_agreement_means_more_disagreement(tmp_path):
+    corpus = write_corpus(tmp_path / "c", n=200)
+    crowd = CrowdSimulator(corpus, n_raters=10, unreliable_share=0.0)
+    spread = clip_agreements(crowd.table("arousal"), scale_min=-1, scale_max=1)
+    high, low = corpus.agreement == 1.0, corpus.agreement == 0.3
+    assert spread[high].mean() > spread[low].mean() + 0.05
+
+
+def test_learned_reliability_finds_the_unreliable_raters(tmp_path):
+    corpus = write_corpus(tmp_path / "c", n=200)
+    crowd = CrowdSimulator(corpus, n_raters=12, unreliable_share=0.25, random_state=3)
+    reliability = rater_reliability(crowd.table("arousal"))
+    assert reliability[crowd.reliable_].min() > reliability[~crowd.reliable_].max()
+    gold = mean_gold(crowd.table("arousal"))
+    assert np.corrcoef(gold, corpus.gold[:, corpus.targets.index("arousal")])[0, 1] > 0.9
+
+
+def test_crema_d_votes_make_real_confusions():
+    votes_csv = SHARED_DATA / "crema_d" / "votes_voice.csv"
+    if not votes_csv.is_file():
+        pytest.skip(f"CREMA-D votes not found at {votes_csv} (../shared/data is absent)")
+    votes = CremaVotes.load(votes_csv)
+    rng = np.random.default_rng(0)
+    heard = [votes.draw("anger", 1.0, rng)[0] for _ in range(500)]
+    share = heard.count("anger") / len(heard)
+    assert 0.4 < share < 0.95  # real listeners often hear something else
+    assert {"neutral", "disgust"} & set(heard)

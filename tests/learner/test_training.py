@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+from learner.training import LabelledSet, RoundConfig, TrainedBundle, speaker_split, train_round
+
+
+def labelled(n=300, seed=0, speakers=10):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 12)).astype(np.float32)
+    noise = 0.03 + 0.3 * (np.abs(X[:, 0]) > 1)
+    y = np.column_stack([np.tanh(0.6 * X[:, 1]), np.tanh(0.4 * X[:, 2])])
+    y = y + noise[:, None] * rng.normal(size=y.shape)
+    y[::7, 1] = np.nan
+    return LabelledSet(
+        clip_ids=np.arange(n),
+        X=X,
+        y=y,
+        agreement=np.clip(1 - noise, 0, 1),
+        groups=np.array([f"s{i % speakers}" for i in range(n)], dtype=object),
+        weight=np.ones(n),
+        human=np.ones(n, dtype=bool),
+    )
+
+
+def config(**kw):
+    return RoundConfig(targets=("arousal", "valence"), extractor_key="test-1", **kw)
+
+
+def test_speaker_split_keeps_speakers_whole():
+    data = labelled()
+    dev = speaker_split(data.groups, dev_fraction=0.25, random_state=1)
+    assert set(data.groups[dev]).isdisjoint(set(data.groups[~dev]))
+    assert 0.15 < dev.mean() < 0.4
+
+
+def test_train_round_scores_evaluates_and_picks_a_threshold(tmp_path):
+    data = labelled()
+    dev = speaker_split(data.groups, dev_fraction=0.25, random_state=0)
+    bundle = train_round(data.subset(~dev), data.subset(dev), config(target_error=0.15))
+    scores = bundle.predict(data.X[:20])
+    assert scores.values.shape == scores.expected_error.shape == (20, 2)
+    assert scores.agreement.shape == (20,)
+    quality = bundle.evaluate(data.X[dev], data.y[dev])
+    assert quality["arousal"] > 0.8
+    assert 0.0 <= bundle.self_label_threshold <= 0.15
+    assert bundle.report["dev_self_label_share"] > 0
+    path = tmp_path / "models" / "b.bundle"
+    digest = bundle.save(path)
+    assert len(digest) == 64
+    loaded = TrainedBundle.load(path)
+    np.testing.assert_array_equal(loaded.predict(data.X[:5]).values, scores.values[:5])
+    assert loaded.targets == ("arousal", "valence")
+    assert not list(path.parent.glob(".tmp-*"))
+
+
+def test_too_few_labels_say_so():
+    data = labelled(n=12)
+    with pytest.raises(ValueError, match="too few labelled clips"):
+        train_round(data.subset(np.arange(12) < 8), data.subset(np.arange(12) >= 8), config())
+
+
+def test_a_bundle_of_another_format_is_refused(tmp_path):
+    import json
+    import zipfile
+
+    path = tmp_path / "old.bundle"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("meta.json", json.dumps({"format": 99}))
+    with pytest.raises(ValueError, match="bundle format 99"):
+        TrainedBundle.load(path)
+
+
+def test_compare_on_dev_tells_a_better_model_from_a_worse_one():
+    from learner.training import compare_on_dev
+
+    data = labelled(n=400)
+    dev = speaker_split(data.groups, dev_fraction=0.25, random_state=0)
+    good = train_round(data.subset(~dev), data.subset(dev), config())
+    few = np.zeros(len(data), dtype=bool)
+    few[np.flatnonzero(~dev)[:25]] = True
+    weak = train_round(data.subset(few), data.subset(dev), config())
+    better = compare_on_dev(good, weak, data.X[dev], data.y[dev])
+    assert better["low"] > 0
+    worse = compare_on_dev(weak, good, data.X[dev], data.y[dev])
+    assert worse["high"] < 0
+    assert worse["diff"] == pytest.approx(-better["diff"])

@@ -1,0 +1,82 @@
+"""compose.yaml is read, not run (no Docker engine here): its services must match the code."""
+
+import importlib
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((ROOT / "compose.yaml").read_text())
+
+
+def command_of(service: dict) -> list[str]:
+    command = service["command"]
+    if isinstance(command, list):
+        return command
+    inner = shlex.split(command)
+    return shlex.split(inner[2]) if inner[:2] == ["sh", "-c"] else inner
+
+
+def test_the_five_services_exist_with_health_checks(compose):
+    services = compose["services"]
+    assert set(services) == {"postgres", "redis", "web", "worker", "beat"}
+    for name in ("postgres", "redis", "web", "worker"):
+        assert "healthcheck" in services[name], name
+    for name in ("web", "worker", "beat"):
+        depends = services[name]["depends_on"]
+        assert depends["postgres"]["condition"] == "service_healthy"
+        assert depends["redis"]["condition"] == "service_healthy"
+    assert {"pgdata", "redisdata", "media"} <= set(compose["volumes"])
+    assert any("pgdata:" in v for v in services["postgres"]["volumes"])
+
+
+def test_app_services_share_one_image_and_the_settings_read_their_env(compose):
+    services = compose["services"]
+    settings_source = (ROOT / "config" / "settings.py").read_text()
+    for name in ("web", "worker", "beat"):
+        service = services[name]
+        assert service["build"] == "."
+        for variable in service["environment"]:
+            assert f'"{variable}"' in settings_source, f"settings never read {variable}"
+    assert (ROOT / "Dockerfile").is_file()
+    env = services["web"]["environment"]
+    assert env["DATABASE_URL"].startswith("postgres://")
+    assert env["REDIS_URL"].startswith("redis://redis:")
+
+
+def test_web_migrates_then_serves_the_wsgi_app(compose):
+    command = compose["services"]["web"]["command"]
+    assert "manage.py migrate" in command
+    target = re.search(r"gunicorn (\S+)", command).group(1)
+    module = importlib.import_module(target)
+    assert callable(module.application)
+    from django.core.management import get_commands
+
+    assert "migrate" in get_commands()
+
+
+def test_worker_serves_the_queues_tasks_are_routed_to(compose):
+    command = command_of(compose["services"]["worker"])
+    assert command[:4] == ["celery", "-A", "config", "worker"]
+    app = importlib.import_module("config.celery").app
+    assert app.main == "concord"
+    queues = set(command[command.index("-Q") + 1].split(","))
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    assert queues == routed | {settings.CELERY_TASK_DEFAULT_QUEUE}
+
+
+def test_beat_runs_the_schedule_of_registered_tasks(compose):
+    command = command_of(compose["services"]["beat"])
+    assert command[:4] == ["celery", "-A", "config", "beat"]
+    app = importlib.import_module("config.celery").app
+    app.loader.import_default_modules()
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in app.tasks, entry["task"]
