@@ -161,6 +161,17 @@ def _masked_ccc(y_true: NDArray, y_pred: NDArray) -> float | None:
     return ccc(y_true[mask], y_pred[mask])
 
 
+def _fit_regressor(data: LabelledSet, config: RoundConfig):
+    model = make_regressor(config.regressor, random_state=config.random_state)
+    return model.fit(data.X, data.y, sample_weight=data.weight)
+
+
+def _mean_dev_ccc(model, dev: LabelledSet) -> float:
+    predicted = np.asarray(model.predict(dev.X), dtype=np.float64).reshape(len(dev), -1)
+    scores = [_masked_ccc(dev.y[:, t], predicted[:, t]) for t in range(dev.y.shape[1])]
+    return float(np.mean([s for s in scores if s is not None] or [0.0]))
+
+
 def compare_on_dev(
     new: "TrainedBundle",
     old: "TrainedBundle",
@@ -232,14 +243,23 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
             f"too few labelled clips to train: {len(train)} for training (need 10) and "
             f"{len(human_dev)} human-labelled for development (need 5)"
         )
-    model = make_regressor(config.regressor, random_state=config.random_state)
-    model.fit(train.X, train.y, sample_weight=train.weight)
+    model = _fit_regressor(train, config)
+    machine_labels_used = bool((~train.human).any())
+    human_train = train.subset(train.human)
+    if machine_labels_used and len(human_train) >= 10:
+        # Machine labels add clips but shrink the labels' spread toward the old model:
+        # keep them only when they help on human development labels.
+        human_only = _fit_regressor(human_train, config)
+        if _mean_dev_ccc(human_only, human_dev) > _mean_dev_ccc(model, human_dev):
+            model, machine_labels_used = human_only, False
+    # A model's errors on its own past predictions say nothing: learn them from people.
+    error_source = human_train if len(human_train) >= 10 else train
     confidence = ConfidenceModel(
         regressor=make_regressor(config.regressor, random_state=config.random_state),
         n_folds=config.n_folds,
         n_error_engines=config.n_error_engines,
         random_state=config.random_state,
-    ).fit(train.X, train.y, agreement=train.agreement)
+    ).fit(error_source.X, error_source.y, agreement=error_source.agreement)
     dev_pred = np.asarray(model.predict(human_dev.X), dtype=np.float64).reshape(len(human_dev), -1)
     confidence.calibrate(human_dev.X, np.abs(dev_pred - human_dev.y))
     dev_expected, _ = confidence.predict(human_dev.X)
@@ -259,6 +279,7 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
         else None,
         "dev_mae": float(np.nanmean(np.abs(dev_pred - human_dev.y))),
         "regressor": config.regressor,
+        "machine_labels_used": machine_labels_used,
     }
     return TrainedBundle(
         targets=config.targets,

@@ -84,3 +84,43 @@ def test_compare_on_dev_tells_a_better_model_from_a_worse_one():
     worse = compare_on_dev(weak, good, data.X[dev], data.y[dev])
     assert worse["high"] < 0
     assert worse["diff"] == pytest.approx(-better["diff"])
+
+
+def with_machine_labels(data, machine, y_machine):
+    """`data` with the clips in `machine` relabelled by a model (y_machine), weight 0.5."""
+    y = data.y.copy()
+    y[machine] = y_machine
+    human = ~machine
+    return LabelledSet(
+        clip_ids=data.clip_ids,
+        X=data.X,
+        y=y,
+        agreement=np.where(human, data.agreement, np.nan),
+        groups=data.groups,
+        weight=np.where(human, 1.0, 0.5),
+        human=human,
+    )
+
+
+def test_machine_labels_that_hurt_on_dev_are_left_out():
+    data = labelled(n=400)
+    dev = speaker_split(data.groups, dev_fraction=0.25, random_state=0)
+    machine = ~dev & (np.arange(len(data)) % 3 != 0)
+    # A collapsed earlier model: every machine label squeezed toward zero.
+    squeezed = with_machine_labels(data, machine, 0.1 * data.y[machine])
+    bundle = train_round(squeezed.subset(~dev), data.subset(dev), config())
+    assert bundle.report["machine_labels_used"] is False
+    human_only = train_round(data.subset(~dev & ~machine), data.subset(dev), config())
+    np.testing.assert_allclose(
+        bundle.predict(data.X[dev]).values, human_only.predict(data.X[dev]).values
+    )
+
+
+def test_machine_labels_that_help_on_dev_are_kept():
+    data = labelled(n=400)
+    dev = speaker_split(data.groups, dev_fraction=0.25, random_state=0)
+    machine = ~dev & (np.arange(len(data)) % 10 != 0)  # few humans, many good machine labels
+    clean = np.column_stack([np.tanh(0.6 * data.X[:, 1]), np.tanh(0.4 * data.X[:, 2])])
+    accurate = with_machine_labels(data, machine, clean[machine])
+    bundle = train_round(accurate.subset(~dev), data.subset(dev), config())
+    assert bundle.report["machine_labels_used"] is True
