@@ -33,10 +33,13 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import csv
+import hashlib
 import json
+import multiprocessing
 import sys
 import time
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,27 +48,30 @@ import soxr
 
 from bench.machine import describe
 from learner.agreement import clip_agreement
-from learner.confidence import ConfidenceModel
-from learner.cooperative import Action, choose_self_label_threshold, decide
+from learner.cooperative import Action, decide
 from learner.features import get_extractor
 from learner.metrics import ccc
 from learner.online import RidgeEnsemble, top_uncertain
+from learner.raters import needs_another_rater, rater_noise
 from learner.regressors import make_regressor
 from learner.simulate import CremaVotes, CrowdSimulator, load_corpus
+from learner.training import LabelledSet, RoundConfig, TrainedBundle, train_round
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 STRATEGIES = ("random", "uncertainty", "self_training", "cooperative", "cooperative_dynamic")
 MACHINE_WEIGHT = 0.5
-AGREEMENT_TARGET = 0.7
 MAX_RATERS = 5
+MACHINE_LABEL_TARGET_ERROR = 0.15
 
 
 # ----------------------------------------------------------------------------- features
 def corpus_features(corpus, extractor_name: str) -> np.ndarray:
     """Features of every clip, extracted once per corpus and extractor, cached under var/."""
     extractor = get_extractor(extractor_name)
-    cache = ROOT / "var" / "cache" / "features" / f"{corpus.root.name}-{extractor.cache_key}.npy"
+    listing = hashlib.sha256((corpus.root / "clips.csv").read_bytes()).hexdigest()[:12]
+    name = f"{corpus.root.name}-{listing}-{extractor.cache_key}.npy"
+    cache = ROOT / "var" / "cache" / "features" / name
     if cache.is_file():
         X = np.load(cache)
         if len(X) == len(corpus.clip_ids):
@@ -122,7 +128,6 @@ class Labeller:
         self.ratings: dict[int, list[np.ndarray]] = {}
         self.machine: dict[int, np.ndarray] = {}
         self.cost = 0
-        self.n_targets = len(targets)
 
     def ask(self, clip: int, n: int) -> None:
         have = len(self.ratings.setdefault(clip, []))
@@ -131,33 +136,64 @@ class Labeller:
             self.ratings[clip].append(np.array([values[t] for t in self.targets]))
             self.cost += 1
         self.machine.pop(clip, None)
+        if not self.ratings[clip]:
+            del self.ratings[clip]  # nobody can rate it
 
-    def ask_dynamic(self, clip: int, prediction: np.ndarray) -> None:
-        """Start with one rater; add raters only while they (or the model) disagree."""
+    def noise(self) -> np.ndarray:
+        """The crowd's rating noise per target, from the ratings paid for so far."""
+        return rater_noise(list(self.ratings.values()))
+
+    def ask_dynamic(self, clip: int, noise: np.ndarray, raters: int) -> None:
+        """Start with one rater; add raters while the clip's label is less certain than a
+        `raters`-rater mean usually is (learner.raters.needs_another_rater), up to the
+        maximum: agreeing raters stop early, contested clips get more."""
+        most = min(MAX_RATERS, self.crowd.n_available(clip))
         self.ask(clip, 1)
-        while True:
-            rated = np.array(self.ratings[clip])
-            if len(rated) >= min(MAX_RATERS, self.crowd.n_available(clip)):
-                return
-            # One rating is checked against the model, two or more against each other.
-            panel = np.vstack([rated, prediction[None, :]]) if len(rated) == 1 else rated
-            worst = min(
-                clip_agreement(panel[:, t], scale_min=-1, scale_max=1)
-                for t in range(self.n_targets)
-            )
-            if worst >= AGREEMENT_TARGET:
-                return
+        while clip in self.ratings and needs_another_rater(
+            np.array(self.ratings[clip]),
+            noise,
+            target_error=noise / np.sqrt(raters),
+            max_raters=most,
+        ):
             self.ask(clip, 1)
 
     def human_ids(self) -> np.ndarray:
         return np.array(sorted(self.ratings), dtype=int)
 
-    def training_set(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        ids = [*sorted(self.ratings), *sorted(self.machine)]
-        y = [np.mean(self.ratings[i], axis=0) for i in sorted(self.ratings)]
-        y += [self.machine[i] for i in sorted(self.machine)]
-        w = [1.0] * len(self.ratings) + [MACHINE_WEIGHT] * len(self.machine)
-        return X[ids], np.array(y), np.array(w)
+    def labelled_set(self, X: np.ndarray, groups: np.ndarray) -> LabelledSet:
+        """Human labels (mean of the ratings) and machine labels, as the platform trains."""
+        human, machine = sorted(self.ratings), sorted(self.machine)
+        ids = np.array([*human, *machine], dtype=int)
+        y = [np.mean(self.ratings[i], axis=0) for i in human] + [self.machine[i] for i in machine]
+        agreement = [
+            panel_agreement(np.array(self.ratings[i])) if len(self.ratings[i]) > 1 else np.nan
+            for i in human
+        ] + [np.nan] * len(machine)
+        is_human = np.arange(ids.size) < len(human)
+        return LabelledSet(
+            clip_ids=ids,
+            X=X[ids],
+            y=np.array(y).reshape(ids.size, len(self.targets)),
+            agreement=np.array(agreement),
+            groups=groups[ids],
+            weight=np.where(is_human, 1.0, MACHINE_WEIGHT),
+            human=is_human,
+        )
+
+
+def panel_agreement(panel: np.ndarray) -> float:
+    """The worst agreement over targets of a (raters, targets) panel."""
+    return min(
+        clip_agreement(panel[:, t], scale_min=-1, scale_max=1) for t in range(panel.shape[1])
+    )
+
+
+def development_set(X, crowd, targets, groups, dev: np.ndarray, raters: int) -> LabelledSet:
+    """The development speakers, each clip rated by `raters` people (the protocol's dev split)."""
+    labeller = Labeller(crowd, targets)
+    for clip in dev:
+        labeller.ask(int(clip), raters)
+    return labeller.labelled_set(X, groups)
 
 
 def run_once(
@@ -168,6 +204,8 @@ def run_once(
     split: Split,
     strategy: str,
     *,
+    groups: np.ndarray,
+    dev_set: LabelledSet,
     raters: int,
     budget: int,
     max_cost: int,
@@ -179,10 +217,32 @@ def run_once(
     labeller = Labeller(crowd, targets)
     for clip in split.seed_set:
         labeller.ask(int(clip), raters)
+    cooperative = strategy.startswith("cooperative")
+    config = RoundConfig(
+        targets=tuple(targets),
+        extractor_key="bench",
+        regressor=regressor,
+        n_folds=3,
+        n_error_engines=3,
+        target_error=MACHINE_LABEL_TARGET_ERROR,
+        max_self_label_error=MACHINE_LABEL_TARGET_ERROR,
+        random_state=seed,
+    )
     rounds = []
     while True:
-        Xt, yt, wt = labeller.training_set(X)
-        model = make_regressor(regressor, random_state=seed).fit(Xt, yt, sample_weight=wt)
+        if cooperative:
+            # The platform's round: regressor, confidence, threshold on development data.
+            # A machine label must be as good as the human label it replaces: its target
+            # error is the mean absolute error of a `raters`-rater mean of this crowd.
+            human_label_error = float(np.sqrt(2 / np.pi) * np.nanmin(labeller.noise()))
+            target = min(MACHINE_LABEL_TARGET_ERROR, human_label_error / np.sqrt(raters))
+            config = replace(config, target_error=target, max_self_label_error=target)
+            bundle = train_round(labeller.labelled_set(X, groups), dev_set, config)
+            model = bundle.model
+        else:
+            data = labeller.labelled_set(X, groups)
+            model = make_regressor(regressor, random_state=seed)
+            model.fit(data.X, data.y, sample_weight=data.weight)
         pred = np.asarray(model.predict(X[split.test])).reshape(len(split.test), -1)
         machine_ids = np.array(sorted(labeller.machine), dtype=int)
         machine_mae = (
@@ -208,22 +268,23 @@ def run_once(
             return rounds  # budget spent, or the strategy asks nobody any more
         # Cooperative strategies re-decide their machine labels every round (the platform
         # revokes them when a newer model disagrees); the others keep what they took.
-        revisable = strategy.startswith("cooperative")
         open_pool = np.array(
             [
                 i
                 for i in split.pool
-                if i not in labeller.ratings and (revisable or i not in labeller.machine)
+                if i not in labeller.ratings and (cooperative or i not in labeller.machine)
             ],
             dtype=int,
         )
         if open_pool.size == 0:
             return rounds
         n_clips = max(1, budget // raters)
-        if strategy == "random":
+        if cooperative:
+            cooperative_act(bundle, X, labeller, open_pool, strategy, raters=raters, budget=budget)
+        elif strategy == "random":
             for clip in rng.choice(open_pool, size=min(n_clips, open_pool.size), replace=False):
                 labeller.ask(int(clip), raters)
-        elif strategy in ("uncertainty", "self_training"):
+        else:  # uncertainty, self_training: the platform's online ensemble
             human = labeller.human_ids()
             ensemble = RidgeEnsemble(random_state=seed).fit(
                 X[human], np.array([np.mean(labeller.ratings[i], axis=0) for i in human])
@@ -240,74 +301,24 @@ def run_once(
                         labeller.machine[int(open_pool[i])] = np.clip(scores.prediction[i], -1, 1)
             for clip in chosen:
                 labeller.ask(int(clip), raters)
-        else:
-            cooperative_round(
-                X,
-                labeller,
-                split,
-                open_pool,
-                strategy,
-                raters=raters,
-                budget=budget,
-                regressor=regressor,
-                seed=seed,
-            )
 
 
-def cooperative_round(
-    X, labeller: Labeller, split: Split, open_pool, strategy, *, raters, budget, regressor, seed
+def cooperative_act(
+    bundle: TrainedBundle, X, labeller: Labeller, open_pool, strategy, *, raters, budget
 ) -> None:
-    human = labeller.human_ids()
-    y = np.array([np.mean(labeller.ratings[i], axis=0) for i in human])
-    agreement = np.array(
-        [
-            min(
-                clip_agreement(np.array(labeller.ratings[i])[:, t], scale_min=-1, scale_max=1)
-                for t in range(y.shape[1])
-            )
-            if len(labeller.ratings[i]) > 1
-            else np.nan
-            for i in human
-        ]
-    )
-    model = make_regressor(regressor, random_state=seed).fit(X[human], y)
-    confidence = ConfidenceModel(
-        regressor=make_regressor(regressor, random_state=seed),
-        n_folds=3,
-        n_error_engines=3,
-        random_state=seed,
-    ).fit(X[human], y, agreement)
-    # Threshold on development speakers: their crowd labels are only used to calibrate.
-    dev_y = np.array(
-        [
-            np.mean(
-                [
-                    [labeller.crowd.rating(i, k)[t] for t in labeller.targets]
-                    for k in range(min(3, labeller.crowd.n_available(i)))
-                ],
-                axis=0,
-            )
-            for i in split.dev
-        ]
-    )
-    dev_error = np.abs(np.asarray(model.predict(X[split.dev])).reshape(len(split.dev), -1) - dev_y)
-    confidence.calibrate(X[split.dev], dev_error)
-    dev_expected, _ = confidence.predict(X[split.dev])
-    threshold = choose_self_label_threshold(
-        expected_error=dev_expected.max(axis=1), real_error=dev_error.max(axis=1), target_error=0.15
-    )
-    expected, predicted_agreement = confidence.predict(X[open_pool])
-    prediction = np.clip(np.asarray(model.predict(X[open_pool])).reshape(len(open_pool), -1), -1, 1)
-    per_clip = 1.5 if strategy == "cooperative_dynamic" else raters
+    """The platform's decisions (learner.cooperative.decide) on the open pool."""
+    dynamic = strategy == "cooperative_dynamic"
+    scores = bundle.predict(X[open_pool])
+    prediction = np.clip(scores.values, -1, 1)
     decisions = decide(
-        expected_error=expected,
-        agreement=predicted_agreement,
-        self_label_threshold=threshold,
-        human_budget=max(1, int(budget / per_clip)),
-        min_raters=raters,
+        expected_error=scores.expected_error,
+        agreement=scores.agreement,
+        self_label_threshold=bundle.self_label_threshold,
+        human_budget=budget if dynamic else max(1, budget // raters),
+        min_raters=1 if dynamic else raters,
         max_raters=MAX_RATERS,
     )
-    spent = labeller.cost
+    spent, noise = labeller.cost, labeller.noise()
     for i, decision in enumerate(decisions):
         clip = int(open_pool[i])
         if decision.action == Action.SELF_LABEL:
@@ -321,10 +332,10 @@ def cooperative_round(
     for i in order:
         if labeller.cost - spent >= budget:
             break
-        if strategy == "cooperative_dynamic":
-            labeller.ask_dynamic(int(open_pool[i]), prediction[i])
+        if dynamic:
+            labeller.ask_dynamic(int(open_pool[i]), noise, raters)
         else:
-            labeller.ask(int(open_pool[i]), raters)
+            labeller.ask(int(open_pool[i]), decisions[i].n_raters)
 
 
 # ----------------------------------------------------------------------------- summary
@@ -444,7 +455,72 @@ def markdown(summary: dict, corpus_name: str) -> str:
 
 
 # ----------------------------------------------------------------------------- main
-def bench_corpus(corpus_dir: Path, args, out: Path, progress) -> tuple[dict, str]:
+@dataclass
+class CorpusRun:
+    """What every job of one corpus shares (read-only; sent once to each worker)."""
+
+    corpus: object
+    X: np.ndarray
+    crowd: CrowdSimulator
+    targets: list[str]
+    gold: np.ndarray
+    args: argparse.Namespace
+
+
+_RUN: CorpusRun | None = None
+
+
+def _adopt(run: CorpusRun) -> None:
+    global _RUN
+    _RUN = run
+
+
+def run_job(seed: int, fold: int, name: str) -> dict:
+    """One strategy (or "full" supervision) on one speaker split of the current corpus."""
+    run, args = _RUN, _RUN.args
+    speakers = run.corpus.speakers
+    split = make_split(speakers, speaker_folds(speakers, args.folds, seed), fold, seed, 0.05)
+    full_cost = args.raters * split.pool.size
+    test_gold = run.gold[split.test]
+
+    def test_ccc(model) -> list[float]:
+        pred = np.asarray(model.predict(run.X[split.test])).reshape(len(split.test), -1)
+        return [ccc(test_gold[:, t], pred[:, t]) for t in range(len(run.targets))]
+
+    if name == "full":
+        fixed = Labeller(run.crowd, run.targets)
+        for clip in split.pool:
+            fixed.ask(int(clip), args.raters)
+        pool_set = fixed.labelled_set(run.X, speakers)
+        everything = make_regressor(args.regressor, random_state=seed)
+        every_rater = make_regressor(args.regressor, random_state=seed)
+        return {
+            "fixed": test_ccc(everything.fit(pool_set.X, pool_set.y)),
+            "all": test_ccc(every_rater.fit(run.X[split.pool], run.gold[split.pool])),
+            "cost": full_cost,
+        }
+    dev_set = development_set(run.X, run.crowd, run.targets, speakers, split.dev, args.raters)
+    return {
+        "rounds": run_once(
+            run.X,
+            run.gold,
+            run.crowd,
+            run.targets,
+            split,
+            name,
+            groups=speakers,
+            dev_set=dev_set,
+            raters=args.raters,
+            budget=max(args.raters, round(args.round_share * full_cost)),
+            max_cost=round(args.max_share * full_cost),
+            regressor=args.regressor,
+            seed=seed,
+        )
+    }
+
+
+def prepare_corpus(corpus_dir: Path, args) -> CorpusRun:
+    """Load a corpus, its cached features and its crowd (replayed or simulated)."""
     corpus = load_corpus(corpus_dir)
     X = corpus_features(corpus, args.extractor)
     votes_csv = SHARED / "crema_d" / "votes_voice.csv"
@@ -460,60 +536,64 @@ def bench_corpus(corpus_dir: Path, args, out: Path, progress) -> tuple[dict, str
             for i in range(len(corpus.clip_ids))
         ]
     )
-    results = {name: [] for name in STRATEGIES}
+    return CorpusRun(corpus, X, crowd, targets, gold, args)
+
+
+def crowd_note(run: CorpusRun) -> str:
+    if run.corpus.ratings:
+        return "replayed from ratings.csv"
+    if run.crowd.votes is not None:
+        return "simulated: raters answer with real CREMA-D vote distributions"
+    return "simulated: gold plus rater noise"
+
+
+def bench_corpus(corpus_dir: Path, args, out: Path, progress) -> tuple[dict, str]:
+    global _RUN
+    _RUN = prepare_corpus(corpus_dir, args)
+    corpus, targets = _RUN.corpus, _RUN.targets
+    jobs = [
+        (seed, fold, name)
+        for seed in range(args.seeds)
+        for fold in range(args.folds)
+        for name in ("full", *args.strategies)
+    ]
+    # Fresh worker processes (forking a process that holds thread pools can deadlock),
+    # each handed the corpus once; a job returns only its curve.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=args.jobs, mp_context=context, initializer=_adopt, initargs=(_RUN,)
+    ) as pool:
+        futures = {pool.submit(run_job, *job): job for job in jobs}
+        done = {}
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            if futures[future][2] != "full":
+                progress()
+    results = {name: [] for name in args.strategies}
     full = {"fixed": [], "all": [], "cost": 0}
     rows = []
-    for seed in range(args.seeds):
-        folds = speaker_folds(corpus.speakers, args.folds, seed)
-        for fold in range(args.folds):
-            split = make_split(corpus.speakers, folds, fold, seed, seed_share=0.05)
-            full_cost = args.raters * split.pool.size
-            budget = max(args.raters, round(args.round_share * full_cost))
-            fixed = Labeller(crowd, targets)
-            for clip in split.pool:
-                fixed.ask(int(clip), args.raters)
-            Xf, yf, _ = fixed.training_set(X)
-            everything = make_regressor(args.regressor, random_state=seed).fit(Xf, yf)
-            pred = np.asarray(everything.predict(X[split.test])).reshape(len(split.test), -1)
-            full["fixed"].append(
-                [ccc(gold[split.test, t], pred[:, t]) for t in range(len(targets))]
+    for seed, fold, name in jobs:
+        outcome = done[(seed, fold, name)]
+        if name == "full":
+            full["fixed"].append(outcome["fixed"])
+            full["all"].append(outcome["all"])
+            full["cost"] = max(full["cost"], outcome["cost"])
+            continue
+        results[name].append(outcome["rounds"])
+        for i, r in enumerate(outcome["rounds"]):
+            rows.append(
+                {
+                    "corpus": corpus.root.name,
+                    "seed": seed,
+                    "fold": fold,
+                    "strategy": name,
+                    "round": i,
+                    "ratings": r["cost"],
+                    "machine_labels": r["machine_labels"],
+                    "machine_label_mae": r["machine_mae"],
+                    **{f"ccc_{t}": r["ccc"][j] for j, t in enumerate(targets)},
+                }
             )
-            allmodel = make_regressor(args.regressor, random_state=seed).fit(
-                X[split.pool], gold[split.pool]
-            )
-            pred = np.asarray(allmodel.predict(X[split.test])).reshape(len(split.test), -1)
-            full["all"].append([ccc(gold[split.test, t], pred[:, t]) for t in range(len(targets))])
-            full["cost"] = max(full["cost"], full_cost)
-            for name in STRATEGIES:
-                rounds = run_once(
-                    X,
-                    gold,
-                    crowd,
-                    targets,
-                    split,
-                    name,
-                    raters=args.raters,
-                    budget=budget,
-                    max_cost=round(args.max_share * full_cost),
-                    regressor=args.regressor,
-                    seed=seed,
-                )
-                results[name].append(rounds)
-                for i, r in enumerate(rounds):
-                    rows.append(
-                        {
-                            "corpus": corpus.root.name,
-                            "seed": seed,
-                            "fold": fold,
-                            "strategy": name,
-                            "round": i,
-                            "ratings": r["cost"],
-                            "machine_labels": r["machine_labels"],
-                            "machine_label_mae": r["machine_mae"],
-                            **{f"ccc_{t}": r["ccc"][j] for j, t in enumerate(targets)},
-                        }
-                    )
-                progress()
     full = {"fixed": np.array(full["fixed"]), "all": np.array(full["all"]), "cost": full["cost"]}
     top = max(r[-1]["cost"] for runs in results.values() for r in runs)
     start = min(r[0]["cost"] for runs in results.values() for r in runs)
@@ -524,15 +604,8 @@ def bench_corpus(corpus_dir: Path, args, out: Path, progress) -> tuple[dict, str
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    crowd_note = (
-        "replayed from ratings.csv"
-        if corpus.ratings
-        else "simulated: raters answer with real CREMA-D vote distributions"
-        if votes
-        else "simulated: gold plus rater noise"
-    )
     for entry in summary.values():
-        entry["crowd"] = crowd_note
+        entry["crowd"] = crowd_note(_RUN)
         entry["grid"] = grid.tolist()
     return summary, markdown(summary, corpus.root.name)
 
@@ -559,11 +632,29 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--extractor", default="librosa", choices=["librosa", "egemaps"])
     parser.add_argument("--regressor", default="linear", choices=["linear", "mlp"])
+    parser.add_argument(
+        "--strategies",
+        type=lambda text: text.split(","),
+        default=list(STRATEGIES),
+        help="comma-separated subset of " + ",".join(STRATEGIES) + " (random always runs)",
+    )
+    parser.add_argument(
+        "--platform",
+        action="store_true",
+        help="drive one split through the real platform (project, API, Celery) instead",
+    )
+    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="worker processes")
     args = parser.parse_args(argv)
     if args.quick:
         args.corpus, args.seeds, args.folds, args.max_share = args.corpus[:1], 1, 3, 0.4
+    unknown = set(args.strategies) - set(STRATEGIES)
+    if unknown:
+        parser.error(f"unknown strategies: {', '.join(sorted(unknown))}")
+    args.strategies = ["random", *[s for s in STRATEGIES if s in args.strategies and s != "random"]]
     args.out.mkdir(parents=True, exist_ok=True)
-    total = len(args.corpus) * args.seeds * args.folds * len(STRATEGIES)
+    if args.platform:
+        return platform_main(args, argv)
+    total = len(args.corpus) * args.seeds * args.folds * len(args.strategies)
     from tqdm import tqdm
 
     started = time.time()
@@ -582,6 +673,24 @@ def main(argv: list[str] | None = None) -> dict:
         + "\n".join(tables)
     )
     return summary
+
+
+def platform_main(args, argv) -> dict:
+    from bench.platform_mode import platform_markdown, run_platform
+
+    started = time.time()
+    results = {}
+    for corpus_dir in args.corpus:
+        result = run_platform(corpus_dir, args, args.out)
+        results[result["corpus"]] = result
+    (args.out / "platform.json").write_text(json.dumps(results, indent=1))
+    command = "python -m bench.label_efficiency " + " ".join(sys.argv[1:] if argv is None else argv)
+    (args.out / "report-platform.md").write_text(
+        f"# Label efficiency through the platform\n\n`{command}`\n\n{describe()}; "
+        f"{time.time() - started:.0f} s; extractor {args.extractor}, regressor "
+        f"{args.regressor}.\n\n" + "\n".join(platform_markdown(r) for r in results.values())
+    )
+    return results
 
 
 if __name__ == "__main__":

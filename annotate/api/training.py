@@ -50,6 +50,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "sha256",
             "created_at",
             "promoted_at",
+            "scored_at",
         ]
 
 

@@ -60,10 +60,10 @@ class Clip(models.Model):
             models.Index(
                 F("project"),
                 F("state"),
+                F("n_ratings").desc(),
                 F("priority").desc(),
-                F("n_ratings"),
                 F("id"),
-                name="clip_queue_order",
+                name="clip_queue_order_started_first",
             ),
         ]
 

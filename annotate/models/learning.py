@@ -86,6 +86,9 @@ class ModelVersion(models.Model):
     is_active = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     promoted_at = models.DateTimeField(null=True, blank=True)
+    scored_at = models.DateTimeField(
+        null=True, blank=True, help_text="When this version last scored the pool."
+    )
 
     class Meta:
         ordering = ["-id"]

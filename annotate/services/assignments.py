@@ -62,11 +62,13 @@ def _open_clips(project: Project) -> QuerySet[Clip]:
 
 
 def _queue_order(clips: QuerySet[Clip], *, easy_first: bool = False) -> QuerySet[Clip]:
-    # Learner priority first; among equals, clips furthest from their minimum of ratings.
-    # Unreliable raters get the other end of the queue: the clips the model is surest of.
+    # Clips people have started are finished first, so a clip's label is whole (all the
+    # raters it wants) as early as possible instead of many clips holding one noisy
+    # rating each; then the learner's priority. Unreliable raters get the other end of
+    # the queue: the clips the model is surest of.
     if easy_first:
-        return clips.order_by("priority", "n_ratings", "id")
-    return clips.order_by("-priority", "n_ratings", "id")
+        return clips.order_by("priority", "-n_ratings", "id")
+    return clips.order_by("-n_ratings", "-priority", "id")
 
 
 def _easy_first(rater: AbstractBaseUser) -> bool:

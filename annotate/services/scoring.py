@@ -55,6 +55,7 @@ def project_score(*, project_id: int) -> ScoreReport | None:
     keep = np.array([int(c) in scorable for c in all_ids], dtype=bool)
     clip_ids, X = all_ids[keep], all_X[keep]
     if not clip_ids.size:
+        ModelVersion.objects.filter(pk=version.pk).update(scored_at=timezone.now())
         return ScoreReport(version.name, 0, 0, 0, 0, 0)
     scores = bundle.predict(X)
     decisions = decide(
@@ -130,6 +131,7 @@ def project_score(*, project_id: int) -> ScoreReport | None:
             clip_updates, ["state", "priority", "ratings_wanted"], batch_size=1000
         )
         counts["revoked"] = len(revoked)
+        ModelVersion.objects.filter(pk=version.pk).update(scored_at=now)
     logger.info("scored project %s with %s: %s", project.pk, version.name, counts)
     return ScoreReport(
         version.name,

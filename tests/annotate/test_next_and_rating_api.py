@@ -163,12 +163,16 @@ def test_a_rater_never_gets_a_clip_twice_and_gets_204_when_done(client_for, rate
     assert progress == {"done_today": 4, "done_total": 4, "left": 0}
 
 
-def test_clips_with_fewer_ratings_come_first(client_for, rater, other_rater, project, clips):
+def test_started_clips_are_finished_before_new_ones_open(
+    client_for, rater, other_rater, project, clips
+):
+    Clip.objects.filter(pk=clips[1].pk).update(priority=0.9)  # the learner's first choice
     first = next_clip(client_for(rater), project).json()
+    assert first["clip"]["id"] == clips[1].pk
     rate(client_for(rater), first["assignment"]["id"], {"arousal": 0, "valence": 0})
-    # other_rater is served the clips nobody has rated before the half-rated one.
+    # other_rater completes the half-rated clip before anyone opens a fresh one.
     served = next_clip(client_for(other_rater), project).json()
-    assert served["clip"]["id"] != first["clip"]["id"]
+    assert served["clip"]["id"] == first["clip"]["id"]
 
 
 def test_agreeing_raters_settle_a_clip_and_write_a_human_label(

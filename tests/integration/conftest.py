@@ -2,12 +2,13 @@
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+
+from config.worker import worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,25 +60,17 @@ class WorkerProcess:
         }
         self.log = self.log_path.open("a")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                "celery,learner",
-                "--concurrency",
-                "1",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                f"test-{uuid.uuid4().hex[:8]}@%h",
-                "--loglevel",
-                "INFO",
-            ],
+            worker_command(
+                concurrency=1,
+                loglevel="INFO",
+                options=(
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "-n",
+                    f"test-{uuid.uuid4().hex[:8]}@%h",
+                ),
+            ),
             cwd=ROOT,
             env=env,
             stdout=self.log,

@@ -105,6 +105,8 @@ def test_retrain_labels_clips_refills_the_queue_and_revokes(worker, client_for, 
         return stats if stats["states"]["machine_labelled"] > 0 else None
 
     stats = wait_for(machine_labelled, timeout=120, interval=1, what="machine labels")
+    version.refresh_from_db()
+    assert version.scored_at is not None  # researchers see when the pool was last scored
     assert stats["states"]["awaiting_humans"] + stats["states"]["leased"] > 0
     machine = Label.objects.filter(clip__project=project, source="machine", revoked_at__isnull=True)
     assert machine.filter(model_version=version.name, confidence__isnull=False).exists()

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand
 from annotate.services.ingest import corpus_import
 from annotate.services.users import user_create
 from annotate.synthetic import corpus_write
+from config.worker import worker_command
 
 DEMO_PROJECT = "demo"
 DEMO_USERS = (
@@ -53,21 +54,7 @@ class Command(BaseCommand):
     def serve(self, port: int) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                "celery,learner",
-                "--beat",
-                "--concurrency",
-                "2",
-                "--loglevel",
-                "WARNING",
-            ],
+            worker_command(concurrency=2, loglevel="WARNING", options=("--beat",)),
             env=env,
         )
         web = subprocess.Popen(
