@@ -211,6 +211,7 @@ def run_once(
     max_cost: int,
     regressor: str,
     seed: int,
+    selection: str = "top",
 ) -> list[dict]:
     """Rounds of one strategy on one split: test CCC per target against ratings spent."""
     rng = np.random.default_rng(seed)
@@ -280,7 +281,17 @@ def run_once(
             return rounds
         n_clips = max(1, budget // raters)
         if cooperative:
-            cooperative_act(bundle, X, labeller, open_pool, strategy, raters=raters, budget=budget)
+            cooperative_act(
+                bundle,
+                X,
+                labeller,
+                open_pool,
+                strategy,
+                raters=raters,
+                budget=budget,
+                selection=selection,
+                random_state=int(rng.integers(2**31)),
+            )
         elif strategy == "random":
             for clip in rng.choice(open_pool, size=min(n_clips, open_pool.size), replace=False):
                 labeller.ask(int(clip), raters)
@@ -304,7 +315,16 @@ def run_once(
 
 
 def cooperative_act(
-    bundle: TrainedBundle, X, labeller: Labeller, open_pool, strategy, *, raters, budget
+    bundle: TrainedBundle,
+    X,
+    labeller: Labeller,
+    open_pool,
+    strategy,
+    *,
+    raters,
+    budget,
+    selection: str,
+    random_state: int,
 ) -> None:
     """The platform's decisions (learner.cooperative.decide) on the open pool."""
     dynamic = strategy == "cooperative_dynamic"
@@ -317,6 +337,8 @@ def cooperative_act(
         human_budget=budget if dynamic else max(1, budget // raters),
         min_raters=1 if dynamic else raters,
         max_raters=MAX_RATERS,
+        selection=selection,
+        random_state=random_state,
     )
     spent, noise = labeller.cost, labeller.noise()
     for i, decision in enumerate(decisions):
@@ -515,6 +537,7 @@ def run_job(seed: int, fold: int, name: str) -> dict:
             max_cost=round(args.max_share * full_cost),
             regressor=args.regressor,
             seed=seed,
+            selection=args.selection,
         )
     }
 
@@ -637,6 +660,12 @@ def main(argv: list[str] | None = None) -> dict:
         type=lambda text: text.split(","),
         default=list(STRATEGIES),
         help="comma-separated subset of " + ",".join(STRATEGIES) + " (random always runs)",
+    )
+    parser.add_argument(
+        "--selection",
+        default="top",
+        choices=["top", "proportional"],
+        help="how cooperative strategies pick the clips for humans (learner.cooperative.decide)",
     )
     parser.add_argument(
         "--platform",

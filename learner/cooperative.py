@@ -62,6 +62,8 @@ def decide(
     min_raters: int,
     max_raters: int,
     novelty: ArrayLike | None = None,
+    selection: str = "top",
+    random_state: int | None = None,
 ) -> list[Decision]:
     """Per clip: self-label, ask humans (priority, raters to start with), or defer.
 
@@ -70,6 +72,11 @@ def decide(
       first; priority is the worst expected error, raised by predicted disagreement and
       novelty (both in [0, 1]);
     - the rest wait for a later round.
+
+    `selection="top"` sends the highest priorities; `"proportional"` draws the batch
+    without replacement with probability proportional to priority (stochastic batch
+    acquisition, Kirsch et al. 2023): still mostly uncertain clips, but a batch that
+    also covers the rest of the pool instead of piling onto its outliers.
     """
     expected = np.atleast_2d(np.asarray(expected_error, dtype=np.float64))
     n = expected.shape[0]
@@ -79,8 +86,17 @@ def decide(
     priority = worst * (1.0 + 0.5 * np.nan_to_num(1.0 - agree, nan=0.0)) * (1.0 + 0.5 * new)
     confident = worst <= self_label_threshold
     candidates = np.flatnonzero(~confident)
-    ranked = candidates[np.argsort(-priority[candidates], kind="stable")]
-    to_humans = set(ranked[: max(0, human_budget)].tolist())
+    take = min(max(0, human_budget), candidates.size)
+    if selection == "top":
+        ranked = candidates[np.argsort(-priority[candidates], kind="stable")]
+        to_humans = set(ranked[:take].tolist())
+    elif selection == "proportional":
+        weights = np.nan_to_num(priority[candidates], nan=0.0) + 1e-9
+        rng = np.random.default_rng(random_state)
+        drawn = rng.choice(candidates, size=take, replace=False, p=weights / weights.sum())
+        to_humans = set(drawn.tolist())
+    else:
+        raise ValueError(f"selection must be 'top' or 'proportional', not {selection!r}")
     decisions = []
     for i in range(n):
         if confident[i]:

@@ -106,3 +106,34 @@ def test_predicted_disagreement_raises_priority_and_raters():
     assert decisions[1].priority > decisions[0].priority
     assert (decisions[0].n_raters, decisions[1].n_raters) == (2, 3)
     assert raters_to_start(0.2, min_raters=3, max_raters=3) == 3
+
+
+def test_proportional_selection_favours_uncertain_clips_but_covers_the_pool():
+    expected = np.linspace(0.11, 1.0, 200)[:, None]
+    picks = np.zeros(200)
+    for seed in range(200):
+        decisions = decide(
+            expected_error=expected,
+            agreement=None,
+            self_label_threshold=0.1,
+            human_budget=20,
+            min_raters=1,
+            max_raters=3,
+            selection="proportional",
+            random_state=seed,
+        )
+        asked = [i for i, d in enumerate(decisions) if d.action == Action.ASK_HUMANS]
+        assert len(asked) == 20
+        picks[asked] += 1
+    assert picks[150:].sum() > 2 * picks[:50].sum()  # uncertain clips are drawn more often
+    assert picks[:100].sum() > 0.15 * picks.sum()  # but the calmer half is not starved
+    with pytest.raises(ValueError, match="selection"):
+        decide(
+            expected_error=expected,
+            agreement=None,
+            self_label_threshold=0.1,
+            human_budget=1,
+            min_raters=1,
+            max_raters=1,
+            selection="best",
+        )
