@@ -178,6 +178,7 @@ def run_platform(corpus_dir: Path, args, out: Path) -> dict:
     from annotate.models import ClipFeatures, Label, ModelVersion, Project
     from annotate.services.ingest import corpus_import
     from annotate.services.users import user_create
+    from learner.features import get_extractor
     from learner.metrics import ccc
     from learner.training import TrainedBundle
 
@@ -220,6 +221,7 @@ def run_platform(corpus_dir: Path, args, out: Path) -> dict:
         gold_of = {run.corpus.clip_ids[i]: run.gold[i] for i in range(len(run.gold))}
         test_X = run.X[split.test]
         test_gold = run.gold[split.test]
+        run_extractor_key = get_extractor(args.extractor).cache_key
 
         raters.spend(args.raters * len(split.seed_set))
         rounds, train_s, score_s = [], [], []
@@ -229,18 +231,12 @@ def run_platform(corpus_dir: Path, args, out: Path) -> dict:
             if response.status_code != 202:
                 raise RuntimeError(f"retrain refused: {response.status_code} {response.content!r}")
             run_id = response.json()["run"]["id"]
-            result = wait_for(
-                lambda run_id=run_id: (
-                    body
-                    if (body := admin_client.get(f"/api/v1/training-runs/{run_id}/").json())[
-                        "state"
-                    ]
-                    in ("succeeded", "failed")
-                    else None
-                ),
-                timeout=1800,
-                what=f"training run {run_id}",
-            )
+
+            def finished(run_id=run_id):
+                body = admin_client.get(f"/api/v1/training-runs/{run_id}/").json()
+                return body if body["state"] in ("succeeded", "failed") else None
+
+            result = wait_for(finished, timeout=1800, what=f"training run {run_id}")
             train_s.append(time.perf_counter() - t0)
             if result["state"] != "succeeded":
                 if "too few labelled clips" not in (result["error"] or ""):
@@ -261,7 +257,13 @@ def run_platform(corpus_dir: Path, args, out: Path) -> dict:
             score_s.append(time.perf_counter() - t0)
             active = ModelVersion.objects.get(project=project, is_active=True)
             bundle = TrainedBundle.load(Path(settings.MEDIA_ROOT) / active.artifact)
-            pred = bundle.predict(test_X).values
+            if bundle.extractor_key != run_extractor_key:
+                raise RuntimeError(
+                    f"{active.name} uses {bundle.extractor_key}, not {run_extractor_key}"
+                )
+            values = bundle.predict(test_X).values
+            # The project's targets come in its own order: pick the benchmark's by name.
+            pred = values[:, [bundle.targets.index(t) for t in run.targets]]
             machine = list(
                 Label.objects.filter(
                     clip__project=project, source="machine", revoked_at__isnull=True
