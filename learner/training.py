@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import joblib
@@ -91,15 +91,39 @@ class TrainedBundle:
     confidence: ConfidenceModel
     self_label_threshold: float
     report: dict = field(default_factory=dict)
+    # The model as fitted without the development clips, kept after a refit so that the
+    # next version is compared with it on clips neither has seen.
+    holdout_model: object | None = None
+
+    @property
+    def comparable_model(self):
+        return self.holdout_model if self.holdout_model is not None else self.model
+
+    def refit(self, data: "LabelledSet", config: "RoundConfig") -> "TrainedBundle":
+        """The same bundle with its model refitted on `data` (typically training plus
+        development clips). Confidence and threshold stay those calibrated on held-out
+        clips: a model fitted on more clips errs no more, so they stay conservative.
+        Machine labels are left out when the round found they did not help."""
+        if not self.report.get("machine_labels_used", True):
+            data = data.subset(data.human)
+        model = _fit_regressor(data, config)
+        return replace(
+            self,
+            model=model,
+            holdout_model=self.comparable_model,
+            report={**self.report, "refit_clips": len(data)},
+        )
 
     def predict(self, X: NDArray) -> BundleScores:
         values = np.asarray(self.model.predict(X), dtype=np.float64).reshape(len(X), -1)
         expected_error, agreement = self.confidence.predict(X)
         return BundleScores(values=values, expected_error=expected_error, agreement=agreement)
 
-    def evaluate(self, X: NDArray, y: NDArray) -> dict[str, float | None]:
-        """CCC per target on the clips where that target is labelled."""
-        predicted = np.asarray(self.model.predict(X), dtype=np.float64).reshape(len(X), -1)
+    def evaluate(self, X: NDArray, y: NDArray, *, holdout: bool = False) -> dict[str, float | None]:
+        """CCC per target on the clips where that target is labelled (`holdout`: of the
+        model fitted without the development clips)."""
+        model = self.comparable_model if holdout else self.model
+        predicted = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
         return {
             target: _masked_ccc(y[:, t], predicted[:, t]) for t, target in enumerate(self.targets)
         }
@@ -117,7 +141,10 @@ class TrainedBundle:
                 "report": self.report,
             }
             archive.writestr("meta.json", json.dumps(meta))
-            for name, obj in (("model", self.model), ("confidence", self.confidence)):
+            parts = [("model", self.model), ("confidence", self.confidence)]
+            if self.holdout_model is not None:
+                parts.append(("holdout", self.holdout_model))
+            for name, obj in parts:
                 part = io.BytesIO()
                 joblib.dump(obj, part)
                 archive.writestr(f"{name}.joblib", part.getvalue())
@@ -144,6 +171,11 @@ class TrainedBundle:
                 )
             model = joblib.load(io.BytesIO(archive.read("model.joblib")))
             confidence = joblib.load(io.BytesIO(archive.read("confidence.joblib")))
+            holdout = (
+                joblib.load(io.BytesIO(archive.read("holdout.joblib")))
+                if "holdout.joblib" in archive.namelist()
+                else None
+            )
         return cls(
             targets=tuple(meta["targets"]),
             extractor_key=meta["extractor_key"],
@@ -151,6 +183,7 @@ class TrainedBundle:
             confidence=confidence,
             self_label_threshold=float(meta["self_label_threshold"]),
             report=meta["report"],
+            holdout_model=holdout,
         )
 
 
@@ -183,11 +216,12 @@ def compare_on_dev(
 ) -> dict[str, float]:
     """Paired bootstrap over development clips of new minus old mean-over-targets CCC.
 
+    Each side is the model fitted without the development clips (`comparable_model`).
     Returns the observed difference and its 90 % interval (`low`, `high`). Small
     development sets are noisy: a model is clearly worse only when `high` is below 0.
     """
-    new_pred = np.asarray(new.model.predict(X), dtype=np.float64).reshape(len(X), -1)
-    old_pred = np.asarray(old.model.predict(X), dtype=np.float64).reshape(len(X), -1)
+    new_pred = np.asarray(new.comparable_model.predict(X), dtype=np.float64).reshape(len(X), -1)
+    old_pred = np.asarray(old.comparable_model.predict(X), dtype=np.float64).reshape(len(X), -1)
     rng = np.random.default_rng(random_state)
 
     def mean_ccc(rows: NDArray) -> float:

@@ -140,10 +140,14 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
         if active is not None:
             previous = TrainedBundle.load(Path(settings.MEDIA_ROOT) / active.artifact)
             if previous.extractor_key == bundle.extractor_key:
-                active_ccc = previous.evaluate(data.X[dev_mask], data.y[dev_mask])
+                active_ccc = previous.evaluate(data.X[dev_mask], data.y[dev_mask], holdout=True)
                 comparison = compare_on_dev(bundle, previous, data.X[dev_mask], data.y[dev_mask])
             else:
                 active_ccc = active.metrics.get("dev_ccc", {})
+        # Compared on clips it has not seen, the model is then refitted on every labelled
+        # clip, development speakers too; the held-out fit stays in the bundle for the
+        # next comparison.
+        bundle = bundle.refit(data.subset(~dev_speakers | dev_mask), config)
         path = _artifact_path(project, run_id)
         sha256 = bundle.save(path)
         metrics = {

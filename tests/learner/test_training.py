@@ -124,3 +124,30 @@ def test_machine_labels_that_help_on_dev_are_kept():
     accurate = with_machine_labels(data, machine, clean[machine])
     bundle = train_round(accurate.subset(~dev), data.subset(dev), config())
     assert bundle.report["machine_labels_used"] is True
+
+
+def test_refit_deploys_more_data_but_compares_the_held_out_fit(tmp_path):
+    from learner.training import compare_on_dev
+
+    data = labelled(n=400)
+    dev = speaker_split(data.groups, dev_fraction=0.25, random_state=0)
+    candidate = train_round(data.subset(~dev), data.subset(dev), config())
+    deployed = candidate.refit(data, config())
+    assert deployed.report["refit_clips"] == len(data)
+    assert deployed.self_label_threshold == candidate.self_label_threshold
+    assert deployed.confidence is candidate.confidence
+    assert deployed.holdout_model is candidate.model
+    # The deployed model has seen the development clips; its held-out twin has not.
+    seen = deployed.evaluate(data.X[dev], data.y[dev])["arousal"]
+    unseen = deployed.evaluate(data.X[dev], data.y[dev], holdout=True)["arousal"]
+    assert unseen == candidate.evaluate(data.X[dev], data.y[dev])["arousal"]
+    assert seen > unseen
+    path = tmp_path / "deployed.bundle"
+    deployed.save(path)
+    loaded = TrainedBundle.load(path)
+    np.testing.assert_array_equal(
+        loaded.comparable_model.predict(data.X[:5]), candidate.model.predict(data.X[:5])
+    )
+    # Versions are compared through their held-out fits: a refit is no flattering rival.
+    same = compare_on_dev(candidate, loaded, data.X[dev], data.y[dev])
+    assert same["diff"] == pytest.approx(0.0)
