@@ -2,27 +2,29 @@
 
     python -m bench.label_efficiency --corpus ../shared/data/emodb [--corpus DIR ...] --out DIR
         [--quick] [--seeds 5] [--folds 5] [--extractor librosa|egemaps]
-        [--regressor linear|mlp] [--raters 3]
+        [--regressor linear|mlp] [--raters 3] [--strategies a,b] [--selection top|proportional]
+        [--jobs N] [--platform]
 
 The protocol of METHOD.md section 6, on any corpus in the shared format. Speaker folds
 (test speakers, development speakers, the rest a pool with a small labelled seed set)
 are repeated over seeds. A human query reveals one more rating of a clip (cost 1): from
 ratings.csv where the corpus has one, else from a simulated crowd drawing on real
-CREMA-D votes (learner.simulate). The gold of a clip is the mean of all its raters.
-Each round every strategy trains on what it has, is evaluated on the test speakers, and
-spends the same budget of ratings:
+CREMA-D votes (learner.simulate). The gold of a clip is the mean of all its raters. The
+development speakers are rated by `--raters` people and given to every strategy free
+(only cooperative ones use them). Each round every strategy trains on what it has, is
+evaluated on the test speakers, and spends the same budget of ratings:
 
 - random: random clips, a fixed number of raters each;
 - uncertainty: the clips a bootstrap ensemble disagrees on most, fixed raters;
 - self_training: random clips for humans, and the ensemble's most confident clips
   labelled by the model;
-- cooperative: calibrated confidence (learner.confidence) labels the clips whose
-  expected error meets a threshold chosen on development data; humans get the least
-  confident, fixed raters;
+- cooperative: the platform's round (learner.training.train_round): calibrated
+  confidence labels the clips whose expected error is no worse than a human label's;
+  humans get the least confident (learner.cooperative.decide), fixed raters;
 - cooperative_dynamic: as cooperative, but a clip starts with one rater and gets more
-  only while the ratings (and the model's prediction) disagree, up to a maximum.
+  while its label is less certain than a fixed panel's (learner.raters).
 
-It runs the learner code the platform runs (features, regressors, confidence, policy).
+`--platform` instead drives one split through the real platform (bench.platform_mode).
 """
 
 import os

@@ -3,7 +3,9 @@
 `train_round` fits the main regressor on the training clips, its confidence engines on
 out-of-fold errors, and calibrates them on the held-out development clips (human
 labels only); `TrainedBundle.predict` then gives, per clip and target, a prediction
-and a calibrated expected absolute error in label units.
+and a calibrated expected absolute error in label units. `TrainedBundle.refit` deploys
+the model refitted on the development clips too, keeping the held-out fit to compare
+versions with.
 """
 
 import hashlib
