@@ -36,7 +36,9 @@ def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.5):
 
 
 def _setup_django(workdir: Path) -> None:
-    os.environ.setdefault("CONCORD_VAR_DIR", str(workdir))
+    # Its own var dir: a fresh SQLite file and broker folder unless DATABASE_URL and
+    # REDIS_URL point elsewhere; the worker inherits the same environment.
+    os.environ["CONCORD_VAR_DIR"] = str(workdir)
     os.environ.setdefault("MEDIA_ROOT", str(workdir / "media"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django

@@ -34,7 +34,6 @@ def test_platform_mode_drives_the_real_loop(transactional_db, tmp_path):
         "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "MEDIA_ROOT": str(tmp_path / "media"),
-        "CONCORD_VAR_DIR": str(tmp_path / "var"),
     }
     command = [sys.executable, "-m", "bench.label_efficiency", "--platform"]
     command += ["--corpus", str(corpus), "--out", str(out), "--max-share", "0.35"]
