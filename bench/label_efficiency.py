@@ -383,6 +383,27 @@ def reach_and_stay(grid: np.ndarray, median: np.ndarray, level: float) -> int | 
     return int(grid[below[-1] + 1])
 
 
+N_BOOT = 500
+
+
+def _reach(grid: np.ndarray, curves: np.ndarray, full_ccc: np.ndarray) -> float:
+    """Ratings at which the median of `curves` reaches 95 % of the median full CCC; inf
+    when it never does."""
+    needed = reach_and_stay(grid, np.nanmedian(curves, axis=0), 0.95 * np.median(full_ccc))
+    return float("inf") if needed is None else float(needed)
+
+
+def _interval(values: np.ndarray) -> list[float | None]:
+    """2.5th and 97.5th percentiles; draws where the ratio is undefined (neither side
+    reached) are left out; an infinite end (not reached) is None."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return [None, None]
+    low, high = np.percentile(values, [2.5, 97.5], method="nearest")  # inf stays inf
+    return [None if not np.isfinite(v) else float(v) for v in (low, high)]
+
+
 def summarise(results: dict, full: dict, targets, grid, rng) -> dict:
     summary = {}
     for t, target in enumerate(targets):
@@ -396,10 +417,18 @@ def summarise(results: dict, full: dict, targets, grid, rng) -> dict:
         random_curves = curve_on_grid(results["random"], t, grid)
         random_budget = max(r[-1]["cost"] for r in results["random"])
         upto = grid <= random_budget
+        # Splits resampled with replacement, the same draw for every strategy (runs are
+        # aligned by split), and the 95 % point recomputed on each draw's median curves.
+        draws = [rng.integers(0, len(full["fixed"]), len(full["fixed"])) for _ in range(N_BOOT)]
+        random_reach = [_reach(grid, random_curves[rows], full["fixed"][rows, t]) for rows in draws]
         for name, runs in results.items():
             curves = curve_on_grid(runs, t, grid)
             median = np.nanmedian(curves, axis=0)
             needed = reach_and_stay(grid, median, 0.95 * full_ccc)
+            reach = [_reach(grid, curves[rows], full["fixed"][rows, t]) for rows in draws]
+            share = np.array([r / full["cost"] for r in reach])
+            with np.errstate(invalid="ignore"):
+                versus = np.array(reach) / np.array(random_reach)
             maes = [
                 x["machine_mae"] for run in runs for x in run[-1:] if x["machine_mae"] is not None
             ]
@@ -415,6 +444,9 @@ def summarise(results: dict, full: dict, targets, grid, rng) -> dict:
                     float(np.percentile(boot, 97.5)),
                 ],
                 "median_curve": [None if np.isnan(v) else float(v) for v in median],
+                # Not reached counts as infinitely many ratings: an open upper end is null.
+                "ratings_to_95_share_of_full_ci95": _interval(share),
+                "ratings_to_95_ratio_to_random_ci95": _interval(versus),
             }
         summary[target] = entry
     return summary
@@ -446,6 +478,13 @@ def plot(summary: dict, results: dict, grid, targets, out: Path, corpus_name: st
         plt.close(fig)
 
 
+def _span(interval: list[float | None], spec: str, missing: str) -> str:
+    low, high = interval
+    if low is None:
+        return missing
+    return f"{low:{spec}}-{'not reached' if high is None else format(high, spec)}"
+
+
 def markdown(summary: dict, corpus_name: str) -> str:
     lines = []
     for target, entry in summary.items():
@@ -457,21 +496,26 @@ def markdown(summary: dict, corpus_name: str) -> str:
             f"Full supervision ({full_cost} ratings): CCC {entry['full_supervision_ccc']:.3f}; "
             f"with all available raters: {entry['full_supervision_all_raters_ccc']:.3f}.",
             "",
-            "| strategy | ratings to 95 % | saving vs full | ratio to random | final CCC "
-            "| AUC vs random (95 % CI) | machine-label MAE |",
-            "|---|---|---|---|---|---|---|",
+            "| strategy | ratings to 95 % | share of full (95 % CI) | saving vs full "
+            "| ratio to random (95 % CI) | final CCC | AUC vs random (95 % CI) "
+            "| machine-label MAE |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name, s in entry["strategies"].items():
             needed = s["ratings_to_95"]
-            saving = f"{1 - needed / full_cost:.0%}" if needed is not None else "not reached"
+            share = f"{needed / full_cost:.0%}" if needed is not None else "not reached"
+            saving = f"{1 - needed / full_cost:.0%}" if needed is not None else "-"
             ratio = (
                 f"{needed / random_needed:.2f}" if needed is not None and random_needed else "n/a"
             )
             mae = f"{s['machine_label_mae']:.3f}" if s["machine_label_mae"] is not None else "-"
             low, high = s["auc_ratio_vs_random_ci95"]
+            share_ci = _span(s["ratings_to_95_share_of_full_ci95"], ".0%", "not reached")
+            ratio_ci = _span(s["ratings_to_95_ratio_to_random_ci95"], ".2f", "n/a")
             lines.append(
-                f"| {name} | {needed if needed is not None else 'not reached'} | {saving} "
-                f"| {ratio} | {s['final_ccc']:.3f} | {s['auc_ratio_vs_random']:.3f} "
+                f"| {name} | {needed if needed is not None else 'not reached'} "
+                f"| {share} ({share_ci}) | {saving} | {ratio} ({ratio_ci}) "
+                f"| {s['final_ccc']:.3f} | {s['auc_ratio_vs_random']:.3f} "
                 f"({low:.3f}-{high:.3f}) | {mae} |"
             )
         lines.append("")
