@@ -7,7 +7,16 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from annotate.access import user_role
-from annotate.models import Clip, ClipState, Label, Project, Rating, ReferenceLabel, Role
+from annotate.models import (
+    QUEUE_ORDER,
+    Clip,
+    ClipState,
+    Label,
+    Project,
+    Rating,
+    ReferenceLabel,
+    Role,
+)
 
 STATE_KEYS = ("new", "awaiting_humans", "leased", "rated", "machine_labelled", "deferred")
 
@@ -66,7 +75,7 @@ def clips_for_staff(
     if state:
         clips = clips.filter(state=state)
     if ordering == "queue":
-        return clips.order_by("-priority", "n_ratings", "id")
+        return clips.order_by(*QUEUE_ORDER)
     return clips.order_by("id")
 
 

@@ -1,4 +1,4 @@
-from annotate.models.clips import Clip, ClipState, ReferenceLabel
+from annotate.models.clips import QUEUE_ORDER, Clip, ClipState, ReferenceLabel
 from annotate.models.labels import Label, LabelSource
 from annotate.models.learning import ClipFeatures, ModelVersion, RunState, RunTrigger, TrainingRun
 from annotate.models.projects import Project, RatingMode, Target
@@ -6,6 +6,7 @@ from annotate.models.raters import RaterProfile, Role
 from annotate.models.ratings import Assignment, AssignmentStatus, Rating, RatingSource
 
 __all__ = [
+    "QUEUE_ORDER",
     "Assignment",
     "AssignmentStatus",
     "Clip",

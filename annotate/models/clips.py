@@ -12,6 +12,12 @@ class ClipState(models.TextChoices):
     DEFERRED = "deferred", "Deferred"
 
 
+# The order raters are served clips in (the index clip_queue_order_started_first backs
+# it): clips people have started first, so labels are whole early; then the learner's
+# priority.
+QUEUE_ORDER = ("-n_ratings", "-priority", "id")
+
+
 class Clip(models.Model):
     """One audio clip, stored once as 16 kHz mono, with its place in the human queue.
 

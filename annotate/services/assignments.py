@@ -17,6 +17,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from annotate.models import (
+    QUEUE_ORDER,
     Assignment,
     AssignmentStatus,
     Clip,
@@ -62,13 +63,12 @@ def _open_clips(project: Project) -> QuerySet[Clip]:
 
 
 def _queue_order(clips: QuerySet[Clip], *, easy_first: bool = False) -> QuerySet[Clip]:
-    # Clips people have started are finished first, so a clip's label is whole (all the
-    # raters it wants) as early as possible instead of many clips holding one noisy
-    # rating each; then the learner's priority. Unreliable raters get the other end of
-    # the queue: the clips the model is surest of.
+    # QUEUE_ORDER: started clips first, so a clip's label is whole (all the raters it
+    # wants) early instead of many clips holding one noisy rating each; then priority.
+    # Unreliable raters get the other end of the queue: the clips the model is surest of.
     if easy_first:
         return clips.order_by("priority", "-n_ratings", "id")
-    return clips.order_by("-n_ratings", "-priority", "id")
+    return clips.order_by(*QUEUE_ORDER)
 
 
 def _easy_first(rater: AbstractBaseUser) -> bool:

@@ -111,13 +111,24 @@ def test_retrain_labels_clips_refills_the_queue_and_revokes(worker, client_for, 
     machine = Label.objects.filter(clip__project=project, source="machine", revoked_at__isnull=True)
     assert machine.filter(model_version=version.name, confidence__isnull=False).exists()
     queue = admin_client.get(
-        f"/api/v1/projects/{project.pk}/clips/?state=awaiting_humans&ordering=queue&page_size=50"
+        f"/api/v1/projects/{project.pk}/clips/?state=awaiting_humans&ordering=queue&page_size=1000"
     ).json()["results"]
+    # Clips people have started come first (finished before new ones open); then the
+    # fresh clips the model sent to people, ordered by its priority.
+    started = [clip["n_ratings"] > 0 for clip in queue]
+    assert started == sorted(started, reverse=True)
     fresh = [clip["priority"] for clip in queue if clip["n_ratings"] == 0]
-    assert len(fresh) >= 5
+    # How many go to people depends on how sure this run's model is (up to the budget of
+    # 40); two or more show the order.
+    assert len(fresh) >= 2
     assert fresh == sorted(fresh, reverse=True)
-    # The least confident clips lead the queue: their priority is their expected error.
-    assert fresh[0] > project.self_label_max_error
+    # The least confident clips go to people, the surest get machine labels: every queued
+    # clip's priority (its expected error, raised by predicted disagreement) exceeds the
+    # expected error of every machine label the model wrote.
+    threshold = min(version.metrics["self_label_threshold"], project.self_label_max_error)
+    assert fresh[-1] > threshold
+    surest = machine.filter(model_version=version.name).order_by("-confidence").first()
+    assert fresh[-1] > surest.confidence
 
     # More ratings, then a second model: machine labels it contradicts are revoked.
     project.machine_label_revoke_tolerance = 0.02
