@@ -107,7 +107,9 @@ class SimulatedRaters:
             client = APIClient(SERVER_NAME=host)
             client.force_authenticate(user)
             self.clients.append(client)
-        self.active = list(range(n_raters))
+        # Read once: the project's targets and clips do not change while raters rate.
+        self.targets = list(project.targets.values_list("name", flat=True))
+        self.external = dict(project.clips.values_list("id", "external_id"))
         self.cost = 0
         self.given: dict[int, int] = {}
         self.latency = {"next": [], "rating": []}
@@ -115,23 +117,22 @@ class SimulatedRaters:
 
     def spend(self, n: int) -> int:
         """Up to n ratings through the API, raters taking turns; returns how many."""
-        external = dict(self.project.clips.values_list("id", "external_id"))
-        self.active = list(range(len(self.clients)))  # a rater told "nothing left" may retry
+        active = list(range(len(self.clients)))  # a rater told "nothing left" may retry
         spent = 0
-        while spent < n and self.active:
-            k = self.active[self._turn % len(self.active)]
+        while spent < n and active:
+            k = active[self._turn % len(active)]
             self._turn += 1
             client = self.clients[k]
             started = time.perf_counter()
             lease = client.post(f"/api/v1/projects/{self.project.pk}/next/")
             self.latency["next"].append(time.perf_counter() - started)
             if lease.status_code == 204:
-                self.active.remove(k)  # nothing left for this rater
+                active.remove(k)  # nothing left for this rater
                 continue
             if lease.status_code != 200:
                 raise RuntimeError(f"next refused: {lease.status_code} {lease.content[:300]!r}")
             body = lease.json()
-            clip = self.index_of[external[body["clip"]["id"]]]
+            clip = self.index_of[self.external[body["clip"]["id"]]]
             # User k answers as the crowd's rater k; a replayed clip with fewer raters
             # gives its ratings in turn.
             given = self.given.get(clip, 0)
@@ -142,7 +143,7 @@ class SimulatedRaters:
             answer = client.post(
                 f"/api/v1/assignments/{body['assignment']['id']}/rating/",
                 {
-                    "values": {t: values[t] for t in self.project_targets},
+                    "values": {t: values[t] for t in self.targets},
                     "client_token": f"bench-{k}-{body['assignment']['id']}",
                 },
                 format="json",
@@ -153,10 +154,6 @@ class SimulatedRaters:
             spent += 1
         self.cost += spent
         return spent
-
-    @property
-    def project_targets(self) -> list[str]:
-        return list(self.project.targets.values_list("name", flat=True))
 
 
 def run_platform(corpus_dir: Path, args, out: Path) -> dict:
