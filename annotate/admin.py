@@ -17,11 +17,19 @@ from annotate.models import (
 class TargetInline(admin.TabularInline):
     model = Target
     extra = 0
+    readonly_fields = ["rater_noise", "rater_noise_clips"]
 
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "rating_mode", "min_raters", "max_raters", "agreement_target"]
+    list_display = [
+        "name",
+        "rating_mode",
+        "min_raters",
+        "max_raters",
+        "rater_panel",
+        "agreement_target",
+    ]
     inlines = [TargetInline]
     filter_horizontal = ["members"]
 

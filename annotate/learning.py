@@ -3,7 +3,7 @@
 import numpy as np
 
 from annotate.models import Clip, Label, LabelSource, Project
-from annotate.services.features import features_matrix
+from annotate.services.features import feature_cache
 from learner.features import get_extractor
 from learner.training import LabelledSet, RoundConfig
 
@@ -18,6 +18,7 @@ def learner_config(project: Project, *, random_state: int = 0) -> RoundConfig:
         target_error=project.machine_label_target_error,
         max_self_label_error=project.self_label_max_error,
         extractor_key=get_extractor(project.feature_extractor).cache_key,
+        feature_normalisation=project.feature_normalisation,
         random_state=random_state,
     )
 
@@ -35,19 +36,23 @@ def labelled_set(project: Project) -> LabelledSet:
         entry["human"] |= source == LabelSource.HUMAN
         if agreement is not None:
             entry["agreement"].append(agreement)
-    clip_ids = sorted(by_clip)
-    key = get_extractor(project.feature_extractor).cache_key
-    X, present = features_matrix(clip_ids=clip_ids, extractor_key=key)
-    speakers = dict(Clip.objects.filter(pk__in=clip_ids).values_list("id", "speaker"))
-    keep = [i for i, _ in enumerate(clip_ids) if present[i]]
-    kept_ids = [clip_ids[i] for i in keep]
+    # Every clip of the project, labelled or not: speaker normalisation uses them all.
+    all_ids, all_X = feature_cache.matrix(
+        project_id=project.pk,
+        extractor_key=get_extractor(project.feature_extractor).cache_key,
+        normalisation=project.feature_normalisation,
+    )
+    row_of = {int(clip_id): row for row, clip_id in enumerate(all_ids)}
+    kept_ids = [clip_id for clip_id in sorted(by_clip) if clip_id in row_of]
+    speakers = dict(Clip.objects.filter(pk__in=kept_ids).values_list("id", "speaker"))
+    rows = np.array([row_of[clip_id] for clip_id in kept_ids], dtype=np.int64)
     y = np.array(
         [[by_clip[c]["values"].get(t, np.nan) for t in targets] for c in kept_ids], dtype=np.float64
     ).reshape(len(kept_ids), len(targets))
     human = np.array([by_clip[c]["human"] for c in kept_ids], dtype=bool)
     return LabelledSet(
         clip_ids=np.array(kept_ids, dtype=np.int64),
-        X=X[keep],
+        X=all_X[rows] if rows.size else np.zeros((0, all_X.shape[-1]), dtype=np.float32),
         y=y,
         agreement=np.array(
             [

@@ -1,7 +1,7 @@
 """Label efficiency: human ratings each strategy needs to approach full supervision.
 
     python -m bench.label_efficiency --corpus ../shared/data/emodb [--corpus DIR ...] --out DIR
-        [--quick] [--seeds 5] [--folds 5] [--extractor librosa|egemaps]
+        [--quick] [--seeds 5] [--folds 5] [--extractor librosa|egemaps] [--normalise speaker|none]
         [--regressor linear|mlp] [--raters 3] [--strategies a,b] [--selection top|proportional]
         [--jobs N] [--platform]
 
@@ -22,7 +22,7 @@ evaluated on the test speakers, and spends the same budget of ratings:
   confidence labels the clips whose expected error is no worse than a human label's;
   humans get the least confident (learner.cooperative.decide), fixed raters;
 - cooperative_dynamic: as cooperative, but a clip starts with one rater and gets more
-  while its label is less certain than a fixed panel's (learner.raters).
+  while its label is less certain than a fixed panel's (learner.raters, as the platform).
 
 `--platform` instead drives one split through the real platform (bench.platform_mode).
 """
@@ -51,10 +51,10 @@ import soxr
 from bench.machine import describe
 from learner.agreement import clip_agreement
 from learner.cooperative import Action, decide
-from learner.features import get_extractor
+from learner.features import get_extractor, speaker_normalise
 from learner.metrics import ccc
 from learner.online import RidgeEnsemble, top_uncertain
-from learner.raters import needs_another_rater, rater_noise
+from learner.raters import clip_needs_another_rater, rater_noise
 from learner.regressors import make_regressor
 from learner.simulate import CremaVotes, CrowdSimulator, load_corpus
 from learner.training import LabelledSet, RoundConfig, TrainedBundle, train_round
@@ -65,6 +65,7 @@ STRATEGIES = ("random", "uncertainty", "self_training", "cooperative", "cooperat
 MACHINE_WEIGHT = 0.5
 MAX_RATERS = 5
 MACHINE_LABEL_TARGET_ERROR = 0.15
+AGREEMENT_TARGET = 0.7  # the platform's default, for the cold start before noise is known
 
 
 # ----------------------------------------------------------------------------- features
@@ -146,17 +147,23 @@ class Labeller:
         return rater_noise(list(self.ratings.values()))
 
     def ask_dynamic(self, clip: int, noise: np.ndarray, raters: int) -> None:
-        """Start with one rater; add raters while the clip's label is less certain than a
-        `raters`-rater mean usually is (learner.raters.needs_another_rater), up to the
-        maximum: agreeing raters stop early, contested clips get more."""
+        """Start with one rater; add raters as the platform does (clip_settle calls the
+        same learner.raters.clip_needs_another_rater): while the clip's label is less
+        certain than a `raters`-rater mean usually is, up to the maximum. Agreeing raters
+        stop early, contested clips get more."""
         most = min(MAX_RATERS, self.crowd.n_available(clip))
         self.ask(clip, 1)
-        while clip in self.ratings and needs_another_rater(
-            np.array(self.ratings[clip]),
-            noise,
-            target_error=noise / np.sqrt(raters),
-            max_raters=most,
-        ):
+        while clip in self.ratings:
+            panel = np.array(self.ratings[clip])
+            if not clip_needs_another_rater(
+                panel,
+                noise,
+                panel=raters,
+                max_raters=most,
+                agreement=panel_agreement(panel),
+                agreement_target=AGREEMENT_TARGET,
+            ):
+                break
             self.ask(clip, 1)
 
     def human_ids(self) -> np.ndarray:
@@ -592,6 +599,8 @@ def prepare_corpus(corpus_dir: Path, args) -> CorpusRun:
     """Load a corpus, its cached features and its crowd (replayed or simulated)."""
     corpus = load_corpus(corpus_dir)
     X = corpus_features(corpus, args.extractor)
+    if args.normalise == "speaker":
+        X = speaker_normalise(X, corpus.speakers)
     votes_csv = SHARED / "crema_d" / "votes_voice.csv"
     votes = CremaVotes.load(votes_csv) if votes_csv.is_file() and not corpus.ratings else None
     targets = [t for t in ("arousal", "valence") if t in corpus.targets] or list(corpus.targets)
@@ -700,6 +709,12 @@ def main(argv: list[str] | None = None) -> dict:
         help="stop a strategy at this share of the full-supervision cost",
     )
     parser.add_argument("--extractor", default="librosa", choices=["librosa", "egemaps"])
+    parser.add_argument(
+        "--normalise",
+        default="speaker",
+        choices=["speaker", "none"],
+        help="standardise features within each speaker (learner.features.speaker_normalise)",
+    )
     parser.add_argument("--regressor", default="linear", choices=["linear", "mlp"])
     parser.add_argument(
         "--strategies",
@@ -743,7 +758,8 @@ def main(argv: list[str] | None = None) -> dict:
     command = "python -m bench.label_efficiency " + " ".join(sys.argv[1:] if argv is None else argv)
     (args.out / "report.md").write_text(
         f"# Label efficiency\n\n`{command}`\n\n{describe()}; {time.time() - started:.0f} s; "
-        f"extractor {args.extractor}, regressor {args.regressor}, {args.seeds} seeds x "
+        f"extractor {args.extractor} (normalised: {args.normalise}), regressor "
+        f"{args.regressor}, {args.seeds} seeds x "
         f"{args.folds} speaker folds, {args.raters} raters per clip for fixed strategies.\n\n"
         + "\n".join(tables)
     )

@@ -205,6 +205,7 @@ def run_platform(corpus_dir: Path, args, out: Path) -> dict:
         project.human_budget_per_round = max(1, budget // args.raters)
         project.retrain_after_labels = 0  # the benchmark retrains after every round
         project.feature_extractor, project.regressor = args.extractor, args.regressor
+        project.feature_normalisation = args.normalise  # as the in-process run's features
         project.save()
         n_clips = project.clips.count()
         wait_for(
@@ -256,9 +257,10 @@ def run_platform(corpus_dir: Path, args, out: Path) -> dict:
             score_s.append(time.perf_counter() - t0)
             active = ModelVersion.objects.get(project=project, is_active=True)
             bundle = TrainedBundle.load(Path(settings.MEDIA_ROOT) / active.artifact)
-            if bundle.extractor_key != run_extractor_key:
+            used = (bundle.extractor_key, bundle.feature_normalisation)
+            if used != (run_extractor_key, args.normalise):
                 raise RuntimeError(
-                    f"{active.name} uses {bundle.extractor_key}, not {run_extractor_key}"
+                    f"{active.name} uses features {used}, not {(run_extractor_key, args.normalise)}"
                 )
             values = bundle.predict(test_X).values
             # The project's targets come in its own order: pick the benchmark's by name.

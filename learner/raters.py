@@ -3,6 +3,11 @@
 import numpy as np
 from numpy.typing import NDArray
 
+MIN_NOISE_CLIPS = 10
+"""Clips with at least two ratings needed before the crowd's noise on a target counts as
+known; below that, the noise is unknown and `clip_needs_another_rater` falls back to the
+agreement rule."""
+
 
 def needs_more_ratings(
     *, n_ratings: int, agreement: float, min_raters: int, max_raters: int, agreement_target: float
@@ -68,3 +73,46 @@ def needs_another_rater(
     if len(np.atleast_2d(ratings)) >= max_raters:
         return False
     return bool(np.any(label_standard_error(ratings, noise) > np.asarray(target_error)))
+
+
+def clip_needs_another_rater(
+    ratings: NDArray,
+    noise: NDArray | None,
+    *,
+    panel: int,
+    max_raters: int,
+    agreement: float,
+    agreement_target: float,
+) -> bool:
+    """Whether a clip that has the ratings it was meant to get should get one more.
+
+    `ratings` is (n_ratings, n_targets), NaN where a rating lacks a target. `noise` is
+    the crowd's rating noise per target (`rater_noise`); None, or NaN on a target, means
+    unknown. When the noise of every target with ratings is known, the rule is
+    `needs_another_rater` with `target_error = noise / sqrt(panel)`, target by target on
+    the ratings that have it: the label must be as certain as the mean of `panel`
+    typical raters. Otherwise (cold start) the agreement rule decides: one more while
+    the clip's lowest `agreement` is below `agreement_target`. Never beyond `max_raters`.
+    """
+    ratings = np.atleast_2d(np.asarray(ratings, dtype=np.float64))
+    if len(ratings) >= max_raters:
+        return False
+    rated = ~np.all(np.isnan(ratings), axis=0)
+    if noise is not None:
+        noise = np.broadcast_to(np.asarray(noise, dtype=np.float64), rated.shape)
+    if noise is None or not rated.any() or not np.all(np.isfinite(noise[rated])):
+        return needs_more_ratings(
+            n_ratings=len(ratings),
+            agreement=agreement,
+            min_raters=1,
+            max_raters=max_raters,
+            agreement_target=agreement_target,
+        )
+    for t in np.flatnonzero(rated):
+        column = ratings[~np.isnan(ratings[:, t]), t : t + 1]
+        target_error = noise[t] / np.sqrt(panel)
+        if needs_another_rater(
+            column, noise[t : t + 1], target_error=target_error, max_raters=max_raters
+        ):
+            return True
+    return False

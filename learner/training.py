@@ -71,6 +71,9 @@ class RoundConfig:
     target_error: float = 0.2
     max_self_label_error: float = 0.15
     random_state: int = 0
+    # How the features were scaled before they got here ("speaker" or "none"); the bundle
+    # remembers it so that clips are scored on the same scale.
+    feature_normalisation: str = "none"
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class TrainedBundle:
     # The model as fitted without the development clips, kept after a refit so that the
     # next version is compared with it on clips neither has seen.
     holdout_model: object | None = None
+    feature_normalisation: str = "none"
 
     @property
     def comparable_model(self):
@@ -139,6 +143,7 @@ class TrainedBundle:
                 "format": BUNDLE_FORMAT,
                 "targets": list(self.targets),
                 "extractor_key": self.extractor_key,
+                "feature_normalisation": self.feature_normalisation,
                 "self_label_threshold": self.self_label_threshold,
                 "report": self.report,
             }
@@ -186,6 +191,7 @@ class TrainedBundle:
             self_label_threshold=float(meta["self_label_threshold"]),
             report=meta["report"],
             holdout_model=holdout,
+            feature_normalisation=meta.get("feature_normalisation", "none"),
         )
 
 
@@ -324,6 +330,7 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
         confidence=confidence,
         self_label_threshold=threshold,
         report=report,
+        feature_normalisation=config.feature_normalisation,
     )
 
 

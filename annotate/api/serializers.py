@@ -11,7 +11,16 @@ class TargetSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Target
-        fields = ["name", "min", "max", "anchor_low", "anchor_high"]
+        fields = [
+            "name",
+            "min",
+            "max",
+            "anchor_low",
+            "anchor_high",
+            "rater_noise",
+            "rater_noise_clips",
+        ]
+        read_only_fields = ["rater_noise", "rater_noise_clips"]
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -28,6 +37,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "targets",
             "min_raters",
             "max_raters",
+            "rater_panel",
             "agreement_target",
             "self_label_max_error",
             "machine_label_target_error",

@@ -17,7 +17,14 @@ class Project(models.Model):
     min_raters = models.PositiveSmallIntegerField(default=2)
     max_raters = models.PositiveSmallIntegerField(default=5)
     agreement_target = models.FloatField(
-        default=0.7, help_text="Ask more raters while a clip's agreement is below this (0..1)."
+        default=0.7,
+        help_text="Until the crowd's rating noise is known: ask more raters while a clip's "
+        "agreement is below this (0..1).",
+    )
+    rater_panel = models.PositiveSmallIntegerField(
+        default=3,
+        help_text="A clip's label must be as certain as the mean of this many typical raters; "
+        "more raters are asked, up to max_raters, while it is not.",
     )
     self_label_max_error = models.FloatField(
         default=0.15,
@@ -42,6 +49,13 @@ class Project(models.Model):
     feature_extractor = models.CharField(
         max_length=20, default="librosa", help_text="learner.features extractor name."
     )
+    feature_normalisation = models.CharField(
+        max_length=20,
+        choices=[("speaker", "Standardised within each speaker"), ("none", "As extracted")],
+        default="speaker",
+        help_text="How features are scaled before the models see them "
+        "(learner.features.speaker_normalise).",
+    )
     regressor = models.CharField(
         max_length=20, default="linear", help_text="linear | mlp (learner.regressors)."
     )
@@ -60,6 +74,9 @@ class Project(models.Model):
                 condition=Q(agreement_target__gte=0) & Q(agreement_target__lte=1),
                 name="project_agreement_target_range",
             ),
+            models.CheckConstraint(
+                condition=Q(rater_panel__gte=1), name="project_rater_panel_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -76,6 +93,17 @@ class Target(models.Model):
     anchor_low = models.CharField(max_length=60, blank=True)
     anchor_high = models.CharField(max_length=60, blank=True)
     position = models.PositiveSmallIntegerField(default=0)
+    rater_noise = models.FloatField(
+        null=True,
+        editable=False,
+        help_text="The crowd's rating noise: pooled SD of one rating around its clip's "
+        "mean (scale units); null while unknown.",
+    )
+    rater_noise_clips = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Clips with at least two ratings the noise was estimated from.",
+    )
 
     class Meta:
         ordering = ["project_id", "position", "id"]

@@ -9,11 +9,13 @@ from django.db.models import Count, Max, QuerySet
 
 from annotate.models import Clip, ClipFeatures, Project
 from annotate.queueing import enqueue_on_commit
-from learner.features import get_extractor
+from learner.features import get_extractor, speaker_normalise
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 64
+# How features are put on a common scale before learning (learner.features.normalise).
+NORMALISATIONS = ("speaker", "none")
 
 
 def _extractor_for(project: Project):
@@ -77,26 +79,6 @@ def features_enqueue(*, clip_ids: list[int]) -> None:
         enqueue_on_commit(learner_features_extract_task, clip_ids[start : start + BATCH_SIZE])
 
 
-def features_matrix(*, clip_ids: list[int], extractor_key: str) -> tuple[np.ndarray, np.ndarray]:
-    """(X, present): stacked feature vectors in the order of clip_ids; rows of clips
-    without features are zero and flagged False in `present`."""
-    stored = dict(
-        ClipFeatures.objects.filter(clip_id__in=clip_ids, extractor_key=extractor_key).values_list(
-            "clip_id", "values"
-        )
-    )
-    if not stored:
-        return np.zeros((len(clip_ids), 0), dtype=np.float32), np.zeros(len(clip_ids), dtype=bool)
-    width = len(next(iter(stored.values()))) // 4
-    X = np.zeros((len(clip_ids), width), dtype=np.float32)
-    present = np.zeros(len(clip_ids), dtype=bool)
-    for i, clip_id in enumerate(clip_ids):
-        if (raw := stored.get(clip_id)) is not None:
-            X[i] = np.frombuffer(bytes(raw), dtype="<f4")
-            present[i] = True
-    return X, present
-
-
 class FeatureCache:
     """Per-process cache of a project's feature matrix, reloaded when rows change.
 
@@ -106,25 +88,41 @@ class FeatureCache:
     """
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[int, str], tuple[dict, np.ndarray, np.ndarray]] = {}
+        self._entries: dict[tuple[int, str], tuple[dict, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._normalised: dict[tuple[int, str], tuple[dict, np.ndarray]] = {}
 
-    def matrix(self, *, project_id: int, extractor_key: str) -> tuple[np.ndarray, np.ndarray]:
-        """(clip_ids, X) of every clip of the project with features, ordered by clip id."""
+    def matrix(
+        self, *, project_id: int, extractor_key: str, normalisation: str = "none"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(clip_ids, X) of every clip of the project with features, ordered by clip id;
+        `normalisation="speaker"` standardises them within each speaker first
+        (learner.features.speaker_normalise)."""
+        if normalisation not in NORMALISATIONS:
+            raise ValueError(
+                f"normalisation must be one of {NORMALISATIONS}, not {normalisation!r}"
+            )
         rows = ClipFeatures.objects.filter(clip__project_id=project_id, extractor_key=extractor_key)
         stamp = rows.aggregate(n=Count("id"), last=Max("id"))
-        cached = self._entries.get((project_id, extractor_key))
-        if cached is not None and cached[0] == stamp:
-            return cached[1], cached[2]
-        data = list(rows.order_by("clip_id").values_list("clip_id", "values"))
-        clip_ids = np.array([clip_id for clip_id, _ in data], dtype=np.int64)
-        if data:
-            X = np.frombuffer(b"".join(bytes(v) for _, v in data), dtype="<f4").reshape(
-                len(data), -1
-            )
-        else:
-            X = np.zeros((0, 0), dtype=np.float32)
-        self._entries[(project_id, extractor_key)] = (stamp, clip_ids, X)
-        return clip_ids, X
+        key = (project_id, extractor_key)
+        cached = self._entries.get(key)
+        if cached is None or cached[0] != stamp:
+            data = list(rows.order_by("clip_id").values_list("clip_id", "clip__speaker", "values"))
+            clip_ids = np.array([clip_id for clip_id, _, _ in data], dtype=np.int64)
+            speakers = np.array([speaker for _, speaker, _ in data], dtype=object)
+            if data:
+                X = np.frombuffer(b"".join(bytes(v) for _, _, v in data), dtype="<f4").reshape(
+                    len(data), -1
+                )
+            else:
+                X = np.zeros((0, 0), dtype=np.float32)
+            cached = self._entries[key] = (stamp, clip_ids, speakers, X)
+        _, clip_ids, speakers, X = cached
+        if normalisation == "none" or not clip_ids.size:
+            return clip_ids, X
+        normalised = self._normalised.get(key)
+        if normalised is None or normalised[0] != stamp:
+            normalised = self._normalised[key] = (stamp, speaker_normalise(X, speakers))
+        return clip_ids, normalised[1]
 
 
 feature_cache = FeatureCache()

@@ -51,7 +51,9 @@ def queue_refresh(*, project_id: int, requested_at: datetime | None = None) -> Q
         return None
     targets = list(project.targets.values_list("name", flat=True))
     clip_ids, X = feature_cache.matrix(
-        project_id=project.pk, extractor_key=get_extractor(project.feature_extractor).cache_key
+        project_id=project.pk,
+        extractor_key=get_extractor(project.feature_extractor).cache_key,
+        normalisation=project.feature_normalisation,
     )
     if not clip_ids.size:
         return None

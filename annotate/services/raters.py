@@ -3,16 +3,33 @@
 import numpy as np
 from django.db import transaction
 
-from annotate.models import RaterProfile, Rating
+from annotate.models import RaterProfile, Rating, Target
 from learner.agreement import rater_reliability
+from learner.raters import MIN_NOISE_CLIPS, rater_noise
+
+
+def _noise(table: np.ndarray) -> tuple[float | None, int]:
+    """One target's crowd noise from its (clips, raters) table, and the clips with two or
+    more ratings it rests on; None below MIN_NOISE_CLIPS such clips."""
+    present = ~np.isnan(table)
+    multi = present.sum(axis=1) >= 2
+    n_clips = int(multi.sum())
+    if n_clips < MIN_NOISE_CLIPS:
+        return None, n_clips
+    clips = [row[keep][:, None] for row, keep in zip(table[multi], present[multi], strict=True)]
+    return float(rater_noise(clips)[0]), n_clips
 
 
 def rater_reliability_update(*, project_id: int) -> dict[int, float]:
-    """Re-estimate every rater's reliability in a project from all its ratings.
+    """Re-estimate every rater's reliability in a project from all its ratings, and the
+    crowd's rating noise on each target.
 
     Reliability is the leave-one-out agreement of a rater with the others on shared
     clips, averaged over targets (learner.agreement.rater_reliability). Returns
     `{user_id: reliability}` for raters with shared clips; others keep their value.
+    A target's noise is the pooled within-clip SD of its ratings
+    (learner.raters.rater_noise), stored on the Target with the number of clips with
+    two or more ratings; it stays null (unknown) below `MIN_NOISE_CLIPS` of them.
     """
     rows = list(
         Rating.objects.filter(clip__project_id=project_id).values_list(
@@ -26,13 +43,14 @@ def rater_reliability_update(*, project_id: int) -> dict[int, float]:
     clip_index = {clip_id: i for i, clip_id in enumerate(clip_ids)}
     rater_index = {rater_id: j for j, rater_id in enumerate(rater_ids)}
     targets = sorted({name for _, _, values in rows for name in values})
-    per_target = []
+    per_target, noise = [], {}
     for target in targets:
         table = np.full((len(clip_ids), len(rater_ids)), np.nan)
         for clip_id, rater_id, values in rows:
             if values.get(target) is not None:
                 table[clip_index[clip_id], rater_index[rater_id]] = values[target]
         per_target.append(rater_reliability(table))
+        noise[target] = _noise(table)
     reliability = np.nanmean(np.vstack(per_target), axis=0)
     shared = np.sum(~np.isnan(table), axis=0)
     updated = {}
@@ -45,6 +63,9 @@ def rater_reliability_update(*, project_id: int) -> dict[int, float]:
                 defaults={"reliability": float(value), "reliability_n": int(n_clips)},
             )
             updated[rater_id] = float(value)
+        for target in Target.objects.filter(project_id=project_id):
+            target.rater_noise, target.rater_noise_clips = noise.get(target.name, (None, 0))
+            target.save(update_fields=["rater_noise", "rater_noise_clips"])
     return updated
 
 

@@ -4,6 +4,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -26,7 +27,7 @@ from annotate.models import (
 )
 from annotate.queueing import enqueue
 from learner.agreement import clip_agreement, ewe_gold
-from learner.raters import needs_more_ratings
+from learner.raters import clip_needs_another_rater
 
 TRACE_HZ = 25.0
 MAX_CLIENT_TOKEN = 64
@@ -239,9 +240,12 @@ def clip_settle(*, clip_id: int) -> Clip:
     """Recompute a clip's human labels, agreement and state from all its ratings.
 
     Gold is the reliability-weighted mean (EWE). A clip stays with humans while it has
-    fewer ratings than wanted; when it has them, it asks one more rater only while its
-    lowest per-target agreement is below the project's target and fewer than
-    `max_raters` answered; otherwise it is rated. Safe to call again at any time.
+    fewer ratings than wanted; when it has them, it asks one more rater while its label
+    is less certain than the mean of `rater_panel` typical raters (standard error against
+    each target's crowd noise), or, while some rated target's noise is still unknown,
+    while its lowest per-target agreement is below `agreement_target`; never beyond
+    `max_raters` (learner.raters.clip_needs_another_rater). Otherwise it is rated. Safe
+    to call again at any time.
     """
     with transaction.atomic():
         clip = Clip.objects.select_for_update().select_related("project").get(pk=clip_id)
@@ -252,11 +256,12 @@ def clip_settle(*, clip_id: int) -> Clip:
                 "user_id", "reliability"
             )
         )
-        agreements = []
+        agreements, rated_targets = [], []
         for target in project.targets.all():
             rated = [(r, v[target.name]) for r, v in ratings if v.get(target.name) is not None]
             if not rated:
                 continue
+            rated_targets.append(target)
             values = [value for _, value in rated]
             agreement = clip_agreement(
                 values, scale_min=target.scale_min, scale_max=target.scale_max
@@ -275,11 +280,16 @@ def clip_settle(*, clip_id: int) -> Clip:
             # The learner may start an easy clip with fewer raters than the project minimum.
             wanted = clip.ratings_wanted or project.min_raters
             if clip.n_ratings >= wanted:
-                more = needs_more_ratings(
-                    n_ratings=clip.n_ratings,
-                    agreement=min(agreements, default=1.0),
-                    min_raters=min(project.min_raters, wanted),
+                # (ratings, targets), NaN where missing; noise NaN where still unknown.
+                table = np.array(
+                    [[v.get(t.name) for t in rated_targets] for _, v in ratings], dtype=np.float64
+                ).reshape(clip.n_ratings, len(rated_targets))
+                more = clip_needs_another_rater(
+                    table,
+                    np.array([t.rater_noise for t in rated_targets], dtype=np.float64),
+                    panel=project.rater_panel,
                     max_raters=project.max_raters,
+                    agreement=min(agreements, default=1.0),
                     agreement_target=project.agreement_target,
                 )
                 wanted = clip.n_ratings + 1 if more else clip.n_ratings

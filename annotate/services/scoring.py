@@ -50,7 +50,11 @@ def project_score(*, project_id: int) -> ScoreReport | None:
         return None
     bundle = TrainedBundle.load(Path(settings.MEDIA_ROOT) / version.artifact)
     project_features_ensure(project=project)
-    all_ids, all_X = feature_cache.matrix(project_id=project.pk, extractor_key=bundle.extractor_key)
+    all_ids, all_X = feature_cache.matrix(
+        project_id=project.pk,
+        extractor_key=bundle.extractor_key,
+        normalisation=bundle.feature_normalisation,
+    )
     scorable = set(_scorable(project).values_list("id", flat=True))
     keep = np.array([int(c) in scorable for c in all_ids], dtype=bool)
     clip_ids, X = all_ids[keep], all_X[keep]

@@ -139,7 +139,11 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
         active_ccc, comparison = None, None
         if active is not None:
             previous = TrainedBundle.load(Path(settings.MEDIA_ROOT) / active.artifact)
-            if previous.extractor_key == bundle.extractor_key:
+            same_features = (previous.extractor_key, previous.feature_normalisation) == (
+                bundle.extractor_key,
+                bundle.feature_normalisation,
+            )
+            if same_features:
                 active_ccc = previous.evaluate(data.X[dev_mask], data.y[dev_mask], holdout=True)
                 comparison = compare_on_dev(bundle, previous, data.X[dev_mask], data.y[dev_mask])
             else:

@@ -11,6 +11,7 @@ reused only for the same key.
 from learner.features.base import Extractor
 from learner.features.egemaps import EgemapsExtractor
 from learner.features.lld import LibrosaExtractor
+from learner.features.normalise import speaker_normalise
 
 EXTRACTORS: dict[str, type[Extractor]] = {
     LibrosaExtractor.name: LibrosaExtractor,
@@ -28,4 +29,11 @@ def get_extractor(name: str = "librosa", **params) -> Extractor:
     return cls(**params)
 
 
-__all__ = ["EXTRACTORS", "EgemapsExtractor", "Extractor", "LibrosaExtractor", "get_extractor"]
+__all__ = [
+    "EXTRACTORS",
+    "EgemapsExtractor",
+    "Extractor",
+    "LibrosaExtractor",
+    "get_extractor",
+    "speaker_normalise",
+]

@@ -164,3 +164,30 @@ def test_retrain_command_runs_here(trained_project, capsys):
     call_command("retrain", trained_project.name, "--here")
     assert "succeeded" in capsys.readouterr().out
     assert ModelVersion.objects.filter(is_active=True).exists()
+
+
+def test_the_learner_sees_features_normalised_per_speaker(trained_project, settings):
+    from annotate.learning import labelled_set
+    from learner.features import speaker_normalise
+    from learner.training import TrainedBundle
+
+    assert trained_project.feature_normalisation == "speaker"  # the measured default
+    clips = list(Clip.objects.filter(project=trained_project).order_by("id"))
+    raw = np.vstack([np.frombuffer(bytes(c.features.get().values), dtype="<f4") for c in clips])
+    # Speaker statistics come from every clip of the speaker, labelled or not.
+    expected = speaker_normalise(raw, [c.speaker for c in clips])
+    row_of = {c.pk: i for i, c in enumerate(clips)}
+    data = labelled_set(trained_project)
+    rows = [row_of[int(c)] for c in data.clip_ids]
+    assert len(rows) == 40
+    np.testing.assert_allclose(data.X, expected[rows], rtol=1e-5, atol=1e-6)
+
+    run = training_run_execute(run_id=training_run_start(project=trained_project).pk)
+    assert run.state == RunState.SUCCEEDED, run.error
+    version = ModelVersion.objects.get(project=trained_project, is_active=True)
+    bundle = TrainedBundle.load(Path(settings.MEDIA_ROOT) / version.artifact)
+    assert bundle.feature_normalisation == "speaker"  # scoring uses the same scale
+
+    trained_project.feature_normalisation = "none"
+    trained_project.save(update_fields=["feature_normalisation"])
+    np.testing.assert_array_equal(labelled_set(trained_project).X, raw[rows])

@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
 
-from learner.raters import label_standard_error, needs_another_rater, rater_noise
+from learner.raters import (
+    clip_needs_another_rater,
+    label_standard_error,
+    needs_another_rater,
+    rater_noise,
+)
 
 
 def test_rater_noise_is_the_pooled_within_clip_spread():
@@ -31,3 +36,50 @@ def test_raters_are_added_only_while_they_disagree():
     assert not needs_another_rater(agree, noise, target_error=target, max_raters=5)
     assert needs_another_rater(disagree, noise, target_error=target, max_raters=5)
     assert not needs_another_rater(disagree, noise, target_error=target, max_raters=2)
+
+
+def settle(ratings, noise, *, panel=3, max_raters=5, agreement=1.0, agreement_target=0.7):
+    return clip_needs_another_rater(
+        np.array(ratings, dtype=np.float64),
+        noise,
+        panel=panel,
+        max_raters=max_raters,
+        agreement=agreement,
+        agreement_target=agreement_target,
+    )
+
+
+def test_known_noise_asks_a_rater_while_the_label_is_less_certain_than_the_panel():
+    noise = np.array([0.2, 0.2])
+    agree, disagree = [[0.5, 0.0], [0.52, 0.01]], [[-0.3, 0.0], [0.3, 0.0]]
+    # The agreement passed in is ignored once the noise is known.
+    assert not settle(agree, noise, agreement=0.0)
+    assert settle(disagree, noise, agreement=1.0)
+    assert settle(agree, noise, panel=8)  # a larger panel wants more certainty
+    assert not settle(disagree, noise, max_raters=2)
+    assert settle([[0.5, 0.0]], noise)
+    assert not settle([[0.5, 0.0]], noise, panel=1)
+    for ratings in (agree, disagree, [[0.5, 0.0]]):
+        for panel, max_raters in ((1, 5), (3, 5), (3, 3), (5, 4)):
+            assert settle(
+                ratings, noise, panel=panel, max_raters=max_raters
+            ) == needs_another_rater(
+                np.array(ratings), noise, target_error=noise / np.sqrt(panel), max_raters=max_raters
+            )
+
+
+def test_unknown_noise_falls_back_to_the_agreement_rule():
+    disagree = [[-0.3, 0.0], [0.3, 0.0]]
+    for noise in (None, np.array([0.2, np.nan]), [None, 0.2]):
+        assert settle(disagree, noise, agreement=0.5, agreement_target=0.7)
+        assert not settle(disagree, noise, agreement=0.8, agreement_target=0.7)
+        assert not settle(disagree, noise, agreement=0.5, max_raters=2)
+    assert settle(np.empty((0, 2)), np.array([0.2, 0.2]))
+
+
+def test_missing_values_count_per_target_and_unrated_targets_need_no_noise():
+    noise = np.array([0.2, np.nan])
+    # Valence never rated on this clip: its unknown noise does not matter.
+    assert not settle([[0.5, np.nan], [0.52, np.nan]], noise, agreement=0.0)
+    # Arousal rated once only: as uncertain as one rater, so one more is asked.
+    assert settle([[0.5, 0.0], [np.nan, 0.0]], np.array([0.2, 0.2]))

@@ -36,7 +36,12 @@ def test_speaker_split_keeps_speakers_whole():
 def test_train_round_scores_evaluates_and_picks_a_threshold(tmp_path):
     data = labelled()
     dev = speaker_split(data.groups, dev_fraction=0.25, random_state=0)
-    bundle = train_round(data.subset(~dev), data.subset(dev), config(target_error=0.15))
+    bundle = train_round(
+        data.subset(~dev),
+        data.subset(dev),
+        config(target_error=0.15, feature_normalisation="speaker"),
+    )
+    assert bundle.feature_normalisation == "speaker"
     scores = bundle.predict(data.X[:20])
     assert scores.values.shape == scores.expected_error.shape == (20, 2)
     assert scores.agreement.shape == (20,)
@@ -50,6 +55,7 @@ def test_train_round_scores_evaluates_and_picks_a_threshold(tmp_path):
     loaded = TrainedBundle.load(path)
     np.testing.assert_array_equal(loaded.predict(data.X[:5]).values, scores.values[:5])
     assert loaded.targets == ("arousal", "valence")
+    assert loaded.feature_normalisation == "speaker"  # scored on the scale it learned on
     assert not list(path.parent.glob(".tmp-*"))
 
 
