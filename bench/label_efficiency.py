@@ -22,7 +22,9 @@ evaluated on the test speakers, and spends the same budget of ratings:
   confidence labels the clips whose expected error is no worse than a human label's;
   humans get the least confident (learner.cooperative.decide), fixed raters;
 - cooperative_dynamic: as cooperative, but a clip starts with one rater and gets more
-  while its label is less certain than a fixed panel's (learner.raters, as the platform).
+  while its label is less certain than a fixed panel's (learner.raters, as the platform);
+- random_dynamic: random clips with dynamic raters, no machine labels: what the rater
+  rule alone does, without the cooperative choice of clips.
 
 `--platform` instead drives one split through the real platform (bench.platform_mode).
 """
@@ -61,7 +63,14 @@ from learner.training import LabelledSet, RoundConfig, TrainedBundle, train_roun
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-STRATEGIES = ("random", "uncertainty", "self_training", "cooperative", "cooperative_dynamic")
+STRATEGIES = (
+    "random",
+    "uncertainty",
+    "self_training",
+    "cooperative",
+    "cooperative_dynamic",
+    "random_dynamic",
+)
 MACHINE_WEIGHT = 0.5
 MAX_RATERS = 5
 MACHINE_LABEL_TARGET_ERROR = 0.15
@@ -304,6 +313,12 @@ def run_once(
         elif strategy == "random":
             for clip in rng.choice(open_pool, size=min(n_clips, open_pool.size), replace=False):
                 labeller.ask(int(clip), raters)
+        elif strategy == "random_dynamic":
+            spent, noise = labeller.cost, labeller.noise()
+            for clip in rng.permutation(open_pool):
+                if labeller.cost - spent >= budget:
+                    break
+                labeller.ask_dynamic(int(clip), noise, raters)
         else:  # uncertainty, self_training: the platform's online ensemble
             human = labeller.human_ids()
             ensemble = RidgeEnsemble(random_state=seed).fit(

@@ -159,7 +159,6 @@ class SimulatedRaters:
 def run_platform(corpus_dir: Path, args, out: Path) -> dict:
     """One split through the platform, then in process; returns both curves and timings."""
     from bench.label_efficiency import (
-        MAX_RATERS,
         development_set,
         make_split,
         prepare_corpus,
@@ -201,7 +200,8 @@ def run_platform(corpus_dir: Path, args, out: Path) -> dict:
         if report.errors:
             raise RuntimeError(f"import failed for {len(report.errors)} clips: {report.errors[:3]}")
         project = Project.objects.get(name=name)
-        project.min_raters, project.max_raters = args.raters, MAX_RATERS
+        # Fixed raters, as the in-process cooperative run it is compared with.
+        project.min_raters = project.max_raters = args.raters
         project.human_budget_per_round = max(1, budget // args.raters)
         project.retrain_after_labels = 0  # the benchmark retrains after every round
         project.feature_extractor, project.regressor = args.extractor, args.regressor

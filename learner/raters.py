@@ -91,8 +91,9 @@ def clip_needs_another_rater(
     unknown. When the noise of every target with ratings is known, the rule is
     `needs_another_rater` with `target_error = noise / sqrt(panel)`, target by target on
     the ratings that have it: the label must be as certain as the mean of `panel`
-    typical raters. Otherwise (cold start) the agreement rule decides: one more while
-    the clip's lowest `agreement` is below `agreement_target`. Never beyond `max_raters`.
+    typical raters. Otherwise (cold start) the agreement rule decides: a second rating
+    always (so the noise can be learnt), then one more while the clip's lowest
+    `agreement` is below `agreement_target`. Never beyond `max_raters`.
     """
     ratings = np.atleast_2d(np.asarray(ratings, dtype=np.float64))
     if len(ratings) >= max_raters:
@@ -101,10 +102,11 @@ def clip_needs_another_rater(
     if noise is not None:
         noise = np.broadcast_to(np.asarray(noise, dtype=np.float64), rated.shape)
     if noise is None or not rated.any() or not np.all(np.isfinite(noise[rated])):
+        # Two ratings at least: without clips rated twice the noise never becomes known.
         return needs_more_ratings(
             n_ratings=len(ratings),
             agreement=agreement,
-            min_raters=1,
+            min_raters=2,
             max_raters=max_raters,
             agreement_target=agreement_target,
         )

@@ -74,6 +74,9 @@ def test_unknown_noise_falls_back_to_the_agreement_rule():
         assert settle(disagree, noise, agreement=0.5, agreement_target=0.7)
         assert not settle(disagree, noise, agreement=0.8, agreement_target=0.7)
         assert not settle(disagree, noise, agreement=0.5, max_raters=2)
+        # One rating, however it agrees with itself: a second one, so noise can be learnt.
+        assert settle([[0.5, 0.0]], noise, agreement=1.0)
+        assert not settle([[0.5, 0.0]], noise, agreement=1.0, max_raters=1)
     assert settle(np.empty((0, 2)), np.array([0.2, 0.2]))
 
 
