@@ -155,21 +155,21 @@ class Labeller:
         """The crowd's rating noise per target, from the ratings paid for so far."""
         return rater_noise(list(self.ratings.values()))
 
-    def ask_dynamic(self, clip: int, noise: np.ndarray, raters: int) -> None:
+    def ask_dynamic(self, clip: int, noise: np.ndarray, panel: int) -> None:
         """Start with one rater; add raters as the platform does (clip_settle calls the
         same learner.raters.clip_needs_another_rater): while the clip's label is less
-        certain than a `raters`-rater mean usually is, up to the maximum. Agreeing raters
+        certain than a `panel`-rater mean usually is, up to the maximum. Agreeing raters
         stop early, contested clips get more."""
         most = min(MAX_RATERS, self.crowd.n_available(clip))
         self.ask(clip, 1)
         while clip in self.ratings:
-            panel = np.array(self.ratings[clip])
+            answers = np.array(self.ratings[clip])
             if not clip_needs_another_rater(
-                panel,
+                answers,
                 noise,
-                panel=raters,
+                panel=panel,
                 max_raters=most,
-                agreement=panel_agreement(panel),
+                agreement=panel_agreement(answers),
                 agreement_target=AGREEMENT_TARGET,
             ):
                 break
@@ -230,9 +230,11 @@ def run_once(
     regressor: str,
     seed: int,
     selection: str = "top",
+    panel: int | None = None,
 ) -> list[dict]:
     """Rounds of one strategy on one split: test CCC per target against ratings spent."""
     rng = np.random.default_rng(seed)
+    panel = panel or raters  # dynamic raters: as certain as a mean of `panel` raters
     labeller = Labeller(crowd, targets)
     for clip in split.seed_set:
         labeller.ask(int(clip), raters)
@@ -306,6 +308,7 @@ def run_once(
                 open_pool,
                 strategy,
                 raters=raters,
+                panel=panel,
                 budget=budget,
                 selection=selection,
                 random_state=int(rng.integers(2**31)),
@@ -318,7 +321,7 @@ def run_once(
             for clip in rng.permutation(open_pool):
                 if labeller.cost - spent >= budget:
                     break
-                labeller.ask_dynamic(int(clip), noise, raters)
+                labeller.ask_dynamic(int(clip), noise, panel)
         else:  # uncertainty, self_training: the platform's online ensemble
             human = labeller.human_ids()
             ensemble = RidgeEnsemble(random_state=seed).fit(
@@ -346,6 +349,7 @@ def cooperative_act(
     strategy,
     *,
     raters,
+    panel,
     budget,
     selection: str,
     random_state: int,
@@ -379,7 +383,7 @@ def cooperative_act(
         if labeller.cost - spent >= budget:
             break
         if dynamic:
-            labeller.ask_dynamic(int(open_pool[i]), noise, raters)
+            labeller.ask_dynamic(int(open_pool[i]), noise, panel)
         else:
             labeller.ask(int(open_pool[i]), decisions[i].n_raters)
 
@@ -606,6 +610,7 @@ def run_job(seed: int, fold: int, name: str) -> dict:
             regressor=args.regressor,
             seed=seed,
             selection=args.selection,
+            panel=args.panel,
         )
     }
 
@@ -723,6 +728,13 @@ def main(argv: list[str] | None = None) -> dict:
         default=0.6,
         help="stop a strategy at this share of the full-supervision cost",
     )
+    parser.add_argument(
+        "--panel",
+        type=int,
+        default=None,
+        help="dynamic raters make a label as certain as a mean of this many raters "
+        "(the platform's rater_panel; default --raters)",
+    )
     parser.add_argument("--extractor", default="librosa", choices=["librosa", "egemaps"])
     parser.add_argument(
         "--normalise",
@@ -793,7 +805,8 @@ def platform_main(args, argv) -> dict:
     command = "python -m bench.label_efficiency " + " ".join(sys.argv[1:] if argv is None else argv)
     (args.out / "report-platform.md").write_text(
         f"# Label efficiency through the platform\n\n`{command}`\n\n{describe()}; "
-        f"{time.time() - started:.0f} s; extractor {args.extractor}, regressor "
+        f"{time.time() - started:.0f} s; extractor {args.extractor} (normalised: "
+        f"{args.normalise}), regressor "
         f"{args.regressor}.\n\n" + "\n".join(platform_markdown(r) for r in results.values())
     )
     return results

@@ -36,3 +36,16 @@ def test_quick_run_writes_curves_and_ccc_rises_with_labels(tmp_path):
     assert arousal["full_supervision_ccc"] > sum(seed_set) / len(seed_set)
     costs = [int(row["ratings"]) for row in rows if row["strategy"] == "random"]
     assert max(costs) > min(costs)
+
+
+def test_full_supervision_table_compares_feature_settings_on_the_same_splits():
+    from bench.full_supervision import main as full_supervision
+
+    corpus = shared_corpus("emodb")
+    report = full_supervision(["--corpus", str(corpus), "--seeds", "1", "--folds", "3"])
+    rows = [line for line in report.splitlines() if line.startswith("| librosa |")]
+    assert [row.split(" | ")[1] for row in rows] == ["none", "speaker"]
+    for row in rows:
+        arousal = float(row.split(" | ")[3].split()[0])
+        assert 0 < arousal <= 1  # a real model, above chance on acted arousal
+    assert "(0%)" in rows[0]  # the first row is the baseline: never better than itself

@@ -29,15 +29,17 @@ def speaker_normalise(
     names = np.array(["" if s is None else str(s) for s in np.asarray(speakers, dtype=object)])
     if names.shape != (len(X),):
         raise ValueError(f"{names.size} speakers for {len(X)} clips")
-    out = np.empty_like(X)
-    rest = np.ones(len(X), dtype=bool)
-    unique, counts = np.unique(names, return_counts=True)
-    for speaker in unique[(counts >= min_clips) & (unique != "")]:
-        rows = names == speaker
-        out[rows] = _standardise(X[rows], X[rows])
-        rest &= ~rows
-    if rest.any():
-        out[rest] = _standardise(X[rest], X)
+    unique, group, counts = np.unique(names, return_inverse=True, return_counts=True)
+    # Per-speaker mean and std in one pass over the rows sorted by speaker: O(clips).
+    order = np.argsort(group, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    mean = np.add.reduceat(X[order], starts, axis=0) / counts[:, None]
+    centred = X - mean[group]
+    std = np.sqrt(np.add.reduceat(centred[order] ** 2, starts, axis=0) / counts[:, None])
+    own = ((counts >= min_clips) & (unique != ""))[group]
+    out = np.divide(centred, std[group], out=np.zeros_like(X), where=std[group] > 1e-12)
+    if (~own).any():
+        out[~own] = _standardise(X[~own], X)
     return out.astype(np.float32)
 
 
