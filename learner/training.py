@@ -219,17 +219,21 @@ def compare_on_dev(
     X: NDArray,
     y: NDArray,
     *,
+    old_X: NDArray | None = None,
     n_boot: int = 500,
     random_state: int = 0,
 ) -> dict[str, float]:
     """Paired bootstrap over development clips of new minus old mean-over-targets CCC.
 
-    Each side is the model fitted without the development clips (`comparable_model`).
-    Returns the observed difference and its 90 % interval (`low`, `high`). Small
-    development sets are noisy: a model is clearly worse only when `high` is below 0.
+    Each side is the model fitted without the development clips (`comparable_model`);
+    `old_X` is the same clips' features as the old model sees them, where its feature
+    normalisation differs (default `X`). Returns the observed difference and its 90 %
+    interval (`low`, `high`). Small development sets are noisy: a model is clearly worse
+    only when `high` is below 0.
     """
+    old_X = X if old_X is None else old_X
     new_pred = np.asarray(new.comparable_model.predict(X), dtype=np.float64).reshape(len(X), -1)
-    old_pred = np.asarray(old.comparable_model.predict(X), dtype=np.float64).reshape(len(X), -1)
+    old_pred = np.asarray(old.comparable_model.predict(old_X), dtype=np.float64).reshape(len(X), -1)
     rng = np.random.default_rng(random_state)
 
     def mean_ccc(rows: NDArray) -> float:

@@ -23,7 +23,7 @@ from annotate.errors import Conflict
 from annotate.learning import labelled_set, learner_config
 from annotate.models import ModelVersion, Project, Rating, RunState, RunTrigger, TrainingRun
 from annotate.queueing import enqueue, enqueue_on_commit
-from annotate.services.features import project_features_ensure
+from annotate.services.features import feature_cache, project_features_ensure
 from learner.training import TrainedBundle, compare_on_dev, speaker_split, train_round
 
 logger = logging.getLogger(__name__)
@@ -109,6 +109,17 @@ def _artifact_path(project: Project, run_id: int) -> Path:
     return Path(settings.MEDIA_ROOT) / "models" / str(project.pk) / f"run-{run_id}.bundle"
 
 
+def _features_of(project: Project, clip_ids, bundle: TrainedBundle) -> np.ndarray:
+    """The clips' features as `bundle` sees them (its extractor and normalisation)."""
+    all_ids, all_X = feature_cache.matrix(
+        project_id=project.pk,
+        extractor_key=bundle.extractor_key,
+        normalisation=bundle.feature_normalisation,
+    )
+    row_of = {int(clip_id): row for row, clip_id in enumerate(all_ids)}
+    return all_X[[row_of[int(clip_id)] for clip_id in clip_ids]]
+
+
 def _mean(metrics: dict[str, float]) -> float:
     values = [v for v in metrics.values() if v is not None and np.isfinite(v)]
     return float(np.mean(values)) if values else float("-inf")
@@ -139,13 +150,14 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
         active_ccc, comparison = None, None
         if active is not None:
             previous = TrainedBundle.load(Path(settings.MEDIA_ROOT) / active.artifact)
-            same_features = (previous.extractor_key, previous.feature_normalisation) == (
-                bundle.extractor_key,
-                bundle.feature_normalisation,
-            )
-            if same_features:
-                active_ccc = previous.evaluate(data.X[dev_mask], data.y[dev_mask], holdout=True)
-                comparison = compare_on_dev(bundle, previous, data.X[dev_mask], data.y[dev_mask])
+            if previous.extractor_key == bundle.extractor_key:
+                # The same clips, each version on the features it learned on.
+                old_X = data.X[dev_mask]
+                if previous.feature_normalisation != bundle.feature_normalisation:
+                    old_X = _features_of(project, data.clip_ids[dev_mask], previous)
+                dev_y = data.y[dev_mask]
+                active_ccc = previous.evaluate(old_X, dev_y, holdout=True)
+                comparison = compare_on_dev(bundle, previous, data.X[dev_mask], dev_y, old_X=old_X)
             else:
                 active_ccc = active.metrics.get("dev_ccc", {})
         # Compared on clips it has not seen, the model is then refitted on every labelled

@@ -191,3 +191,20 @@ def test_the_learner_sees_features_normalised_per_speaker(trained_project, setti
     trained_project.feature_normalisation = "none"
     trained_project.save(update_fields=["feature_normalisation"])
     np.testing.assert_array_equal(labelled_set(trained_project).X, raw[rows])
+
+
+def test_switching_normalisation_compares_each_version_on_its_own_features(trained_project):
+    trained_project.feature_normalisation = "none"
+    trained_project.save(update_fields=["feature_normalisation"])
+    first = training_run_execute(run_id=training_run_start(project=trained_project).pk)
+    assert first.state == RunState.SUCCEEDED, first.error
+    trained_project.feature_normalisation = "speaker"
+    trained_project.save(update_fields=["feature_normalisation"])
+    second = training_run_execute(run_id=training_run_start(project=trained_project).pk)
+    assert second.state == RunState.SUCCEEDED, second.error
+    # A paired comparison on the same development clips, not stored figures: the old
+    # model scored them as it did when it was trained, on raw features.
+    assert second.metrics["vs_active"] is not None
+    assert second.metrics["active_dev_ccc"]["arousal"] == pytest.approx(
+        first.metrics["dev_ccc"]["arousal"], abs=1e-6
+    )
