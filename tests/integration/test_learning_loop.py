@@ -66,8 +66,12 @@ def test_retrain_labels_clips_refills_the_queue_and_revokes(worker, client_for, 
     report = corpus_import(corpus_dir=corpus_dir, project_name="emodb-loop")
     project = Project.objects.get(name="emodb-loop")
     assert report.errors == []
-    project.min_raters, project.max_raters = 3, 4
-    project.agreement_target = 0.6
+    # Three raters a clip: the most clips for the first model from 360 ratings. (With
+    # dynamic raters up to 4, this crowd's contested clips took a fourth rating so often
+    # that the first model saw about 60 rated clips and, on a busy machine where the queue
+    # refresh lagged, was confident about none; tests/annotate/test_dynamic_raters.py
+    # covers the rule.)
+    project.min_raters = project.max_raters = 3
     project.retrain_after_labels = 0  # this test retrains by hand
     project.human_budget_per_round = 40
     project.self_label_max_error = 0.3
@@ -100,13 +104,16 @@ def test_retrain_labels_clips_refills_the_queue_and_revokes(worker, client_for, 
     version = ModelVersion.objects.get(project=project, is_active=True)
     assert run["model_version"] == version.name
 
-    def machine_labelled():
-        stats = admin_client.get(f"/api/v1/projects/{project.pk}/stats/").json()
-        return stats if stats["states"]["machine_labelled"] > 0 else None
-
-    stats = wait_for(machine_labelled, timeout=120, interval=1, what="machine labels")
-    version.refresh_from_db()
-    assert version.scored_at is not None  # researchers see when the pool was last scored
+    # Scoring waits in the worker's queue behind the after-rating tasks of 360 ratings
+    # (one worker process): on a busy machine that takes minutes.
+    wait_for(
+        lambda: ModelVersion.objects.filter(pk=version.pk, scored_at__isnull=False).exists(),
+        timeout=300,
+        interval=1,
+        what="the new model to score the pool",
+    )
+    stats = admin_client.get(f"/api/v1/projects/{project.pk}/stats/").json()
+    assert stats["states"]["machine_labelled"] > 0, (stats, version.metrics)
     assert stats["states"]["awaiting_humans"] + stats["states"]["leased"] > 0
     machine = Label.objects.filter(clip__project=project, source="machine", revoked_at__isnull=True)
     assert machine.filter(model_version=version.name, confidence__isnull=False).exists()
