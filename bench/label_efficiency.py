@@ -74,6 +74,8 @@ STRATEGIES = (
 MACHINE_WEIGHT = 0.5
 MAX_RATERS = 5
 MACHINE_LABEL_TARGET_ERROR = 0.15
+CROWD_SIZE = 40
+RATERS_PER_CLIP = 9
 AGREEMENT_TARGET = 0.7  # the platform's default, for the cold start before noise is known
 
 
@@ -144,7 +146,7 @@ class Labeller:
     def ask(self, clip: int, n: int) -> None:
         have = len(self.ratings.setdefault(clip, []))
         for k in range(have, min(have + n, self.crowd.n_available(clip))):
-            values = self.crowd.rating(clip, k)
+            values = self.crowd.nth_rating(clip, k)
             self.ratings[clip].append(np.array([values[t] for t in self.targets]))
             self.cost += 1
         self.machine.pop(clip, None)
@@ -624,11 +626,14 @@ def prepare_corpus(corpus_dir: Path, args) -> CorpusRun:
     votes_csv = SHARED / "crema_d" / "votes_voice.csv"
     votes = CremaVotes.load(votes_csv) if votes_csv.is_file() and not corpus.ratings else None
     targets = [t for t in ("arousal", "valence") if t in corpus.targets] or list(corpus.targets)
-    crowd = CrowdSimulator(corpus, votes=votes, n_raters=9, random_state=0)
+    # A crowd of CROWD_SIZE people, RATERS_PER_CLIP of them (CREMA-D's ~9) rating each clip.
+    crowd = CrowdSimulator(
+        corpus, votes=votes, n_raters=CROWD_SIZE, raters_per_clip=RATERS_PER_CLIP, random_state=0
+    )
     gold = np.array(
         [
             np.mean(
-                [[crowd.rating(i, k)[t] for t in targets] for k in range(crowd.n_available(i))],
+                [[crowd.nth_rating(i, k)[t] for t in targets] for k in range(crowd.n_available(i))],
                 axis=0,
             )
             for i in range(len(corpus.clip_ids))

@@ -133,12 +133,16 @@ class SimulatedRaters:
                 raise RuntimeError(f"next refused: {lease.status_code} {lease.content[:300]!r}")
             body = lease.json()
             clip = self.index_of[self.external[body["clip"]["id"]]]
-            # User k answers as the crowd's rater k; a replayed clip with fewer raters
-            # gives its ratings in turn.
+            # User k answers as the crowd's rater k; a replayed clip gives its ratings in
+            # turn.
             given = self.given.get(clip, 0)
             self.given[clip] = given + 1
-            available = self.run.crowd.n_available(clip)
-            values = self.run.crowd.rating(clip, k if k < available else given % available)
+            crowd = self.run.crowd
+            values = (
+                crowd.nth_rating(clip, given % crowd.n_available(clip))
+                if crowd.replayed
+                else crowd.rating(clip, k)
+            )
             started = time.perf_counter()
             answer = client.post(
                 f"/api/v1/assignments/{body['assignment']['id']}/rating/",

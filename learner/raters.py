@@ -72,7 +72,9 @@ def needs_another_rater(
     more ears."""
     if len(np.atleast_2d(ratings)) >= max_raters:
         return False
-    return bool(np.any(label_standard_error(ratings, noise) > np.asarray(target_error)))
+    # The relative margin keeps a single rating at panel 1 (error == target) from asking.
+    error = label_standard_error(ratings, noise)
+    return bool(np.any(error > np.asarray(target_error) * (1 + 1e-9)))
 
 
 def clip_needs_another_rater(

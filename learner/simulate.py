@@ -128,6 +128,11 @@ class CrowdSimulator:
     votes : CremaVotes or None
         Real crowd behaviour to draw perceived categories from (None: gold + noise).
     n_raters : int
+        Size of the crowd.
+    raters_per_clip : int or None
+        How many of the crowd rate any one clip (None: all of them). Each clip draws its
+        own raters, in its own order (`raters_of`): on a crowd platform different people
+        rate different clips, so a clip's first rating is not always the same person's.
     unreliable_share : float
         Share of raters with large noise and bias.
     random_state : int
@@ -142,12 +147,16 @@ class CrowdSimulator:
         corpus: Corpus,
         votes: CremaVotes | None = None,
         n_raters: int = 20,
+        raters_per_clip: int | None = None,
         unreliable_share: float = 0.15,
         random_state: int = 0,
     ) -> None:
         self.corpus = corpus
         self.votes = votes
         self.n_raters = n_raters
+        self.raters_per_clip = (
+            n_raters if raters_per_clip is None else min(raters_per_clip, n_raters)
+        )
         self.unreliable_share = unreliable_share
         self.random_state = random_state
         rng = np.random.default_rng(random_state)
@@ -170,7 +179,18 @@ class CrowdSimulator:
         """How many distinct raters this clip can get."""
         if self.replayed:
             return len(self.corpus.ratings.get(self.corpus.clip_ids[clip], []))
-        return self.n_raters
+        return self.raters_per_clip
+
+    def raters_of(self, clip: int) -> NDArray[np.int64]:
+        """Who rates a clip, in the order they come to it: a draw of `raters_per_clip` of
+        the crowd of its own (replayed: the clip's ratings in file order)."""
+        if self.replayed:
+            return np.arange(self.n_available(clip))
+        return self._rng(clip, -1).permutation(self.n_raters)[: self.raters_per_clip]
+
+    def nth_rating(self, clip: int, k: int) -> dict[str, float]:
+        """The clip's k-th rating: `rating` by the k-th of `raters_of(clip)`."""
+        return self.rating(clip, int(self.raters_of(clip)[k]))
 
     def _rng(self, clip: int, rater: int) -> np.random.Generator:
         key = f"{self.random_state}:{self.corpus.clip_ids[clip]}:{rater}".encode()
@@ -206,7 +226,8 @@ class CrowdSimulator:
         }
 
     def table(self, target: str, raters_per_clip: int | None = None) -> NDArray[np.float64]:
-        """(n_clips, n_raters) ratings of one target, NaN where not rated."""
+        """(n_clips, n_raters) ratings of one target by rater, NaN where not rated; each
+        clip has its first `raters_per_clip` (default all) of `raters_of(clip)`."""
         t = self.corpus.targets.index(target)
         n = len(self.corpus.clip_ids)
         width = max(self.n_available(i) for i in range(n)) if self.replayed else self.n_raters
@@ -217,6 +238,6 @@ class CrowdSimulator:
                 if raters_per_clip is None
                 else min(raters_per_clip, self.n_available(i))
             )
-            for k in range(count):
-                out[i, k] = self.rating(i, k)[self.corpus.targets[t]]
+            for rater in self.raters_of(i)[:count]:
+                out[i, rater] = self.rating(i, int(rater))[self.corpus.targets[t]]
         return out

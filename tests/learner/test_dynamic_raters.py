@@ -86,3 +86,15 @@ def test_missing_values_count_per_target_and_unrated_targets_need_no_noise():
     assert not settle([[0.5, np.nan], [0.52, np.nan]], noise, agreement=0.0)
     # Arousal rated once only: as uncertain as one rater, so one more is asked.
     assert settle([[0.5, 0.0], [np.nan, 0.0]], np.array([0.2, 0.2]))
+
+
+def test_at_panel_one_a_single_rating_is_enough():
+    for noise in (0.1, 0.3, 0.7, 0.2857):
+        assert not clip_needs_another_rater(
+            np.array([[0.4]]),
+            np.array([noise]),
+            panel=1,
+            max_raters=4,
+            agreement=1.0,
+            agreement_target=0.7,
+        )

@@ -56,6 +56,21 @@ def test_simulation_is_deterministic_and_on_scale(tmp_path):
     assert all(-1 <= v <= 1 for v in values)
 
 
+def test_each_clip_draws_its_own_raters_from_the_crowd(tmp_path):
+    corpus = write_corpus(tmp_path / "c", n=60)
+    crowd = CrowdSimulator(corpus, n_raters=30, raters_per_clip=5, random_state=0)
+    assert crowd.n_available(0) == 5
+    panels = [crowd.raters_of(i) for i in range(60)]
+    assert all(len(set(p.tolist())) == 5 for p in panels)  # five distinct people a clip
+    # The first rating is not always the same person's (a fixed first rater would put
+    # that person's bias into every single-rated clip).
+    assert len({int(p[0]) for p in panels}) > 10
+    assert crowd.nth_rating(4, 2) == crowd.rating(4, int(panels[4][2]))
+    table = crowd.table("arousal")
+    assert table.shape == (60, 30)
+    assert (~np.isnan(table)).sum(axis=1).tolist() == [5] * 60
+
+
 def test_replays_ratings_csv_exactly(tmp_path):
     corpus = write_corpus(tmp_path / "c", ratings=True)
     crowd = CrowdSimulator(corpus)
