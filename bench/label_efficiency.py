@@ -283,6 +283,7 @@ def run_once(
                 "ccc": [ccc(gold[split.test, t], pred[:, t]) for t in range(gold.shape[1])],
                 "machine_labels": int(machine_ids.size),
                 "machine_mae": machine_mae,
+                "human_clips": len(labeller.ratings),
             }
         )
         if labeller.cost >= max_cost or (
@@ -466,6 +467,10 @@ def summarise(results: dict, full: dict, targets, grid, rng) -> dict:
                 "ratings_to_95": needed,
                 "final_ccc": float(np.nanmedian([run[-1]["ccc"][t] for run in runs])),
                 "machine_label_mae": float(np.median(maes)) if maes else None,
+                # Human ratings per human-rated clip at the end (seed set included).
+                "ratings_per_clip": float(
+                    np.median([run[-1]["cost"] / max(1, run[-1]["human_clips"]) for run in runs])
+                ),
                 "auc_ratio_vs_random": float(np.nanmedian(ratio)),
                 "auc_ratio_vs_random_ci95": [
                     float(np.percentile(boot, 2.5)),
@@ -526,8 +531,8 @@ def markdown(summary: dict, corpus_name: str) -> str:
             "",
             "| strategy | ratings to 95 % | share of full (95 % CI) | saving vs full "
             "| ratio to random (95 % CI) | final CCC | AUC vs random (95 % CI) "
-            "| machine-label MAE |",
-            "|---|---|---|---|---|---|---|---|",
+            "| machine-label MAE | ratings per clip |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for name, s in entry["strategies"].items():
             needed = s["ratings_to_95"]
@@ -544,7 +549,7 @@ def markdown(summary: dict, corpus_name: str) -> str:
                 f"| {name} | {needed if needed is not None else 'not reached'} "
                 f"| {share} ({share_ci}) | {saving} | {ratio} ({ratio_ci}) "
                 f"| {s['final_ccc']:.3f} | {s['auc_ratio_vs_random']:.3f} "
-                f"({low:.3f}-{high:.3f}) | {mae} |"
+                f"({low:.3f}-{high:.3f}) | {mae} | {s['ratings_per_clip']:.2f} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -692,6 +697,7 @@ def bench_corpus(corpus_dir: Path, args, out: Path, progress) -> tuple[dict, str
                     "strategy": name,
                     "round": i,
                     "ratings": r["cost"],
+                    "human_clips": r["human_clips"],
                     "machine_labels": r["machine_labels"],
                     "machine_label_mae": r["machine_mae"],
                     **{f"ccc_{t}": r["ccc"][j] for j, t in enumerate(targets)},
