@@ -26,6 +26,9 @@ def test_quick_run_writes_curves_and_ccc_rises_with_labels(tmp_path):
         assert {"ratings_to_95", "final_ccc", "machine_label_mae", "auc_ratio_vs_random"} <= set(
             strategy
         )
+    # Fixed strategies pay exactly their raters per clip; dynamic ones at least one.
+    assert arousal["strategies"]["random"]["ratings_per_clip"] == 3
+    assert 1 <= arousal["strategies"]["cooperative_dynamic"]["ratings_per_clip"] <= 5
     assert (tmp_path / "emodb-arousal.png").stat().st_size > 10_000
     assert "| random |" in (tmp_path / "report.md").read_text()
     with (tmp_path / "rounds-emodb.csv").open() as handle:
