@@ -72,9 +72,7 @@ def needs_another_rater(
     more ears."""
     if len(np.atleast_2d(ratings)) >= max_raters:
         return False
-    # The relative margin keeps a single rating at panel 1 (error == target) from asking.
-    error = label_standard_error(ratings, noise)
-    return bool(np.any(error > np.asarray(target_error) * (1 + 1e-9)))
+    return bool(np.any(label_standard_error(ratings, noise) > np.asarray(target_error)))
 
 
 def clip_needs_another_rater(
