@@ -36,23 +36,22 @@ def labelled_set(project: Project) -> LabelledSet:
         entry["human"] |= source == LabelSource.HUMAN
         if agreement is not None:
             entry["agreement"].append(agreement)
-    # Every clip of the project, labelled or not: speaker normalisation uses them all.
-    all_ids, all_X = feature_cache.matrix(
+    # Normalised over every clip of the project, labelled or not.
+    kept, X = feature_cache.rows(
         project_id=project.pk,
         extractor_key=get_extractor(project.feature_extractor).cache_key,
         normalisation=project.feature_normalisation,
+        clip_ids=sorted(by_clip),
     )
-    row_of = {int(clip_id): row for row, clip_id in enumerate(all_ids)}
-    kept_ids = [clip_id for clip_id in sorted(by_clip) if clip_id in row_of]
+    kept_ids = kept.tolist()
     speakers = dict(Clip.objects.filter(pk__in=kept_ids).values_list("id", "speaker"))
-    rows = np.array([row_of[clip_id] for clip_id in kept_ids], dtype=np.int64)
     y = np.array(
         [[by_clip[c]["values"].get(t, np.nan) for t in targets] for c in kept_ids], dtype=np.float64
     ).reshape(len(kept_ids), len(targets))
     human = np.array([by_clip[c]["human"] for c in kept_ids], dtype=bool)
     return LabelledSet(
-        clip_ids=np.array(kept_ids, dtype=np.int64),
-        X=all_X[rows] if rows.size else np.zeros((0, all_X.shape[-1]), dtype=np.float32),
+        clip_ids=kept,
+        X=X,
         y=y,
         agreement=np.array(
             [

@@ -124,5 +124,19 @@ class FeatureCache:
             normalised = self._normalised[key] = (stamp, speaker_normalise(X, speakers))
         return clip_ids, normalised[1]
 
+    def rows(
+        self, *, project_id: int, extractor_key: str, normalisation: str, clip_ids
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(kept_ids, X): those of `clip_ids` that have features, in the given order, and
+        their rows of `matrix` (normalised over the whole project)."""
+        all_ids, all_X = self.matrix(
+            project_id=project_id, extractor_key=extractor_key, normalisation=normalisation
+        )
+        row_of = {int(clip_id): row for row, clip_id in enumerate(all_ids)}
+        kept = np.array([int(c) for c in clip_ids if int(c) in row_of], dtype=np.int64)
+        if not kept.size:
+            return kept, np.zeros((0, all_X.shape[-1]), dtype=np.float32)
+        return kept, all_X[[row_of[c] for c in kept.tolist()]]
+
 
 feature_cache = FeatureCache()

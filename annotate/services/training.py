@@ -111,13 +111,13 @@ def _artifact_path(project: Project, run_id: int) -> Path:
 
 def _features_of(project: Project, clip_ids, bundle: TrainedBundle) -> np.ndarray:
     """The clips' features as `bundle` sees them (its extractor and normalisation)."""
-    all_ids, all_X = feature_cache.matrix(
+    _, X = feature_cache.rows(
         project_id=project.pk,
         extractor_key=bundle.extractor_key,
         normalisation=bundle.feature_normalisation,
+        clip_ids=clip_ids,
     )
-    row_of = {int(clip_id): row for row, clip_id in enumerate(all_ids)}
-    return all_X[[row_of[int(clip_id)] for clip_id in clip_ids]]
+    return X
 
 
 def _mean(metrics: dict[str, float]) -> float:
