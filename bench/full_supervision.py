@@ -2,7 +2,7 @@
 
     python -m bench.full_supervision --corpus ../shared/data/emodb [--corpus DIR ...]
         [--extractors librosa,egemaps] [--normalisations speaker,none]
-        [--regressors linear,mlp] [--seeds 5] [--folds 5]
+        [--regressors linear,mlp] [--seeds 5] [--folds 5] [--labels weighted|mean]
 
 On the label-efficiency benchmark's own speaker splits, every pool clip rated by 3
 simulated (or replayed) raters; the median test CCC over splits per extractor, feature
@@ -22,7 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.label_efficiency import Labeller, make_split, prepare_corpus, speaker_folds
+from bench.label_efficiency import (
+    Labeller,
+    development_ratings,
+    make_split,
+    prepare_corpus,
+    speaker_folds,
+)
 from bench.machine import describe
 from learner.features import speaker_normalise
 from learner.metrics import ccc
@@ -43,12 +49,17 @@ def corpus_scores(corpus_dir: Path, args) -> tuple[list[str], dict[tuple, np.nda
                 folds = speaker_folds(run.corpus.speakers, args.folds, seed)
                 for fold in range(args.folds):
                     split = make_split(run.corpus.speakers, folds, fold, seed, 0.05)
-                    labeller = Labeller(run.crowd, run.targets)
+                    weighted = args.labels == "weighted"
+                    dev = development_ratings(
+                        run.crowd, run.targets, split.dev, args.raters, weighted=weighted
+                    )
+                    labeller = Labeller(run.crowd, run.targets, known=dev, weighted=weighted)
                     for clip in split.pool:
                         labeller.ask(int(clip), args.raters)
-                    y = np.array([np.mean(labeller.ratings[int(c)], axis=0) for c in split.pool])
+                    labelled = labeller.labelled_set(features[normalisation], run.corpus.speakers)
                     X = features[normalisation]
-                    model = make_regressor(regressor, random_state=seed).fit(X[split.pool], y)
+                    model = make_regressor(regressor, random_state=seed)
+                    model.fit(labelled.X, labelled.y)
                     pred = np.asarray(model.predict(X[split.test])).reshape(len(split.test), -1)
                     gold = run.gold[split.test]
                     scores.append([ccc(gold[:, t], pred[:, t]) for t in range(gold.shape[1])])
@@ -67,6 +78,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--raters", type=int, default=3)
+    parser.add_argument("--labels", default="weighted", choices=["weighted", "mean"])
     args = parser.parse_args(argv)
     started = time.time()
     lines = []

@@ -56,7 +56,12 @@ from learner.cooperative import Action, decide
 from learner.features import get_extractor, speaker_normalise
 from learner.metrics import ccc
 from learner.online import RidgeEnsemble, top_uncertain
-from learner.raters import clip_needs_another_rater, rater_noise
+from learner.raters import (
+    clip_needs_another_rater,
+    rater_noise,
+    rater_noise_each,
+    weighted_label,
+)
 from learner.regressors import make_regressor
 from learner.simulate import CremaVotes, CrowdSimulator, load_corpus
 from learner.training import LabelledSet, RoundConfig, TrainedBundle, train_round
@@ -134,12 +139,28 @@ def make_split(
 
 
 class Labeller:
-    """The labels one strategy holds, and the ratings it paid for."""
+    """The labels one strategy holds, and the ratings it paid for.
 
-    def __init__(self, crowd: CrowdSimulator, targets: list[str]) -> None:
+    `known` holds ratings seen elsewhere (the development speakers'): they help tell
+    reliable raters from unreliable ones. With `weighted`, a clip's label weights each
+    rating by its rater's own noise (learner.raters.weighted_label), as the platform
+    does; otherwise it is the plain mean.
+    """
+
+    def __init__(
+        self,
+        crowd: CrowdSimulator,
+        targets: list[str],
+        *,
+        known: "Labeller | None" = None,
+        weighted: bool = True,
+    ) -> None:
         self.crowd = crowd
         self.targets = targets
+        self.known = known
+        self.weighted = weighted
         self.ratings: dict[int, list[np.ndarray]] = {}
+        self.who: dict[int, list[str]] = {}
         self.machine: dict[int, np.ndarray] = {}
         self.cost = 0
 
@@ -148,6 +169,7 @@ class Labeller:
         for k in range(have, min(have + n, self.crowd.n_available(clip))):
             values = self.crowd.nth_rating(clip, k)
             self.ratings[clip].append(np.array([values[t] for t in self.targets]))
+            self.who.setdefault(clip, []).append(self.crowd.nth_rater(clip, k))
             self.cost += 1
         self.machine.pop(clip, None)
         if not self.ratings[clip]:
@@ -157,12 +179,44 @@ class Labeller:
         """The crowd's rating noise per target, from the ratings paid for so far."""
         return rater_noise(list(self.ratings.values()))
 
-    def ask_dynamic(self, clip: int, noise: np.ndarray, panel: int) -> None:
+    def rater_noise_each(self) -> dict[str, np.ndarray]:
+        """Each rater's own noise per target (learner.raters.rater_noise_each), from
+        every rating this labeller and `known` have seen; empty while unknown."""
+        sources = [self] if self.known is None else [self, self.known]
+        rows = [
+            (clip, name, values)
+            for source in sources
+            for clip, answers in source.ratings.items()
+            for name, values in zip(source.who[clip], answers, strict=True)
+        ]
+        pooled = rater_noise([a for source in sources for a in source.ratings.values()])
+        if not rows or not np.all(np.isfinite(pooled)):
+            return {}
+        names = sorted({name for _, name, _ in rows})
+        index = {name: i for i, name in enumerate(names)}
+        each = rater_noise_each(
+            [clip for clip, _, _ in rows],
+            [index[name] for _, name, _ in rows],
+            np.array([values for _, _, values in rows]),
+            pooled,
+        )
+        return dict(zip(names, each, strict=True))
+
+    def label(self, clip: int, each: dict[str, np.ndarray]) -> np.ndarray:
+        answers = np.array(self.ratings[clip])
+        if not self.weighted or not each:
+            return answers.mean(axis=0)
+        return weighted_label(answers, np.array([each[name] for name in self.who[clip]]))[0]
+
+    def ask_dynamic(
+        self, clip: int, noise: np.ndarray, panel: int, each: dict[str, np.ndarray]
+    ) -> None:
         """Start with one rater; add raters as the platform does (clip_settle calls the
         same learner.raters.clip_needs_another_rater): while the clip's label is less
-        certain than a `panel`-rater mean usually is, up to the maximum. Agreeing raters
-        stop early, contested clips get more."""
+        certain than a `panel`-rater mean usually is, up to the maximum. Agreeing or
+        reliable raters stop early, contested clips and unreliable raters get more."""
         most = min(MAX_RATERS, self.crowd.n_available(clip))
+        unknown = np.full(len(self.targets), np.nan)
         self.ask(clip, 1)
         while clip in self.ratings:
             answers = np.array(self.ratings[clip])
@@ -173,6 +227,9 @@ class Labeller:
                 max_raters=most,
                 agreement=panel_agreement(answers),
                 agreement_target=AGREEMENT_TARGET,
+                rater_noise=np.array([each.get(name, unknown) for name in self.who[clip]])
+                if self.weighted
+                else None,
             ):
                 break
             self.ask(clip, 1)
@@ -181,10 +238,11 @@ class Labeller:
         return np.array(sorted(self.ratings), dtype=int)
 
     def labelled_set(self, X: np.ndarray, groups: np.ndarray) -> LabelledSet:
-        """Human labels (mean of the ratings) and machine labels, as the platform trains."""
+        """Human labels and machine labels, as the platform trains."""
         human, machine = sorted(self.ratings), sorted(self.machine)
+        each = self.rater_noise_each() if self.weighted else {}
         ids = np.array([*human, *machine], dtype=int)
-        y = [np.mean(self.ratings[i], axis=0) for i in human] + [self.machine[i] for i in machine]
+        y = [self.label(i, each) for i in human] + [self.machine[i] for i in machine]
         agreement = [
             panel_agreement(np.array(self.ratings[i])) if len(self.ratings[i]) > 1 else np.nan
             for i in human
@@ -208,12 +266,14 @@ def panel_agreement(panel: np.ndarray) -> float:
     )
 
 
-def development_set(X, crowd, targets, groups, dev: np.ndarray, raters: int) -> LabelledSet:
+def development_ratings(
+    crowd, targets, dev: np.ndarray, raters: int, *, weighted: bool = True
+) -> Labeller:
     """The development speakers, each clip rated by `raters` people (the protocol's dev split)."""
-    labeller = Labeller(crowd, targets)
+    labeller = Labeller(crowd, targets, weighted=weighted)
     for clip in dev:
         labeller.ask(int(clip), raters)
-    return labeller.labelled_set(X, groups)
+    return labeller
 
 
 def run_once(
@@ -225,7 +285,7 @@ def run_once(
     strategy: str,
     *,
     groups: np.ndarray,
-    dev_set: LabelledSet,
+    dev: Labeller,
     raters: int,
     budget: int,
     max_cost: int,
@@ -237,7 +297,8 @@ def run_once(
     """Rounds of one strategy on one split: test CCC per target against ratings spent."""
     rng = np.random.default_rng(seed)
     panel = panel or raters  # dynamic raters: as certain as a mean of `panel` raters
-    labeller = Labeller(crowd, targets)
+    labeller = Labeller(crowd, targets, known=dev, weighted=dev.weighted)
+    dev_set = dev.labelled_set(X, groups)
     for clip in split.seed_set:
         labeller.ask(int(clip), raters)
     cooperative = strategy.startswith("cooperative")
@@ -320,11 +381,11 @@ def run_once(
             for clip in rng.choice(open_pool, size=min(n_clips, open_pool.size), replace=False):
                 labeller.ask(int(clip), raters)
         elif strategy == "random_dynamic":
-            spent, noise = labeller.cost, labeller.noise()
+            spent, noise, each = labeller.cost, labeller.noise(), labeller.rater_noise_each()
             for clip in rng.permutation(open_pool):
                 if labeller.cost - spent >= budget:
                     break
-                labeller.ask_dynamic(int(clip), noise, panel)
+                labeller.ask_dynamic(int(clip), noise, panel, each)
         else:  # uncertainty, self_training: the platform's online ensemble
             human = labeller.human_ids()
             ensemble = RidgeEnsemble(random_state=seed).fit(
@@ -371,7 +432,7 @@ def cooperative_act(
         selection=selection,
         random_state=random_state,
     )
-    spent, noise = labeller.cost, labeller.noise()
+    spent, noise, each = labeller.cost, labeller.noise(), labeller.rater_noise_each()
     for i, decision in enumerate(decisions):
         clip = int(open_pool[i])
         if decision.action == Action.SELF_LABEL:
@@ -386,7 +447,7 @@ def cooperative_act(
         if labeller.cost - spent >= budget:
             break
         if dynamic:
-            labeller.ask_dynamic(int(open_pool[i]), noise, panel)
+            labeller.ask_dynamic(int(open_pool[i]), noise, panel, each)
         else:
             labeller.ask(int(open_pool[i]), decisions[i].n_raters)
 
@@ -588,8 +649,10 @@ def run_job(seed: int, fold: int, name: str) -> dict:
         pred = np.asarray(model.predict(run.X[split.test])).reshape(len(split.test), -1)
         return [ccc(test_gold[:, t], pred[:, t]) for t in range(len(run.targets))]
 
+    weighted = args.labels == "weighted"
+    dev = development_ratings(run.crowd, run.targets, split.dev, args.raters, weighted=weighted)
     if name == "full":
-        fixed = Labeller(run.crowd, run.targets)
+        fixed = Labeller(run.crowd, run.targets, known=dev, weighted=weighted)
         for clip in split.pool:
             fixed.ask(int(clip), args.raters)
         pool_set = fixed.labelled_set(run.X, speakers)
@@ -600,7 +663,6 @@ def run_job(seed: int, fold: int, name: str) -> dict:
             "all": test_ccc(every_rater.fit(run.X[split.pool], run.gold[split.pool])),
             "cost": full_cost,
         }
-    dev_set = development_set(run.X, run.crowd, run.targets, speakers, split.dev, args.raters)
     return {
         "rounds": run_once(
             run.X,
@@ -610,7 +672,7 @@ def run_job(seed: int, fold: int, name: str) -> dict:
             split,
             name,
             groups=speakers,
-            dev_set=dev_set,
+            dev=dev,
             raters=args.raters,
             budget=max(args.raters, round(args.round_share * full_cost)),
             max_cost=round(args.max_share * full_cost),
@@ -635,13 +697,16 @@ def prepare_corpus(corpus_dir: Path, args) -> CorpusRun:
     crowd = CrowdSimulator(
         corpus, votes=votes, n_raters=CROWD_SIZE, raters_per_clip=RATERS_PER_CLIP, random_state=0
     )
+    # Gold: every clip's label from all its raters, aggregated as the strategies' labels are.
+    everyone = Labeller(crowd, targets, weighted=args.labels == "weighted")
+    for clip in range(len(corpus.clip_ids)):
+        everyone.ask(clip, crowd.n_available(clip))
+    each = everyone.rater_noise_each() if everyone.weighted else {}
+    unrated = np.full(len(targets), np.nan)
     gold = np.array(
         [
-            np.mean(
-                [[crowd.nth_rating(i, k)[t] for t in targets] for k in range(crowd.n_available(i))],
-                axis=0,
-            )
-            for i in range(len(corpus.clip_ids))
+            everyone.label(clip, each) if clip in everyone.ratings else unrated
+            for clip in range(len(corpus.clip_ids))
         ]
     )
     return CorpusRun(corpus, X, crowd, targets, gold, args)
@@ -754,6 +819,13 @@ def main(argv: list[str] | None = None) -> dict:
         help="standardise features within each speaker (learner.features.speaker_normalise)",
     )
     parser.add_argument("--regressor", default="linear", choices=["linear", "mlp"])
+    parser.add_argument(
+        "--labels",
+        default="weighted",
+        choices=["weighted", "mean"],
+        help="a clip's label (and gold): ratings weighted by their rater's learnt noise, as "
+        "the platform does, or their plain mean",
+    )
     parser.add_argument(
         "--strategies",
         type=lambda text: text.split(","),

@@ -163,7 +163,7 @@ class SimulatedRaters:
 def run_platform(corpus_dir: Path, args, out: Path) -> dict:
     """One split through the platform, then in process; returns both curves and timings."""
     from bench.label_efficiency import (
-        development_set,
+        development_ratings,
         make_split,
         prepare_corpus,
         run_once,
@@ -300,7 +300,9 @@ def run_platform(corpus_dir: Path, args, out: Path) -> dict:
             worker.kill()
 
     started = time.perf_counter()
-    dev_set = development_set(run.X, run.crowd, run.targets, speakers, split.dev, args.raters)
+    dev = development_ratings(
+        run.crowd, run.targets, split.dev, args.raters, weighted=args.labels == "weighted"
+    )
     in_process = run_once(
         run.X,
         run.gold,
@@ -309,7 +311,7 @@ def run_platform(corpus_dir: Path, args, out: Path) -> dict:
         split,
         "cooperative",
         groups=speakers,
-        dev_set=dev_set,
+        dev=dev,
         raters=args.raters,
         budget=budget,
         max_cost=max_cost,

@@ -1,7 +1,7 @@
 """Dynamic raters: how many people a clip needs (METHOD section 4)."""
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 MIN_NOISE_CLIPS = 10
 """Clips with at least two ratings needed before the crowd's noise on a target counts as
@@ -48,19 +48,92 @@ def rater_noise(ratings: list[NDArray]) -> NDArray[np.float64]:
     return np.sqrt(squares / dof)
 
 
+def rater_noise_each(
+    clips: ArrayLike,
+    raters: ArrayLike,
+    values: ArrayLike,
+    noise: ArrayLike,
+    *,
+    prior_strength: float = 5.0,
+    floor: float = 1 / 3,
+    iterations: int = 3,
+) -> NDArray[np.float64]:
+    """Each rater's own rating noise per target: the root mean square distance of their
+    ratings from the other raters' mean on shared clips, less the uncertainty of that
+    mean, shrunk toward the crowd's pooled `noise` (worth `prior_strength` clips).
+
+    Ratings come in long form: `clips` and `raters` are integer indices (one per rating)
+    and `values` is (n_ratings, n_targets), NaN where a rating lacks a target. Bias
+    counts as noise: a rater who is consistently off is as useless as a noisy one. No
+    rater counts as less noisy than `floor` times the pooled noise, so a lucky streak
+    cannot make one person outweigh a panel. Returns (n_raters, n_targets); raters with
+    no shared clip get the pooled noise.
+    """
+    clips, raters = np.asarray(clips, dtype=np.int64), np.asarray(raters, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64).reshape(len(clips), -1)
+    noise = np.broadcast_to(np.asarray(noise, dtype=np.float64), values.shape[1:])
+    n_clips = int(clips.max()) + 1 if clips.size else 0
+    n_raters = int(raters.max()) + 1 if raters.size else 0
+    out = np.tile(noise, (n_raters, 1))
+    for t in range(values.shape[1]):
+        if not np.isfinite(noise[t]):
+            continue
+        rated = np.isfinite(values[:, t])
+        c, r, v = clips[rated], raters[rated], values[rated, t]
+        count = np.bincount(c, minlength=n_clips)
+        total = np.bincount(c, weights=v, minlength=n_clips)
+        others = count[c] - 1
+        shared = others > 0
+        c, r, v, others = c[shared], r[shared], v[shared], others[shared]
+        others_mean = (total[c] - v) / others
+        n_shared = np.bincount(r, minlength=n_raters)
+        variance = np.full(n_raters, noise[t] ** 2)
+        for _ in range(iterations):
+            # Var(mean of the others) = sum of their variances / count^2.
+            clip_variance = np.bincount(c, weights=variance[r], minlength=n_clips)
+            others_variance = (clip_variance[c] - variance[r]) / others**2
+            excess = np.bincount(
+                r, weights=(v - others_mean) ** 2 - others_variance, minlength=n_raters
+            )
+            own = np.maximum(excess / np.maximum(n_shared, 1), (floor * noise[t]) ** 2)
+            variance = (n_shared * own + prior_strength * noise[t] ** 2) / (
+                n_shared + prior_strength
+            )
+        out[:, t] = np.sqrt(variance)
+    return out
+
+
+def weighted_label(
+    ratings: NDArray, noise: NDArray, *, prior_strength: float = 1.0
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """A clip's label and its standard error, per target: the mean of its ratings, each
+    weighted by 1 / noise^2 (`noise` per target for the crowd, or per rating and target
+    for each rater's own).
+
+    The clip's own spread, measured in units of each rating's noise, is shrunk toward
+    the expected 1 (worth `prior_strength` ratings), so one or two ratings that happen
+    to agree do not look certain and a contested clip looks as uncertain as it is. With
+    one noise for all ratings this is the plain mean and the usual standard error.
+    NaN ratings are left out.
+    """
+    ratings = np.atleast_2d(np.asarray(ratings, dtype=np.float64))
+    noise = np.broadcast_to(np.asarray(noise, dtype=np.float64), ratings.shape)
+    present = np.isfinite(ratings)
+    weight = np.where(present, 1.0 / noise**2, 0.0)
+    filled = np.where(present, ratings, 0.0)
+    total = weight.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        label = (weight * filled).sum(axis=0) / total
+        spread = (weight * (filled - label) ** 2).sum(axis=0)
+        scale = (prior_strength + spread) / (prior_strength + present.sum(axis=0) - 1)
+        return label, np.sqrt(scale / total)
+
+
 def label_standard_error(
     ratings: NDArray, noise: NDArray, *, prior_strength: float = 1.0
 ) -> NDArray[np.float64]:
-    """Standard error of a clip's mean rating, per target.
-
-    The clip's own spread is shrunk toward the crowd's `noise` (worth `prior_strength`
-    ratings), so one or two ratings that happen to agree do not look certain.
-    """
-    ratings = np.atleast_2d(np.asarray(ratings, dtype=np.float64))
-    n = len(ratings)
-    own = ((ratings - ratings.mean(axis=0)) ** 2).sum(axis=0)
-    variance = (prior_strength * np.asarray(noise) ** 2 + own) / (prior_strength + n - 1)
-    return np.sqrt(variance / n)
+    """Standard error of a clip's label, per target (`weighted_label`)."""
+    return weighted_label(ratings, noise, prior_strength=prior_strength)[1]
 
 
 def needs_another_rater(
@@ -83,16 +156,19 @@ def clip_needs_another_rater(
     max_raters: int,
     agreement: float,
     agreement_target: float,
+    rater_noise: NDArray | None = None,
 ) -> bool:
     """Whether a clip that has the ratings it was meant to get should get one more.
 
     `ratings` is (n_ratings, n_targets), NaN where a rating lacks a target. `noise` is
     the crowd's rating noise per target (`rater_noise`); None, or NaN on a target, means
-    unknown. When the noise of every target with ratings is known, the rule is
-    `needs_another_rater` with `target_error = noise / sqrt(panel)`, target by target on
-    the ratings that have it: the label must be as certain as the mean of `panel`
-    typical raters. Otherwise (cold start) the agreement rule decides: a second rating
-    always (so the noise can be learnt), then one more while the clip's lowest
+    unknown. When the noise of every target with ratings is known, one more rater is
+    asked while the clip's label is less certain, on some target, than the mean of
+    `panel` typical raters (`noise / sqrt(panel)`). `rater_noise`, (n_ratings,
+    n_targets), gives each rating's rater's own noise (`rater_noise_each`): a rater
+    known to be reliable can then settle a clip alone, and one known to be unreliable
+    counts for little. Otherwise (cold start) the agreement rule decides: a second
+    rating always (so the noise can be learnt), then one more while the clip's lowest
     `agreement` is below `agreement_target`. Never beyond `max_raters`.
     """
     ratings = np.atleast_2d(np.asarray(ratings, dtype=np.float64))
@@ -110,11 +186,6 @@ def clip_needs_another_rater(
             max_raters=max_raters,
             agreement_target=agreement_target,
         )
-    for t in np.flatnonzero(rated):
-        column = ratings[~np.isnan(ratings[:, t]), t : t + 1]
-        target_error = noise[t] / np.sqrt(panel)
-        if needs_another_rater(
-            column, noise[t : t + 1], target_error=target_error, max_raters=max_raters
-        ):
-            return True
-    return False
+    own = noise if rater_noise is None else np.where(np.isfinite(rater_noise), rater_noise, noise)
+    error = label_standard_error(ratings[:, rated], np.broadcast_to(own, ratings.shape)[:, rated])
+    return bool(np.any(error > noise[rated] / np.sqrt(panel)))

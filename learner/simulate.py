@@ -51,6 +51,7 @@ class Corpus:
     targets: tuple[str, ...]
     agreement: NDArray[np.float64]  # listener agreement, NaN where unknown
     ratings: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # replayable crowd
+    rating_raters: dict[str, list[str]] = field(default_factory=dict)  # who gave each rating
 
 
 def _number(raw: str | None) -> float:
@@ -66,11 +67,13 @@ def load_corpus(root: Path) -> Corpus:
         rows = list(csv.DictReader(handle))
     targets = tuple(t for t in TARGETS if any(row.get(t) for row in rows))
     ratings: dict[str, list[dict[str, float]]] = {}
+    rating_raters: dict[str, list[str]] = {}
     if (root / "ratings.csv").is_file():
         with (root / "ratings.csv").open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 values = {t: _number(row.get(t)) for t in targets}
                 ratings.setdefault(row["clip_id"], []).append(values)
+                rating_raters.setdefault(row["clip_id"], []).append(row.get("rater_id") or "")
     return Corpus(
         root=root,
         clip_ids=[r["clip_id"] for r in rows],
@@ -82,6 +85,7 @@ def load_corpus(root: Path) -> Corpus:
         targets=targets,
         agreement=np.array([_number(r.get("agreement")) for r in rows]),
         ratings=ratings,
+        rating_raters=rating_raters,
     )
 
 
@@ -187,6 +191,14 @@ class CrowdSimulator:
         if self.replayed:
             return np.arange(self.n_available(clip))
         return self._rng(clip, -1).permutation(self.n_raters)[: self.raters_per_clip]
+
+    def nth_rater(self, clip: int, k: int) -> str:
+        """Who gives the clip's k-th rating: the same name whichever clip they rate
+        (replayed: ratings.csv's rater_id, or one of its own where that is empty)."""
+        if self.replayed:
+            clip_id = self.corpus.clip_ids[clip]
+            return self.corpus.rating_raters[clip_id][k] or f"{clip_id}#{k}"
+        return f"rater{int(self.raters_of(clip)[k])}"
 
     def nth_rating(self, clip: int, k: int) -> dict[str, float]:
         """The clip's k-th rating: `rating` by the k-th of `raters_of(clip)`."""

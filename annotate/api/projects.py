@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from annotate.access import project_get_for_member, project_get_for_staff, projects_visible_to
 from annotate.api.serializers import ProjectSerializer, TargetSerializer
-from annotate.selectors import project_stats, rater_progress
+from annotate.selectors import project_raters, project_stats, rater_progress
 from annotate.services.assignments import assignment_next
 
 
@@ -105,3 +105,22 @@ class ProjectStatsApi(APIView):
     def get(self, request: Request, project_id: int) -> Response:
         project = project_get_for_staff(user=request.user, project_id=project_id)
         return Response(project_stats(project=project))
+
+
+class ProjectRaterOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    ratings = serializers.IntegerField()
+    reliability = serializers.FloatField(allow_null=True)
+    reliability_clips = serializers.IntegerField()
+    noise = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    worst_noise = serializers.FloatField(allow_null=True)
+
+
+class ProjectRatersApi(APIView):
+    """Staff: the project's raters, the noisiest first (learner.raters.rater_noise_each)."""
+
+    @extend_schema(responses=ProjectRaterOutput(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        project = project_get_for_staff(user=request.user, project_id=project_id)
+        return Response(ProjectRaterOutput(project_raters(project=project), many=True).data)

@@ -17,6 +17,11 @@ urlpatterns = [
         "projects/<int:project_id>/stats/", projects.ProjectStatsApi.as_view(), name="project-stats"
     ),
     path(
+        "projects/<int:project_id>/raters/",
+        projects.ProjectRatersApi.as_view(),
+        name="project-raters",
+    ),
+    path(
         "projects/<int:project_id>/clips/", clips.ClipCollectionApi.as_view(), name="project-clips"
     ),
     path("clips/<int:clip_id>/audio/", assignments.ClipAudioApi.as_view(), name="clip-audio"),

@@ -2,7 +2,7 @@ from annotate.models.clips import QUEUE_ORDER, Clip, ClipState, ReferenceLabel
 from annotate.models.labels import Label, LabelSource
 from annotate.models.learning import ClipFeatures, ModelVersion, RunState, RunTrigger, TrainingRun
 from annotate.models.projects import Project, RatingMode, Target
-from annotate.models.raters import RaterProfile, Role
+from annotate.models.raters import RaterNoise, RaterProfile, Role
 from annotate.models.ratings import Assignment, AssignmentStatus, Rating, RatingSource
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "LabelSource",
     "ModelVersion",
     "Project",
+    "RaterNoise",
     "RaterProfile",
     "Rating",
     "RatingMode",

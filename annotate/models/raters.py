@@ -23,3 +23,22 @@ class RaterProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.role})"
+
+
+class RaterNoise(models.Model):
+    """A rater's own rating noise on one target (learner.raters.rater_noise_each): how far
+    their ratings fall from the other raters' on shared clips. Weights their ratings in a
+    clip's label and decides whether their rating settles a clip."""
+
+    target = models.ForeignKey("annotate.Target", on_delete=models.CASCADE, related_name="+")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    noise = models.FloatField(help_text="Root mean square error of one rating (scale units).")
+    n_clips = models.PositiveIntegerField(help_text="Shared clips it rests on.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["target", "rater"], name="rater_noise_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rater} on {self.target}: {self.noise:.3f}"

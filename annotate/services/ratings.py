@@ -20,6 +20,7 @@ from annotate.models import (
     Label,
     LabelSource,
     Project,
+    RaterNoise,
     RaterProfile,
     Rating,
     RatingMode,
@@ -27,7 +28,7 @@ from annotate.models import (
 )
 from annotate.queueing import enqueue
 from learner.agreement import clip_agreement, ewe_gold
-from learner.raters import clip_needs_another_rater
+from learner.raters import clip_needs_another_rater, weighted_label
 
 TRACE_HZ = 25.0
 MAX_CLIENT_TOKEN = 64
@@ -239,13 +240,16 @@ def _human_label_write(
 def clip_settle(*, clip_id: int) -> Clip:
     """Recompute a clip's human labels, agreement and state from all its ratings.
 
-    Gold is the reliability-weighted mean (EWE). A clip stays with humans while it has
-    fewer ratings than wanted; when it has them, it asks one more rater while its label
-    is less certain than the mean of `rater_panel` typical raters (standard error against
-    each target's crowd noise), or, while some rated target's noise is still unknown,
-    while its lowest per-target agreement is below `agreement_target`; never beyond
-    `max_raters` (learner.raters.clip_needs_another_rater). Otherwise it is rated. Safe
-    to call again at any time.
+    Once a target's crowd noise is known, its label weights each rating by 1 / noise^2 of
+    its rater (their own noise, RaterNoise, or the crowd's for raters not yet measured;
+    learner.raters.weighted_label); before that, by reliability (EWE). A clip stays with
+    humans while it has fewer ratings than wanted; when it has them, it asks one more
+    rater while its label is less certain than the mean of `rater_panel` typical raters
+    (its standard error, from its raters' own noise, against the crowd's noise over
+    sqrt(panel): a rater known to be reliable can settle a clip alone), or, while some
+    rated target's noise is still unknown, while its lowest per-target agreement is below
+    `agreement_target`; never beyond `max_raters` (learner.raters.clip_needs_another_rater).
+    Otherwise it is rated. Safe to call again at any time.
     """
     with transaction.atomic():
         clip = Clip.objects.select_for_update().select_related("project").get(pk=clip_id)
@@ -256,6 +260,12 @@ def clip_settle(*, clip_id: int) -> Clip:
                 "user_id", "reliability"
             )
         )
+        own_noise = {
+            (target_id, rater_id): noise
+            for target_id, rater_id, noise in RaterNoise.objects.filter(
+                target__project=project, rater_id__in=[r for r, _ in ratings]
+            ).values_list("target_id", "rater_id", "noise")
+        }
         agreements, rated_targets = [], []
         for target in project.targets.all():
             rated = [(r, v[target.name]) for r, v in ratings if v.get(target.name) is not None]
@@ -266,7 +276,12 @@ def clip_settle(*, clip_id: int) -> Clip:
             agreement = clip_agreement(
                 values, scale_min=target.scale_min, scale_max=target.scale_max
             )
-            gold = ewe_gold(values, [reliability.get(r, 1.0) for r, _ in rated])
+            if target.rater_noise is None:
+                gold = ewe_gold(values, [reliability.get(r, 1.0) for r, _ in rated])
+            else:
+                noises = [own_noise.get((target.pk, r), target.rater_noise) for r, _ in rated]
+                label, _ = weighted_label(np.array(values)[:, None], np.array(noises)[:, None])
+                gold = float(label[0])
             _human_label_write(
                 clip=clip,
                 target=target.name,
@@ -291,6 +306,13 @@ def clip_settle(*, clip_id: int) -> Clip:
                     max_raters=project.max_raters,
                     agreement=min(agreements, default=1.0),
                     agreement_target=project.agreement_target,
+                    rater_noise=np.array(
+                        [
+                            [own_noise.get((t.pk, r), np.nan) for t in rated_targets]
+                            for r, _ in ratings
+                        ],
+                        dtype=np.float64,
+                    ).reshape(table.shape),
                 )
                 wanted = clip.n_ratings + 1 if more else clip.n_ratings
             clip.ratings_wanted = max(wanted, clip.active_leases)

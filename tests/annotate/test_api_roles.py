@@ -5,7 +5,7 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from annotate.models import Label, ReferenceLabel
+from annotate.models import Label, RaterNoise, ReferenceLabel
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +35,7 @@ def test_anonymous_gets_401_everywhere(project, clips):
         ("post", f"/api/v1/projects/{project.pk}/next/"),
         ("get", f"/api/v1/projects/{project.pk}/clips/"),
         ("get", f"/api/v1/projects/{project.pk}/stats/"),
+        ("get", f"/api/v1/projects/{project.pk}/raters/"),
         ("get", f"/api/v1/projects/{project.pk}/progress/"),
         ("post", "/api/v1/assignments/1/rating/"),
         ("get", "/api/v1/assignments/1/audio/"),
@@ -89,6 +90,7 @@ def test_rater_cannot_list_clips_or_stats(client_for, rater, project, clips):
     assert response.status_code == 403
     assert "researchers" in response.json()["detail"]
     assert client.get(f"/api/v1/projects/{project.pk}/stats/").status_code == 403
+    assert client.get(f"/api/v1/projects/{project.pk}/raters/").status_code == 403
     assert client.get(f"/api/v1/clips/{clips[0].pk}/audio/").status_code == 403
 
 
@@ -189,3 +191,20 @@ def test_healthz_reports_database_and_broker(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["database"] == "ok"
+
+
+def test_raters_list_shows_each_raters_noise_noisiest_first(
+    client_for, researcher, rater, other_rater, project, clips, rated
+):
+    url = f"/api/v1/projects/{project.pk}/raters/"
+    body = client_for(researcher).get(url).json()
+    assert {r["username"] for r in body} == {rater.username, other_rater.username}
+    assert all(r["ratings"] == 1 for r in body)
+    assert all(r["noise"] == {"arousal": None, "valence": None} for r in body)
+    arousal = project.targets.get(name="arousal")
+    RaterNoise.objects.create(target=arousal, rater=rater, noise=0.12, n_clips=30)
+    RaterNoise.objects.create(target=arousal, rater=other_rater, noise=0.55, n_clips=30)
+    body = client_for(researcher).get(url).json()
+    assert [r["username"] for r in body] == [other_rater.username, rater.username]
+    assert body[0]["noise"] == {"arousal": pytest.approx(0.55), "valence": None}
+    assert body[0]["worst_noise"] == pytest.approx(0.55)

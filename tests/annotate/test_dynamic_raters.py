@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from django.db import IntegrityError, transaction
 
-from annotate.models import Clip, ClipState, Rating, Target
+from annotate.models import Clip, ClipState, Label, RaterNoise, Rating, Target
 from annotate.services.raters import rater_reliability_update
 from learner.raters import MIN_NOISE_CLIPS
 from tests.conftest import make_clips, make_user
@@ -176,3 +176,58 @@ def test_rater_panel_below_one_is_refused(project):
     project.rater_panel = 0
     with pytest.raises(IntegrityError), transaction.atomic():
         project.save()
+
+
+def test_each_raters_own_noise_is_stored_once_the_crowds_is_known(project, media_root, raters):
+    clips = make_clips(project, 3 * MIN_NOISE_CLIPS)
+    rng = np.random.default_rng(1)
+    for clip in clips:
+        truth = rng.uniform(-0.5, 0.5, size=2)
+        # rudi is off by 0.4 and noisy; rita and otto agree closely.
+        for user, sd, bias in zip(raters, (0.05, 0.05, 0.3), (0.0, 0.0, 0.4), strict=True):
+            arousal, valence = np.clip(truth + bias + rng.normal(scale=sd, size=2), -1, 1)
+            Rating.objects.create(
+                clip=clip,
+                rater=user,
+                values={"arousal": float(arousal), "valence": float(valence)},
+                client_token=uuid.uuid4().hex,
+            )
+    rater_reliability_update(project_id=project.pk)
+    for target in project.targets.all():
+        noise = dict(
+            RaterNoise.objects.filter(target=target).values_list("rater__username", "noise")
+        )
+        assert set(noise) == {"rita", "otto", "rudi"}
+        assert noise["rudi"] > 2 * max(noise["rita"], noise["otto"])
+        assert noise["rudi"] > target.rater_noise > noise["rita"]
+    assert set(RaterNoise.objects.values_list("n_clips", flat=True)) == {len(clips)}
+    # Recomputed, not added to.
+    rater_reliability_update(project_id=project.pk)
+    assert RaterNoise.objects.count() == 2 * len(raters)
+
+
+def test_a_reliable_raters_single_rating_settles_a_clip_and_an_unreliable_ones_does_not(
+    client_for, project, raters, clips, one_clip
+):
+    noise_known(project, 0.3)
+    project.min_raters, project.max_raters = 1, 5
+    project.save()
+    Clip.objects.filter(pk__in=[one_clip.pk, clips[1].pk]).update(ratings_wanted=1)
+    rita, otto = raters[0], raters[1]
+    for target in project.targets.all():
+        RaterNoise.objects.create(target=target, rater=rita, noise=0.1, n_clips=40)
+        RaterNoise.objects.create(target=target, rater=otto, noise=0.6, n_clips=40)
+    clip = rate_through_api(client_for, [rita], project, one_clip, [(0.5, 0.0)])
+    assert clip.state == ClipState.RATED  # 0.1 is below 0.3 / sqrt(3)
+    assert clip.ratings_wanted == 1
+    Clip.objects.filter(pk=clip.pk).update(state=ClipState.DEFERRED)
+
+    other = clips[1]
+    Clip.objects.filter(pk=other.pk).update(state=ClipState.AWAITING_HUMANS)
+    clip = rate_through_api(client_for, [otto], project, other, [(-0.5, 0.0)])
+    assert clip.state == ClipState.AWAITING_HUMANS
+    assert clip.ratings_wanted == 2
+    # rita's rating counts 36 times otto's in the label.
+    clip = rate_through_api(client_for, [rita], project, clip, [(0.5, 0.0)])
+    label = Label.objects.get(clip=clip, target="arousal", source="human", revoked_at=None)
+    assert label.value == pytest.approx((36 * 0.5 - 0.5) / 37)

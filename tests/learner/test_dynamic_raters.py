@@ -6,6 +6,8 @@ from learner.raters import (
     label_standard_error,
     needs_another_rater,
     rater_noise,
+    rater_noise_each,
+    weighted_label,
 )
 
 
@@ -97,4 +99,66 @@ def test_at_panel_one_a_single_rating_is_enough():
             max_raters=4,
             agreement=1.0,
             agreement_target=0.7,
+        )
+
+
+def crowd_ratings(n_clips=300, per_clip=3, seed=0):
+    """Long-form ratings of a crowd of 20: raters 0-2 unreliable (biased and noisy)."""
+    rng = np.random.default_rng(seed)
+    sd = np.where(np.arange(20) < 3, 0.6, 0.1)
+    bias = np.where(np.arange(20) < 3, 0.3, 0.0)
+    truth = rng.uniform(-0.5, 0.5, n_clips)
+    clips = np.repeat(np.arange(n_clips), per_clip)
+    raters = np.concatenate([rng.permutation(20)[:per_clip] for _ in range(n_clips)])
+    values = truth[clips] + bias[raters] + rng.normal(0, sd[raters])
+    return clips, raters, values[:, None]
+
+
+def test_each_raters_noise_is_learnt_from_shared_clips():
+    clips, raters, values = crowd_ratings()
+    pooled = rater_noise([values[clips == c] for c in range(clips.max() + 1)])
+    each = rater_noise_each(clips, raters, values, pooled)[:, 0]
+    # Unreliable raters' bias counts as noise: their error is about sqrt(0.6^2 + 0.3^2).
+    assert np.all(each[:3] > 0.5)
+    assert np.all(each[:3] < 0.85)
+    # Reliable ones (0.1) come out near it, shrunk toward the crowd's noise and never
+    # below a third of it; every one of them well apart from every unreliable one.
+    assert np.all(each[3:] >= pooled[0] / 3 - 1e-12)
+    assert np.median(each[3:]) < 0.15
+    assert each[3:].max() < each[:3].min() / 2
+    # Someone with no shared clip keeps the crowd's noise.
+    lone = rater_noise_each([*clips, clips.max() + 1], [*raters, 20], [*values, [0.0]], pooled)
+    assert lone[20, 0] == pytest.approx(pooled[0])
+
+
+def test_a_label_weights_each_rating_by_its_raters_noise():
+    ratings = np.array([[0.2], [0.3], [-0.6]])
+    # One noise for everyone: the plain mean and the usual standard error.
+    label, error = weighted_label(ratings, np.array([0.2]))
+    assert label == pytest.approx(ratings.mean())
+    assert error == pytest.approx(label_standard_error(ratings, np.array([0.2])))
+    # The third rater is known to be unreliable: the label follows the other two.
+    label, error = weighted_label(ratings, np.array([[0.1], [0.1], [0.6]]))
+    assert 0.2 < label[0] < 0.3
+    # NaN ratings are left out.
+    label, _ = weighted_label(np.array([[0.2, np.nan], [0.4, 0.1]]), np.array([0.2, 0.2]))
+    np.testing.assert_allclose(label, [0.3, 0.1])
+
+
+def test_a_reliable_rater_settles_a_clip_alone_and_an_unreliable_one_does_not():
+    noise = np.array([0.3])
+    one = [[0.4]]
+    assert settle(one, noise)  # a rater of unknown quality: ask more
+    for own, more in ((0.1, False), (0.6, True), (np.nan, True)):
+        assert (
+            clip_needs_another_rater(
+                np.array(one),
+                noise,
+                panel=3,
+                max_raters=5,
+                agreement=1.0,
+                agreement_target=0.7,
+                rater_noise=np.array([[own]]),
+            )
+            is more
         )

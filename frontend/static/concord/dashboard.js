@@ -1,4 +1,4 @@
-// Researchers and admins: clip states, the human queue, model versions, retraining.
+// Researchers and admins: clip states, the human queue, raters, model versions, retraining.
 (function () {
   "use strict";
   const root = document.getElementById("dashboard");
@@ -35,6 +35,10 @@
       const queue = await get(`/projects/${projectId}/clips/?state=awaiting_humans&ordering=queue&page_size=20`);
       el("queue").replaceChildren(...queue.results.map((c) =>
         row(c.id, c.external_id || "", c.priority.toFixed(3), c.n_ratings, c.ratings_wanted)));
+      const raters = await get(`/projects/${projectId}/raters/`);
+      el("raters").replaceChildren(...raters.map((r) => row(
+        r.username, r.ratings, r.reliability === null ? "-" : r.reliability.toFixed(2),
+        Object.entries(r.noise).map(([t, v]) => `${t} ${v === null ? "unmeasured" : v.toFixed(3)}`).join(", "))));
       const models = await get(`/projects/${projectId}/models/`).catch(() => ({ results: [] }));
       el("models").replaceChildren(...models.results.map((m) => row(
         m.name, m.is_active ? "yes" : "", JSON.stringify(m.metrics.dev_ccc || {}),

@@ -1,0 +1,41 @@
+"""A researcher opens the dashboard and finds the noisiest raters at the top."""
+
+import uuid
+
+import pytest
+
+from annotate.models import RaterNoise, Rating
+from tests.conftest import make_clips, make_project, make_user
+from tests.e2e.conftest import sign_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_dashboard_lists_raters_noisiest_first(live_server, page, media_root):
+    project = make_project()
+    clips = make_clips(project, 2)
+    raters = [make_user(name, "rater", [project]) for name in ("rita", "otto", "nina")]
+    make_user("rhea", "researcher", [project])
+    for user in raters:
+        for clip in clips:
+            Rating.objects.create(
+                clip=clip,
+                rater=user,
+                values={"arousal": 0.1, "valence": 0.0},
+                client_token=uuid.uuid4().hex,
+            )
+    for target in project.targets.all():
+        RaterNoise.objects.create(target=target, rater=raters[0], noise=0.12, n_clips=2)
+        RaterNoise.objects.create(target=target, rater=raters[1], noise=0.61, n_clips=2)
+
+    sign_in(page, live_server.url, "rhea", "pw-rhea")
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.wait_for_function("() => document.querySelectorAll('#raters tr').length === 3")
+    rows = page.locator("#raters tr").all_inner_texts()
+    assert rows[0].startswith("otto")
+    assert "arousal 0.610" in rows[0]
+    assert rows[1].startswith("rita")
+    assert "valence 0.120" in rows[1]
+    assert rows[2].startswith("nina")
+    assert "unmeasured" in rows[2]
+    assert page.locator("#banner").is_hidden()
