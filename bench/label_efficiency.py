@@ -9,10 +9,13 @@ The protocol of METHOD.md section 6, on any corpus in the shared format. Speaker
 (test speakers, development speakers, the rest a pool with a small labelled seed set)
 are repeated over seeds. A human query reveals one more rating of a clip (cost 1): from
 ratings.csv where the corpus has one, else from a simulated crowd drawing on real
-CREMA-D votes (learner.simulate). The gold of a clip is the mean of all its raters. The
-development speakers are rated by `--raters` people and given to every strategy free
-(only cooperative ones use them). Each round every strategy trains on what it has, is
-evaluated on the test speakers, and spends the same budget of ratings:
+CREMA-D votes (learner.simulate). A clip's label weights each rating by its rater's
+learnt noise, as the platform's does (`--labels mean`: plain means); its gold is that
+label from all its raters. The development speakers are rated by `--raters` people and
+given to every strategy free (the cooperative ones use them to calibrate and choose;
+every strategy learns its raters' noise from them too). Each round every strategy
+trains on what it has, is evaluated on the test speakers, and spends the same budget of
+ratings:
 
 - random: random clips, a fixed number of raters each;
 - uncertainty: the clips a bootstrap ensemble disagrees on most, fixed raters;
@@ -697,11 +700,12 @@ def prepare_corpus(corpus_dir: Path, args) -> CorpusRun:
     crowd = CrowdSimulator(
         corpus, votes=votes, n_raters=CROWD_SIZE, raters_per_clip=RATERS_PER_CLIP, random_state=0
     )
-    # Gold: every clip's label from all its raters, aggregated as the strategies' labels are.
-    everyone = Labeller(crowd, targets, weighted=args.labels == "weighted")
+    # Gold: every clip's label from all its raters, as the platform aggregates them (also
+    # with --labels mean, so that both aggregations are scored against the same gold).
+    everyone = Labeller(crowd, targets)
     for clip in range(len(corpus.clip_ids)):
         everyone.ask(clip, crowd.n_available(clip))
-    each = everyone.rater_noise_each() if everyone.weighted else {}
+    each = everyone.rater_noise_each()
     unrated = np.full(len(targets), np.nan)
     gold = np.array(
         [
@@ -823,8 +827,8 @@ def main(argv: list[str] | None = None) -> dict:
         "--labels",
         default="weighted",
         choices=["weighted", "mean"],
-        help="a clip's label (and gold): ratings weighted by their rater's learnt noise, as "
-        "the platform does, or their plain mean",
+        help="a clip's label: ratings weighted by their rater's learnt noise, as the "
+        "platform does, or their plain mean (gold is the platform's label from all raters)",
     )
     parser.add_argument(
         "--strategies",

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from learner.agreement import clip_agreements, mean_gold, rater_reliability
+from learner.raters import rater_noise, rater_noise_each
 from learner.simulate import CremaVotes, CrowdSimulator, load_corpus
 from tests.conftest import SHARED_DATA
 
@@ -66,6 +67,8 @@ def test_each_clip_draws_its_own_raters_from_the_crowd(tmp_path):
     # that person's bias into every single-rated clip).
     assert len({int(p[0]) for p in panels}) > 10
     assert crowd.nth_rating(4, 2) == crowd.rating(4, int(panels[4][2]))
+    # A rating names its rater, the same name on every clip they rate.
+    assert crowd.nth_rater(4, 2) == f"rater{int(panels[4][2])}"
     table = crowd.table("arousal")
     assert table.shape == (60, 30)
     assert (~np.isnan(table)).sum(axis=1).tolist() == [5] * 60
@@ -77,6 +80,7 @@ def test_replays_ratings_csv_exactly(tmp_path):
     assert crowd.replayed
     assert crowd.n_available(0) == 2
     assert crowd.rating(0, 1) == {"arousal": 0.3, "valence": -0.2}
+    assert [crowd.nth_rater(0, k) for k in range(2)] == ["a", "b"]
 
 
 def test_lower_listener_agreement_means_more_disagreement(tmp_path):
@@ -90,8 +94,14 @@ def test_lower_listener_agreement_means_more_disagreement(tmp_path):
 def test_learned_reliability_finds_the_unreliable_raters(tmp_path):
     corpus = write_corpus(tmp_path / "c", n=200)
     crowd = CrowdSimulator(corpus, n_raters=12, unreliable_share=0.25, random_state=3)
-    reliability = rater_reliability(crowd.table("arousal"))
+    table = crowd.table("arousal")
+    reliability = rater_reliability(table)
     assert reliability[crowd.reliable_].min() > reliability[~crowd.reliable_].max()
+    clips, raters = np.nonzero(~np.isnan(table))
+    values = table[clips, raters][:, None]
+    pooled = rater_noise([values[clips == c] for c in range(len(table))])
+    noise = rater_noise_each(clips, raters, values, pooled)[:, 0]
+    assert noise[crowd.reliable_].max() < noise[~crowd.reliable_].min()
     gold = mean_gold(crowd.table("arousal"))
     assert np.corrcoef(gold, corpus.gold[:, corpus.targets.index("arousal")])[0, 1] > 0.9
 
