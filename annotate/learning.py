@@ -5,6 +5,7 @@ import numpy as np
 from annotate.models import Clip, Label, LabelSource, Project
 from annotate.services.features import feature_cache
 from learner.features import get_extractor
+from learner.raters import human_label_error
 from learner.training import LabelledSet, RoundConfig
 
 # Machine labels count for less than human ones when the regressors are retrained.
@@ -12,11 +13,22 @@ MACHINE_LABEL_WEIGHT = 0.5
 
 
 def learner_config(project: Project, *, random_state: int = 0) -> RoundConfig:
+    """The project's learner settings. With `machine_labels_as_good_as_humans`, once the
+    crowd's noise is known, a machine label must also be as good as a `rater_panel`-rater
+    human label of this crowd (learner.raters.human_label_error): the project's error
+    bars are upper limits."""
+    targets = list(project.targets.all())
+    human_error = human_label_error(
+        [np.nan if t.rater_noise is None else t.rater_noise for t in targets], project.rater_panel
+    )
+    cap = np.inf
+    if project.machine_labels_as_good_as_humans and human_error is not None:
+        cap = human_error
     return RoundConfig(
-        targets=tuple(project.targets.values_list("name", flat=True)),
+        targets=tuple(t.name for t in targets),
         regressor=project.regressor,
-        target_error=project.machine_label_target_error,
-        max_self_label_error=project.self_label_max_error,
+        target_error=min(project.machine_label_target_error, cap),
+        max_self_label_error=min(project.self_label_max_error, cap),
         extractor_key=get_extractor(project.feature_extractor).cache_key,
         feature_normalisation=project.feature_normalisation,
         random_state=random_state,

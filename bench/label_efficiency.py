@@ -61,6 +61,7 @@ from learner.metrics import ccc
 from learner.online import RidgeEnsemble, top_uncertain
 from learner.raters import (
     clip_needs_another_rater,
+    human_label_error,
     rater_noise,
     rater_noise_each,
     weighted_label,
@@ -321,8 +322,8 @@ def run_once(
             # The platform's round: regressor, confidence, threshold on development data.
             # A machine label must be as good as the human label it replaces: its target
             # error is the mean absolute error of a `raters`-rater mean of this crowd.
-            human_label_error = float(np.sqrt(2 / np.pi) * np.nanmin(labeller.noise()))
-            target = min(MACHINE_LABEL_TARGET_ERROR, human_label_error / np.sqrt(raters))
+            human_error = human_label_error(labeller.noise(), raters)
+            target = min(MACHINE_LABEL_TARGET_ERROR, human_error or MACHINE_LABEL_TARGET_ERROR)
             config = replace(config, target_error=target, max_self_label_error=target)
             bundle = train_round(labeller.labelled_set(X, groups), dev_set, config)
             model = bundle.model

@@ -48,6 +48,17 @@ def rater_noise(ratings: list[NDArray]) -> NDArray[np.float64]:
     return np.sqrt(squares / dof)
 
 
+def human_label_error(noise: ArrayLike, raters: int) -> float | None:
+    """Mean absolute error of a `raters`-rater mean label, on the crowd's least noisy
+    target: sqrt(2 / pi) * noise / sqrt(raters) for normal errors. A machine label should
+    be no worse than this to replace people. None while no target's noise is known."""
+    noise = np.asarray(noise, dtype=np.float64)
+    known = noise[np.isfinite(noise)]
+    if known.size == 0:
+        return None
+    return float(np.sqrt(2 / np.pi) * known.min() / np.sqrt(raters))
+
+
 def rater_noise_each(
     clips: ArrayLike,
     raters: ArrayLike,

@@ -41,6 +41,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "agreement_target",
             "self_label_max_error",
             "machine_label_target_error",
+            "machine_labels_as_good_as_humans",
             "human_budget_per_round",
             "retrain_after_labels",
             "lease_seconds",

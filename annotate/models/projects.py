@@ -35,6 +35,12 @@ class Project(models.Model):
         default=0.2,
         help_text="Target mean absolute error of machine labels on held-out human labels.",
     )
+    machine_labels_as_good_as_humans = models.BooleanField(
+        default=True,
+        help_text="Once the crowd's noise is known, a machine label must also be as good as "
+        "a human label from rater_panel raters (learner.raters.human_label_error); off: "
+        "only the two error bars above count.",
+    )
     machine_label_revoke_tolerance = models.FloatField(
         default=0.3,
         help_text="A newer model that differs from a machine label by more than this revokes it.",

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
+from annotate.learning import learner_config
 from annotate.models import (
     Clip,
     ClipFeatures,
@@ -208,3 +209,27 @@ def test_switching_normalisation_compares_each_version_on_its_own_features(train
     assert second.metrics["active_dev_ccc"]["arousal"] == pytest.approx(
         first.metrics["dev_ccc"]["arousal"], abs=1e-6
     )
+
+
+def test_machine_labels_must_be_as_good_as_the_crowds_human_labels(trained_project):
+    project = trained_project
+    config = learner_config(project)
+    # Noise unknown: the project's own bars.
+    assert config.target_error == project.machine_label_target_error
+    assert config.max_self_label_error == project.self_label_max_error
+    # A crowd whose 3-rater labels err by about 0.8 * 0.15 / sqrt(3) = 0.069: tighter.
+    project.targets.filter(name="arousal").update(rater_noise=0.15, rater_noise_clips=40)
+    project.targets.filter(name="valence").update(rater_noise=0.4, rater_noise_clips=40)
+    config = learner_config(project)
+    expected = np.sqrt(2 / np.pi) * 0.15 / np.sqrt(project.rater_panel)
+    assert config.target_error == pytest.approx(expected)
+    assert config.max_self_label_error == pytest.approx(expected)
+    # A researcher may accept machine labels worse than the crowd's.
+    project.machine_labels_as_good_as_humans = False
+    project.save()
+    assert learner_config(project).target_error == project.machine_label_target_error
+    # A noisy crowd does not loosen the project's bars.
+    project.machine_labels_as_good_as_humans = True
+    project.save()
+    project.targets.update(rater_noise=0.9)
+    assert learner_config(project).target_error == project.machine_label_target_error

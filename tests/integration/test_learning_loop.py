@@ -75,8 +75,11 @@ def test_retrain_labels_clips_refills_the_queue_and_revokes(worker, client_for, 
     project.min_raters = project.max_raters = 3
     project.retrain_after_labels = 0  # this test retrains by hand
     project.human_budget_per_round = 40
+    # Looser machine labels than three of these raters give (0.3 against about 0.15): the
+    # first model, from some 90 rated clips, is rarely that good.
     project.self_label_max_error = 0.3
     project.machine_label_target_error = 0.3
+    project.machine_labels_as_good_as_humans = False
     project.save()
     n_clips = project.clips.count()
     wait_for(

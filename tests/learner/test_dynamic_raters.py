@@ -3,6 +3,7 @@ import pytest
 
 from learner.raters import (
     clip_needs_another_rater,
+    human_label_error,
     label_standard_error,
     needs_another_rater,
     rater_noise,
@@ -162,3 +163,12 @@ def test_a_reliable_rater_settles_a_clip_alone_and_an_unreliable_one_does_not():
             )
             is more
         )
+
+
+def test_a_human_labels_error_is_that_of_a_panel_mean_on_the_least_noisy_target():
+    rng = np.random.default_rng(2)
+    panels = rng.normal(0.0, 0.3, size=(20000, 3)).mean(axis=1)
+    assert human_label_error([0.3, np.nan, 0.5], 3) == pytest.approx(
+        np.abs(panels).mean(), rel=0.02
+    )
+    assert human_label_error([np.nan, np.nan], 3) is None
