@@ -43,26 +43,29 @@ def corpus_scores(corpus_dir: Path, args) -> tuple[list[str], dict[tuple, np.nda
             corpus_dir, argparse.Namespace(extractor=extractor, normalise="none", **vars(args))
         )
         features = {"none": run.X, "speaker": speaker_normalise(run.X, run.corpus.speakers)}
+        # Each split's pool labels, once: they do not depend on features or regressor.
+        weighted = args.labels == "weighted"
+        splits = []
+        for seed in range(args.seeds):
+            folds = speaker_folds(run.corpus.speakers, args.folds, seed)
+            for fold in range(args.folds):
+                split = make_split(run.corpus.speakers, folds, fold, seed, 0.05)
+                dev = development_ratings(
+                    run.crowd, run.targets, split.dev, args.raters, weighted=weighted
+                )
+                labeller = Labeller(run.crowd, run.targets, known=dev, weighted=weighted)
+                for clip in split.pool:
+                    labeller.ask(int(clip), args.raters)
+                splits.append((seed, split, labeller.labelled_set(run.X, run.corpus.speakers)))
         for normalisation, regressor in itertools.product(args.normalisations, args.regressors):
+            X = features[normalisation]
             scores = []
-            for seed in range(args.seeds):
-                folds = speaker_folds(run.corpus.speakers, args.folds, seed)
-                for fold in range(args.folds):
-                    split = make_split(run.corpus.speakers, folds, fold, seed, 0.05)
-                    weighted = args.labels == "weighted"
-                    dev = development_ratings(
-                        run.crowd, run.targets, split.dev, args.raters, weighted=weighted
-                    )
-                    labeller = Labeller(run.crowd, run.targets, known=dev, weighted=weighted)
-                    for clip in split.pool:
-                        labeller.ask(int(clip), args.raters)
-                    labelled = labeller.labelled_set(features[normalisation], run.corpus.speakers)
-                    X = features[normalisation]
-                    model = make_regressor(regressor, random_state=seed)
-                    model.fit(labelled.X, labelled.y)
-                    pred = np.asarray(model.predict(X[split.test])).reshape(len(split.test), -1)
-                    gold = run.gold[split.test]
-                    scores.append([ccc(gold[:, t], pred[:, t]) for t in range(gold.shape[1])])
+            for seed, split, labelled in splits:
+                model = make_regressor(regressor, random_state=seed)
+                model.fit(X[labelled.clip_ids], labelled.y)
+                pred = np.asarray(model.predict(X[split.test])).reshape(len(split.test), -1)
+                gold = run.gold[split.test]
+                scores.append([ccc(gold[:, t], pred[:, t]) for t in range(gold.shape[1])])
             runs[(extractor, normalisation, regressor)] = np.array(scores)
     return run.targets, runs
 

@@ -167,6 +167,7 @@ class Labeller:
         self.who: dict[int, list[str]] = {}
         self.machine: dict[int, np.ndarray] = {}
         self.cost = 0
+        self._noise_each: tuple[tuple, dict[str, np.ndarray]] = ((), {})
 
     def ask(self, clip: int, n: int) -> None:
         have = len(self.ratings.setdefault(clip, []))
@@ -185,8 +186,17 @@ class Labeller:
 
     def rater_noise_each(self) -> dict[str, np.ndarray]:
         """Each rater's own noise per target (learner.raters.rater_noise_each), from
-        every rating this labeller and `known` have seen; empty while unknown."""
+        every rating this labeller and `known` have seen; empty while unknown, and with
+        plain-mean labels. Computed once per state of the ratings."""
         sources = [self] if self.known is None else [self, self.known]
+        state = tuple(source.cost for source in sources)
+        if self._noise_each[0] != state:
+            self._noise_each = (state, self._estimate_noise_each(sources))
+        return self._noise_each[1]
+
+    def _estimate_noise_each(self, sources: list["Labeller"]) -> dict[str, np.ndarray]:
+        if not self.weighted:
+            return {}
         rows = [
             (clip, name, values)
             for source in sources
@@ -208,7 +218,7 @@ class Labeller:
 
     def label(self, clip: int, each: dict[str, np.ndarray]) -> np.ndarray:
         answers = np.array(self.ratings[clip])
-        if not self.weighted or not each:
+        if not each:
             return answers.mean(axis=0)
         return weighted_label(answers, np.array([each[name] for name in self.who[clip]]))[0]
 
@@ -231,9 +241,7 @@ class Labeller:
                 max_raters=most,
                 agreement=panel_agreement(answers),
                 agreement_target=AGREEMENT_TARGET,
-                rater_noise=np.array([each.get(name, unknown) for name in self.who[clip]])
-                if self.weighted
-                else None,
+                rater_noise=np.array([each.get(name, unknown) for name in self.who[clip]]),
             ):
                 break
             self.ask(clip, 1)
@@ -244,7 +252,7 @@ class Labeller:
     def labelled_set(self, X: np.ndarray, groups: np.ndarray) -> LabelledSet:
         """Human labels and machine labels, as the platform trains."""
         human, machine = sorted(self.ratings), sorted(self.machine)
-        each = self.rater_noise_each() if self.weighted else {}
+        each = self.rater_noise_each()
         ids = np.array([*human, *machine], dtype=int)
         y = [self.label(i, each) for i in human] + [self.machine[i] for i in machine]
         agreement = [
