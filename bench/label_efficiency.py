@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+from scipy.stats import spearmanr
 
 from bench.machine import describe
 from learner.agreement import clip_agreement
@@ -340,6 +341,15 @@ def run_once(
             model = make_regressor(regressor, random_state=seed)
             model.fit(data.X, data.y, sample_weight=data.weight)
         pred = np.asarray(model.predict(X[split.test])).reshape(len(split.test), -1)
+        test_error = np.abs(pred - gold[split.test])
+        confidence_rank = None
+        if cooperative:
+            # Does the calibrated confidence know where the model errs? Rank correlation of
+            # expected and real absolute error on the test speakers, per target.
+            expected = bundle.predict(X[split.test]).expected_error
+            confidence_rank = [
+                rank_correlation(expected[:, t], test_error[:, t]) for t in range(gold.shape[1])
+            ]
         machine_ids = np.array(sorted(labeller.machine), dtype=int)
         machine_mae = (
             float(
@@ -354,6 +364,7 @@ def run_once(
             {
                 "cost": labeller.cost,
                 "ccc": [ccc(gold[split.test, t], pred[:, t]) for t in range(gold.shape[1])],
+                "confidence_rank": confidence_rank,
                 "machine_labels": int(machine_ids.size),
                 "machine_mae": machine_mae,
                 "human_clips": len(labeller.ratings),
@@ -415,6 +426,13 @@ def run_once(
                         labeller.machine[int(open_pool[i])] = np.clip(scores.prediction[i], -1, 1)
             for clip in chosen:
                 labeller.ask(int(clip), raters)
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's correlation; NaN when either side is constant (no ranking at all)."""
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
 
 
 def cooperative_act(
@@ -534,12 +552,21 @@ def summarise(results: dict, full: dict, targets, grid, rng) -> dict:
             maes = [
                 x["machine_mae"] for run in runs for x in run[-1:] if x["machine_mae"] is not None
             ]
+            ranks = [
+                np.nanmean(per_run)
+                for run in runs
+                if (per_run := [x["confidence_rank"][t] for x in run if x["confidence_rank"]])
+                and np.isfinite(per_run).any()
+            ]
             ratio = np.nanmean(curves[:, upto], axis=1) / np.nanmean(random_curves[:, upto], axis=1)
             boot = [np.nanmedian(rng.choice(ratio, ratio.size)) for _ in range(1000)]
             entry["strategies"][name] = {
                 "ratings_to_95": needed,
                 "final_ccc": float(np.nanmedian([run[-1]["ccc"][t] for run in runs])),
                 "machine_label_mae": float(np.median(maes)) if maes else None,
+                # Spearman correlation of the confidence's expected error with the real
+                # error on test clips (mean over rounds, median over splits).
+                "confidence_error_spearman": float(np.nanmedian(ranks)) if ranks else None,
                 # Human ratings per human-rated clip at the end (seed set included).
                 "ratings_per_clip": float(
                     np.median([run[-1]["cost"] / max(1, run[-1]["human_clips"]) for run in runs])
@@ -604,8 +631,8 @@ def markdown(summary: dict, corpus_name: str) -> str:
             "",
             "| strategy | ratings to 95 % | share of full (95 % CI) | saving vs full "
             "| ratio to random (95 % CI) | final CCC | AUC vs random (95 % CI) "
-            "| machine-label MAE | ratings per clip |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| machine-label MAE | confidence-error rank corr. | ratings per clip |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for name, s in entry["strategies"].items():
             needed = s["ratings_to_95"]
@@ -615,6 +642,8 @@ def markdown(summary: dict, corpus_name: str) -> str:
                 f"{needed / random_needed:.2f}" if needed is not None and random_needed else "n/a"
             )
             mae = f"{s['machine_label_mae']:.3f}" if s["machine_label_mae"] is not None else "-"
+            rank = s["confidence_error_spearman"]
+            rank = f"{rank:.2f}" if rank is not None else "-"
             low, high = s["auc_ratio_vs_random_ci95"]
             share_ci = _span(s["ratings_to_95_share_of_full_ci95"], ".0%", "not reached")
             ratio_ci = _span(s["ratings_to_95_ratio_to_random_ci95"], ".2f", "n/a")
@@ -622,7 +651,7 @@ def markdown(summary: dict, corpus_name: str) -> str:
                 f"| {name} | {needed if needed is not None else 'not reached'} "
                 f"| {share} ({share_ci}) | {saving} | {ratio} ({ratio_ci}) "
                 f"| {s['final_ccc']:.3f} | {s['auc_ratio_vs_random']:.3f} "
-                f"({low:.3f}-{high:.3f}) | {mae} | {s['ratings_per_clip']:.2f} |"
+                f"({low:.3f}-{high:.3f}) | {mae} | {rank} | {s['ratings_per_clip']:.2f} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -779,6 +808,12 @@ def bench_corpus(corpus_dir: Path, args, out: Path, progress) -> tuple[dict, str
                     "machine_labels": r["machine_labels"],
                     "machine_label_mae": r["machine_mae"],
                     **{f"ccc_{t}": r["ccc"][j] for j, t in enumerate(targets)},
+                    **{
+                        f"confidence_spearman_{t}": r["confidence_rank"][j]
+                        if r["confidence_rank"]
+                        else None
+                        for j, t in enumerate(targets)
+                    },
                 }
             )
     full = {"fixed": np.array(full["fixed"]), "all": np.array(full["all"]), "cost": full["cost"]}

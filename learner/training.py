@@ -71,6 +71,8 @@ class RoundConfig:
     target_error: float = 0.2
     max_self_label_error: float = 0.15
     random_state: int = 0
+    # The confidence engines' inputs: the features' leading principal components (None: all).
+    confidence_components: int | None = 16
     # How the features were scaled before they got here ("speaker" or "none"); the bundle
     # remembers it so that clips are scored on the same scale.
     feature_normalisation: str = "none"
@@ -304,6 +306,7 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
         regressor=make_regressor(config.regressor, random_state=config.random_state),
         n_folds=config.n_folds,
         n_error_engines=config.n_error_engines,
+        n_components=config.confidence_components,
         random_state=config.random_state,
     ).fit(error_source.X, error_source.y, agreement=error_source.agreement)
     dev_pred = np.asarray(model.predict(human_dev.X), dtype=np.float64).reshape(len(human_dev), -1)

@@ -137,3 +137,31 @@ def test_proportional_selection_favours_uncertain_clips_but_covers_the_pool():
             max_raters=1,
             selection="best",
         )
+
+
+def test_engines_on_leading_components_still_find_where_the_model_errs():
+    # 60 correlated features from 6 latent factors, as acoustic functionals are; the
+    # noise grows with the first factor. The engines see 16 principal components.
+    rng = np.random.default_rng(4)
+    factors = rng.normal(size=(1200, 6))
+    X = factors @ rng.normal(size=(6, 60)) + 0.1 * rng.normal(size=(1200, 60))
+    noise = 0.02 + 0.4 * np.abs(factors[:, 0])
+    y = np.tanh(0.5 * factors[:, 1:3]) + noise[:, None] * rng.normal(size=(1200, 2))
+    train, test = slice(0, 800), slice(800, 1200)
+    model = ConfidenceModel(n_components=16, random_state=0).fit(X[train], y[train])
+    assert model.errors_.components_.shape == (60, 16)
+    from learner.regressors import LinearRegressor
+
+    real = np.abs(LinearRegressor().fit(X[train], y[train]).predict(X[test]) - y[test])
+    expected, _ = model.predict(X[test])
+    assert spearmanr(expected[:, 0], real[:, 0]).statistic > 0.3
+
+
+def test_confidence_saved_before_the_projection_still_predicts():
+    X, y, agreement = heteroscedastic(200, seed=5)
+    model = ConfidenceModel(n_components=None, random_state=0).fit(X, y, agreement)
+    for part in (model.errors_, model.agreement_):
+        del part.components_  # as pickled by a version without it
+    expected, predicted_agreement = model.predict(X[:5])
+    assert expected.shape == (5, 2)
+    assert np.isfinite(predicted_agreement).all()
