@@ -205,32 +205,52 @@ class ConfidenceModel(BaseEstimator):
         self.agreement_ = AgreementEstimator(
             n_components=self.n_components, random_state=self.random_state
         ).fit(X, agreement)
+        y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
+        self.label_mean_ = np.nan_to_num(np.nanmean(y, axis=0))
+        self.label_span_ = np.nan_to_num(np.nanmax(np.abs(y - self.label_mean_), axis=0))
         # Until calibrated: the out-of-fold errors themselves calibrate the engines.
         self.calibrate(X, self.errors_.oof_error_)
         return self
 
-    def _raw(self, X) -> NDArray[np.float64]:
+    def _raw(self, X, prediction=None) -> NDArray[np.float64]:
+        """(n, n_targets, signals): the engines' error and spread, the predicted
+        disagreement and, given the model's prediction, how far it lies from the training
+        labels' mean, in both directions (shrunk models err most on extreme clips, or on
+        middling ones: calibration picks the side)."""
         mean, spread = self.errors_.predict(X)
         disagreement = 1.0 - np.nan_to_num(self.agreement_.predict(X), nan=0.5)
-        return np.stack(
-            [mean, spread, np.repeat(disagreement[:, None], mean.shape[1], axis=1)], axis=-1
-        )
+        signals = [mean, spread, np.repeat(disagreement[:, None], mean.shape[1], axis=1)]
+        if prediction is not None:
+            prediction = np.asarray(prediction, dtype=np.float64).reshape(mean.shape)
+            extremeness = np.abs(prediction - self.label_mean_[None, :])
+            signals += [extremeness, np.maximum(self.label_span_ - extremeness, 0.0)]
+        return np.stack(signals, axis=-1)
 
-    def calibrate(self, X, abs_error) -> "ConfidenceModel":
-        """Fit the combination and calibration on real absolute errors (n, n_targets)."""
-        raw = self._raw(X)
+    def _uses_prediction(self, prediction) -> bool:
+        uses = getattr(self, "uses_prediction_", False)  # bundles saved before it: no
+        if uses and prediction is None:
+            raise ValueError("this confidence was calibrated with predictions: pass them")
+        return uses
+
+    def calibrate(self, X, abs_error, prediction=None) -> "ConfidenceModel":
+        """Fit the combination and calibration on real absolute errors (n, n_targets),
+        with the model's predictions for these clips when given (then `predict` needs
+        them too)."""
+        self.uses_prediction_ = prediction is not None
+        raw = self._raw(X, prediction)
         abs_error = np.asarray(abs_error, dtype=np.float64).reshape(raw.shape[:2])
+        engines_only = np.eye(1, raw.shape[2])[0]
         self.weights_, self.isotonic_, self.bound_factor_ = [], [], []
         for t in range(raw.shape[1]):
             rows = ~np.isnan(abs_error[:, t])
             if rows.sum() < 3:
-                self.weights_.append(np.array([1.0, 0.0, 0.0]))
+                self.weights_.append(engines_only)
                 self.isotonic_.append(None)
                 self.bound_factor_.append(2.0)
                 continue
             weights, _ = nnls(raw[rows, t], abs_error[rows, t])
             if not weights.any():
-                weights = np.array([1.0, 0.0, 0.0])
+                weights = engines_only
             score = raw[rows, t] @ weights
             iso = IsotonicRegression(y_min=1e-3, out_of_bounds="clip").fit(
                 score, abs_error[rows, t]
@@ -242,9 +262,9 @@ class ConfidenceModel(BaseEstimator):
             self.bound_factor_.append(factor)
         return self
 
-    def predict(self, X) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def predict(self, X, prediction=None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(expected absolute error (n, n_targets), predicted agreement (n,))."""
-        raw = self._raw(X)
+        raw = self._raw(X, prediction if self._uses_prediction(prediction) else None)
         expected = np.empty(raw.shape[:2])
         for t in range(raw.shape[1]):
             score = raw[:, t] @ self.weights_[t]
@@ -252,7 +272,7 @@ class ConfidenceModel(BaseEstimator):
             expected[:, t] = np.maximum(iso.predict(score), 1e-3) if iso is not None else score
         return expected, self.agreement_.predict(X)
 
-    def bound(self, X) -> NDArray[np.float64]:
+    def bound(self, X, prediction=None) -> NDArray[np.float64]:
         """An error bound that the real error stays under for about `coverage` of clips."""
-        expected, _ = self.predict(X)
+        expected, _ = self.predict(X, prediction)
         return expected * np.asarray(self.bound_factor_)[None, :]

@@ -124,7 +124,7 @@ class TrainedBundle:
 
     def predict(self, X: NDArray) -> BundleScores:
         values = np.asarray(self.model.predict(X), dtype=np.float64).reshape(len(X), -1)
-        expected_error, agreement = self.confidence.predict(X)
+        expected_error, agreement = self.confidence.predict(X, values)
         return BundleScores(values=values, expected_error=expected_error, agreement=agreement)
 
     def evaluate(self, X: NDArray, y: NDArray, *, holdout: bool = False) -> dict[str, float | None]:
@@ -310,8 +310,8 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
         random_state=config.random_state,
     ).fit(error_source.X, error_source.y, agreement=error_source.agreement)
     dev_pred = np.asarray(model.predict(human_dev.X), dtype=np.float64).reshape(len(human_dev), -1)
-    confidence.calibrate(human_dev.X, np.abs(dev_pred - human_dev.y))
-    dev_expected, _ = confidence.predict(human_dev.X)
+    confidence.calibrate(human_dev.X, np.abs(dev_pred - human_dev.y), dev_pred)
+    dev_expected, _ = confidence.predict(human_dev.X, dev_pred)
     real_error = np.nanmax(np.abs(dev_pred - human_dev.y), axis=1)
     threshold = choose_self_label_threshold(
         expected_error=np.nanmax(dev_expected, axis=1),

@@ -157,11 +157,38 @@ def test_engines_on_leading_components_still_find_where_the_model_errs():
     assert spearmanr(expected[:, 0], real[:, 0]).statistic > 0.3
 
 
-def test_confidence_saved_before_the_projection_still_predicts():
+def test_confidence_saved_before_projection_and_prediction_signals_still_predicts():
     X, y, agreement = heteroscedastic(200, seed=5)
     model = ConfidenceModel(n_components=None, random_state=0).fit(X, y, agreement)
     for part in (model.errors_, model.agreement_):
-        del part.components_  # as pickled by a version without it
-    expected, predicted_agreement = model.predict(X[:5])
+        del part.components_  # as pickled by versions without them
+    del model.uses_prediction_, model.label_mean_, model.label_span_
+    expected, predicted_agreement = model.predict(X[:5], y[:5])
     assert expected.shape == (5, 2)
     assert np.isfinite(predicted_agreement).all()
+
+
+def test_calibration_learns_from_where_the_prediction_lies():
+    # The noise grows with the label itself, a direction spread over 30 features that
+    # trees on a few components hardly see; the prediction points at it.
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(1500, 30))
+    signal = np.tanh(X @ rng.normal(scale=0.1, size=30))
+    y = (signal + 0.5 * np.abs(signal) * rng.normal(size=1500))[:, None]
+    train, dev, test = slice(0, 700), slice(700, 1100), slice(1100, 1500)
+    from learner.regressors import LinearRegressor
+
+    main = LinearRegressor().fit(X[train], y[train])
+    dev_predicted = main.predict(X[dev]).reshape(-1, 1)
+    test_predicted = main.predict(X[test]).reshape(-1, 1)
+    real = np.abs(test_predicted - y[test])[:, 0]
+    model = ConfidenceModel(random_state=0).fit(X[train], y[train])
+
+    model.calibrate(X[dev], np.abs(dev_predicted - y[dev]))
+    engines_only = spearmanr(model.predict(X[test])[0][:, 0], real).statistic
+    model.calibrate(X[dev], np.abs(dev_predicted - y[dev]), dev_predicted)
+    with_prediction = spearmanr(model.predict(X[test], test_predicted)[0][:, 0], real).statistic
+    assert with_prediction > 0.3
+    assert with_prediction > engines_only + 0.1
+    with pytest.raises(ValueError, match="pass them"):
+        model.predict(X[test])
