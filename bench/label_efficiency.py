@@ -494,6 +494,15 @@ def curve_on_grid(runs: list[list[dict]], t: int, grid: np.ndarray) -> np.ndarra
     return out
 
 
+def cost_grid(results: dict) -> np.ndarray:
+    """Every rating count from the first round's to the last: a curve "reaches and stays"
+    only if it stays at every count, not just at sampled ones (a coarse grid skips dips,
+    and a grid that depends on other strategies' budgets moves a strategy's point)."""
+    top = max(r[-1]["cost"] for runs in results.values() for r in runs)
+    start = min(r[0]["cost"] for runs in results.values() for r in runs)
+    return np.arange(start, top + 1)
+
+
 def reach_and_stay(grid: np.ndarray, median: np.ndarray, level: float) -> int | None:
     below = np.flatnonzero(~(median >= level))
     if below.size == 0:
@@ -817,9 +826,7 @@ def bench_corpus(corpus_dir: Path, args, out: Path, progress) -> tuple[dict, str
                 }
             )
     full = {"fixed": np.array(full["fixed"]), "all": np.array(full["all"]), "cost": full["cost"]}
-    top = max(r[-1]["cost"] for runs in results.values() for r in runs)
-    start = min(r[0]["cost"] for runs in results.values() for r in runs)
-    grid = np.linspace(start, top, 60).round().astype(int)
+    grid = cost_grid(results)
     summary = summarise(results, full, targets, grid, np.random.default_rng(0))
     plot(summary, results, grid, targets, out, corpus.root.name)
     with (out / f"rounds-{corpus.root.name}.csv").open("w", newline="") as handle:
