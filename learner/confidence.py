@@ -168,12 +168,13 @@ class ConfidenceModel(BaseEstimator):
     """Expected absolute error per clip and target, calibrated on held-out human labels.
 
     `fit` trains the engines on the training clips; `calibrate` learns, on development
-    clips with human labels, how the engines' error estimate, their spread and the
-    predicted disagreement combine into the real error (non-negative least squares, then
-    isotonic per target), and the factor that turns it into a bound holding for
-    `coverage` of clips. The engines see the features' `n_components` leading principal
-    components: on the shared corpora they rank errors no worse than on every feature, and
-    a round costs less than half as much (docs/benchmarks.md).
+    clips with human labels, how the engines' error estimate, their spread, the
+    predicted disagreement and (given the model's predictions) where the prediction lies
+    combine into the real error (non-negative least squares, then isotonic per target),
+    and the factor that turns it into a bound holding for `coverage` of clips. The
+    engines see the features' `n_components` leading principal components: on the shared
+    corpora they rank errors no worse than on every feature, and a training round costs
+    about half as much (docs/benchmarks.md).
     """
 
     def __init__(
