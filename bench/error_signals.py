@@ -50,7 +50,7 @@ def _components(text: str) -> list[int | None]:
     return [None if part == "none" else int(part) for part in text.split(",")]
 
 
-def signals_on_split(run, split, share: float, components, rng) -> dict[tuple, list[float]]:
+def signals_on_split(run, split, share: float, components, rng) -> dict[tuple, float]:
     """{(target, signal): Spearman correlation with test error} on one split, plus timings."""
     X, gold, crowd, targets, speakers = run.X, run.gold, run.crowd, run.targets, run.corpus.speakers
     dev = development_ratings(crowd, targets, split.dev, 3)

@@ -52,3 +52,18 @@ def test_full_supervision_table_compares_feature_settings_on_the_same_splits():
         arousal = float(row.split(" | ")[3].split()[0])
         assert 0 < arousal <= 1  # a real model, above chance on acted arousal
     assert "(0%)" in rows[0]  # the first row is the baseline: never better than itself
+
+
+def test_error_signals_reports_every_signal_for_both_targets():
+    from bench.error_signals import main as error_signals
+
+    report = error_signals(
+        ["--corpus", str(shared_corpus("emodb")), "--seeds", "1", "--folds", "3", "--shares", "0.3"]
+    )
+    rows = [line.split(" | ") for line in report.splitlines() if line.startswith("| arousal")]
+    signals = {row[1] for row in rows}
+    assert {"confidence (components 16)", "confidence (components None)", "novelty"} <= signals
+    # Every correlation is a number in [-1, 1] (NaN would mean a constant signal).
+    for row in rows:
+        if row[1] != "mean absolute error":
+            assert -1 <= float(row[2].rstrip(" |")) <= 1
