@@ -35,10 +35,10 @@ from bench.label_efficiency import (
     development_ratings,
     make_split,
     prepare_corpus,
-    rank_correlation,
     speaker_folds,
 )
 from bench.machine import describe
+from learner.metrics import rank_correlation
 from learner.online import RidgeEnsemble
 from learner.raters import human_label_error
 from learner.training import RoundConfig, train_round

@@ -52,13 +52,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
-from scipy.stats import spearmanr
 
 from bench.machine import describe
 from learner.agreement import clip_agreement
 from learner.cooperative import Action, decide
 from learner.features import get_extractor, speaker_normalise
-from learner.metrics import ccc
+from learner.metrics import ccc, rank_correlation
 from learner.online import RidgeEnsemble, top_uncertain
 from learner.raters import (
     clip_needs_another_rater,
@@ -426,13 +425,6 @@ def run_once(
                         labeller.machine[int(open_pool[i])] = np.clip(scores.prediction[i], -1, 1)
             for clip in chosen:
                 labeller.ask(int(clip), raters)
-
-
-def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's correlation; NaN when either side is constant (no ranking at all)."""
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(spearmanr(a, b).statistic)
 
 
 def cooperative_act(

@@ -1,9 +1,10 @@
-"""Evaluation metrics: concordance correlation coefficient (CCC), Pearson, RMSE."""
+"""Evaluation metrics: concordance correlation coefficient (CCC), Pearson, RMSE, Spearman."""
 
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.stats import spearmanr
 
 
 def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -48,3 +49,11 @@ def pearson(y_true: ArrayLike, y_pred: ArrayLike) -> float:
 def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     x, y = _pair(y_true, y_pred)
     return float(np.sqrt(np.mean((x - y) ** 2)))
+
+
+def rank_correlation(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Spearman's correlation; NaN when either side is constant (no ranking at all)."""
+    x, y = _pair(y_true, y_pred)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(spearmanr(x, y).statistic)

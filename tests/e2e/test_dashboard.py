@@ -1,10 +1,10 @@
-"""A researcher opens the dashboard and finds the noisiest raters at the top."""
+"""A researcher opens the dashboard: noisiest raters on top, how well models know their errors."""
 
 import uuid
 
 import pytest
 
-from annotate.models import RaterNoise, Rating
+from annotate.models import ModelVersion, RaterNoise, Rating
 from tests.conftest import make_clips, make_project, make_user
 from tests.e2e.conftest import sign_in
 
@@ -39,3 +39,26 @@ def test_dashboard_lists_raters_noisiest_first(live_server, page, media_root):
     assert rows[2].startswith("nina")
     assert "unmeasured" in rows[2]
     assert page.locator("#banner").is_hidden()
+
+
+def test_dashboard_shows_how_well_each_model_ranks_its_errors(live_server, page, media_root):
+    project = make_project()
+    make_user("rhea", "researcher", [project])
+    ModelVersion.objects.create(
+        project=project,
+        name="p-run1",
+        artifact="models/p-run1.bundle",
+        sha256="0" * 64,
+        extractor_key="test",
+        metrics={
+            "dev_ccc": {"arousal": 0.7},
+            "confidence_rank": {"arousal": 0.42, "valence": None},
+        },
+    )
+
+    sign_in(page, live_server.url, "rhea", "pw-rhea")
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.wait_for_function("() => document.querySelectorAll('#models tr').length === 1")
+    row = page.locator("#models tr").inner_text()
+    assert "arousal 0.42" in row
+    assert "valence too few clips" in row

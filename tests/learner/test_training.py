@@ -49,6 +49,10 @@ def test_train_round_scores_evaluates_and_picks_a_threshold(tmp_path):
     assert quality["arousal"] > 0.8
     assert 0.0 <= bundle.self_label_threshold <= 0.15
     assert bundle.report["dev_self_label_share"] > 0
+    # The noise grows with |X[:, 0]|: on development speakers it was not calibrated on,
+    # the confidence ranks the real errors.
+    assert bundle.report["confidence_rank"]["arousal"] > 0.3
+    assert bundle.report["confidence_rank"]["valence"] > 0.1
     path = tmp_path / "models" / "b.bundle"
     digest = bundle.save(path)
     assert len(digest) == 64
@@ -157,3 +161,11 @@ def test_refit_deploys_more_data_but_compares_the_held_out_fit(tmp_path):
     # Versions are compared through their held-out fits: a refit is no flattering rival.
     same = compare_on_dev(candidate, loaded, data.X[dev], data.y[dev])
     assert same["diff"] == pytest.approx(0.0)
+
+
+def test_confidence_rank_needs_enough_development_clips_on_each_side():
+    data = labelled(n=40, speakers=4)
+    dev = speaker_split(data.groups, dev_fraction=0.25, random_state=0)
+    assert dev.sum() < 20  # fewer than 10 a side
+    bundle = train_round(data.subset(~dev), data.subset(dev), config())
+    assert bundle.report["confidence_rank"] == {"arousal": None, "valence": None}

@@ -42,6 +42,8 @@
       const models = await get(`/projects/${projectId}/models/`).catch(() => ({ results: [] }));
       el("models").replaceChildren(...models.results.map((m) => row(
         m.name, m.is_active ? "yes" : "", JSON.stringify(m.metrics.dev_ccc || {}),
+        Object.entries(m.metrics.confidence_rank || {})
+          .map(([t, v]) => `${t} ${v === null ? "too few clips" : v.toFixed(2)}`).join(", ") || "-",
         new Date(m.created_at).toLocaleString())));
       banner("");
     } catch (error) {
