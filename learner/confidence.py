@@ -48,6 +48,9 @@ class _Standardised:
         return Z if components is None else Z @ components
 
 
+_ENGINE_SIGNALS = 3  # engines' error, their spread, predicted disagreement
+
+
 def _boosted_trees(max_iter: int, random_state) -> HistGradientBoostingRegressor:
     return HistGradientBoostingRegressor(
         max_iter=max_iter,
@@ -213,7 +216,7 @@ class ConfidenceModel(BaseEstimator):
         self.calibrate(X, self.errors_.oof_error_)
         return self
 
-    def _raw(self, X, prediction=None) -> NDArray[np.float64]:
+    def signals(self, X, prediction=None) -> NDArray[np.float64]:
         """(n, n_targets, signals): the engines' error and spread, the predicted
         disagreement and, given the model's prediction, how far it lies from the training
         labels' mean, in both directions (shrunk models err most on extreme clips, or on
@@ -237,8 +240,11 @@ class ConfidenceModel(BaseEstimator):
         """Fit the combination and calibration on real absolute errors (n, n_targets),
         with the model's predictions for these clips when given (then `predict` needs
         them too)."""
-        self.uses_prediction_ = prediction is not None
-        raw = self._raw(X, prediction)
+        return self.calibrate_signals(self.signals(X, prediction), abs_error)
+
+    def calibrate_signals(self, raw: NDArray, abs_error) -> "ConfidenceModel":
+        """`calibrate` on precomputed `signals` (computed once, reused on subsets)."""
+        self.uses_prediction_ = raw.shape[2] > _ENGINE_SIGNALS
         abs_error = np.asarray(abs_error, dtype=np.float64).reshape(raw.shape[:2])
         engines_only = np.eye(1, raw.shape[2])[0]
         self.weights_, self.isotonic_, self.bound_factor_ = [], [], []
@@ -265,13 +271,17 @@ class ConfidenceModel(BaseEstimator):
 
     def predict(self, X, prediction=None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(expected absolute error (n, n_targets), predicted agreement (n,))."""
-        raw = self._raw(X, prediction if self._uses_prediction(prediction) else None)
+        raw = self.signals(X, prediction if self._uses_prediction(prediction) else None)
+        return self.expected_error(raw), self.agreement_.predict(X)
+
+    def expected_error(self, raw: NDArray) -> NDArray[np.float64]:
+        """Calibrated expected absolute error (n, n_targets) from precomputed `signals`."""
         expected = np.empty(raw.shape[:2])
         for t in range(raw.shape[1]):
             score = raw[:, t] @ self.weights_[t]
             iso = self.isotonic_[t]
             expected[:, t] = np.maximum(iso.predict(score), 1e-3) if iso is not None else score
-        return expected, self.agreement_.predict(X)
+        return expected
 
     def bound(self, X, prediction=None) -> NDArray[np.float64]:
         """An error bound that the real error stays under for about `coverage` of clips."""

@@ -282,21 +282,26 @@ def speaker_split(groups: NDArray, *, dev_fraction: float, random_state: int) ->
 
 
 def confidence_rank_on_held_out_speakers(
-    confidence: ConfidenceModel, dev: LabelledSet, dev_pred: NDArray, *, random_state: int
+    confidence: ConfidenceModel,
+    signals: NDArray,
+    error: NDArray,
+    groups: NDArray,
+    *,
+    random_state: int,
 ) -> list[float | None]:
     """Per target, how well the confidence ranks the real errors of development clips it
-    was not calibrated on: calibrated on half of the development speakers (of the clips,
+    was not calibrated on (`signals` and absolute `error` of those clips, their speakers
+    `groups`): calibrated on half of the development speakers (of the clips,
     with fewer than three speakers), Spearman's correlation on the other half, both ways,
     averaged. None with fewer than 10 clips a side. Near 0, machine labels and the human
     queue's order are close to a random draw."""
-    error = np.abs(dev_pred - dev.y)
-    half = speaker_split(dev.groups, dev_fraction=0.5, random_state=random_state)
+    half = speaker_split(groups, dev_fraction=0.5, random_state=random_state)
     ranks: list[list[float]] = [[] for _ in range(error.shape[1])]
     for held in (half, ~half):
         if held.sum() < 10 or (~held).sum() < 10:
             continue
-        trial = copy.copy(confidence).calibrate(dev.X[~held], error[~held], dev_pred[~held])
-        expected, _ = trial.predict(dev.X[held], dev_pred[held])
+        trial = copy.copy(confidence).calibrate_signals(signals[~held], error[~held])
+        expected = trial.expected_error(signals[held])
         for t, per_target in enumerate(ranks):
             rows = ~np.isnan(error[held, t])
             if rows.sum() >= 10:
@@ -335,9 +340,10 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
         random_state=config.random_state,
     ).fit(error_source.X, error_source.y, agreement=error_source.agreement)
     dev_pred = np.asarray(model.predict(human_dev.X), dtype=np.float64).reshape(len(human_dev), -1)
-    confidence.calibrate(human_dev.X, np.abs(dev_pred - human_dev.y), dev_pred)
-    dev_expected, _ = confidence.predict(human_dev.X, dev_pred)
-    real_error = np.nanmax(np.abs(dev_pred - human_dev.y), axis=1)
+    dev_error = np.abs(dev_pred - human_dev.y)
+    dev_signals = confidence.signals(human_dev.X, dev_pred)
+    dev_expected = confidence.calibrate_signals(dev_signals, dev_error).expected_error(dev_signals)
+    real_error = np.nanmax(dev_error, axis=1)
     threshold = choose_self_label_threshold(
         expected_error=np.nanmax(dev_expected, axis=1),
         real_error=real_error,
@@ -358,7 +364,11 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
             zip(
                 config.targets,
                 confidence_rank_on_held_out_speakers(
-                    confidence, human_dev, dev_pred, random_state=config.random_state
+                    confidence,
+                    dev_signals,
+                    dev_error,
+                    human_dev.groups,
+                    random_state=config.random_state,
                 ),
                 strict=True,
             )
