@@ -27,7 +27,12 @@ ratings:
 - cooperative_dynamic: as cooperative, but a clip starts with one rater and gets more
   while its label is less certain than a fixed panel's (learner.raters, as the platform);
 - random_dynamic: random clips with dynamic raters, no machine labels: what the rater
-  rule alone does, without the cooperative choice of clips.
+  rule alone does, without the cooperative choice of clips;
+- diagnostics, only on request, never results: cooperative_oracle is
+  cooperative_dynamic with a perfect confidence (the model's real error against gold),
+  an upper bound on what better confidence could buy; cooperative_coverage sends
+  people the unconfident clips farthest from the rated ones (greedy sampling) instead
+  of the least confident; random_coverage does that without machine labels.
 
 `--platform` instead drives one split through the real platform (bench.platform_mode).
 """
@@ -55,10 +60,10 @@ import soxr
 
 from bench.machine import describe
 from learner.agreement import clip_agreement
-from learner.cooperative import Action, decide
+from learner.cooperative import Action, choose_self_label_threshold, decide
 from learner.features import get_extractor, speaker_normalise
 from learner.metrics import ccc, rank_correlation
-from learner.online import RidgeEnsemble, top_uncertain
+from learner.online import RidgeEnsemble, farthest_first, top_uncertain
 from learner.raters import (
     clip_needs_another_rater,
     human_label_error,
@@ -80,6 +85,8 @@ STRATEGIES = (
     "cooperative_dynamic",
     "random_dynamic",
 )
+# Run only when asked for.
+DIAGNOSTICS = ("cooperative_oracle", "cooperative_coverage", "random_coverage")
 MACHINE_WEIGHT = 0.5
 MAX_RATERS = 5
 MACHINE_LABEL_TARGET_ERROR = 0.15
@@ -305,6 +312,7 @@ def run_once(
     seed: int,
     selection: str = "top",
     panel: int | None = None,
+    layout: np.ndarray | None = None,
 ) -> list[dict]:
     """Rounds of one strategy on one split: test CCC per target against ratings spent."""
     rng = np.random.default_rng(seed)
@@ -398,7 +406,19 @@ def run_once(
                 budget=budget,
                 selection=selection,
                 random_state=int(rng.integers(2**31)),
+                oracle=(gold[open_pool], config.target_error)
+                if strategy == "cooperative_oracle"
+                else None,
+                coverage=(layout, labeller.human_ids())
+                if strategy == "cooperative_coverage"
+                else None,
             )
+        elif strategy == "random_coverage":
+            spent, noise, each = labeller.cost, labeller.noise(), labeller.rater_noise_each()
+            for i in farthest_first(layout[open_pool], layout[labeller.human_ids()], budget):
+                if labeller.cost - spent >= budget:
+                    break
+                labeller.ask_dynamic(int(open_pool[i]), noise, panel, each)
         elif strategy == "random":
             for clip in rng.choice(open_pool, size=min(n_clips, open_pool.size), replace=False):
                 labeller.ask(int(clip), raters)
@@ -427,6 +447,14 @@ def run_once(
                 labeller.ask(int(clip), raters)
 
 
+def principal_components(X: np.ndarray, n_components: int = 16) -> np.ndarray:
+    """Every clip on the features' leading principal components (unsupervised), where
+    the coverage diagnostics measure distances."""
+    Z = (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
+    _, _, Vt = np.linalg.svd(Z, full_matrices=False)
+    return Z @ Vt[:n_components].T
+
+
 def cooperative_act(
     bundle: TrainedBundle,
     X,
@@ -439,15 +467,31 @@ def cooperative_act(
     budget,
     selection: str,
     random_state: int,
+    oracle: tuple[np.ndarray, float] | None = None,
+    coverage: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
-    """The platform's decisions (learner.cooperative.decide) on the open pool."""
-    dynamic = strategy == "cooperative_dynamic"
+    """The platform's decisions (learner.cooperative.decide) on the open pool.
+
+    Diagnostics: `oracle`, the open clips' gold and the machine labels' target error,
+    replaces the calibrated confidence by the prediction's real error, with the
+    platform's rule for the threshold (the largest whose self-labelled clips meet the
+    target on average); `coverage`, every clip's position and the human-rated clips,
+    sends people the unconfident clips farthest from those rated (farthest_first)."""
+    dynamic = strategy != "cooperative"
     scores = bundle.predict(X[open_pool])
     prediction = np.clip(scores.values, -1, 1)
+    expected_error, threshold = scores.expected_error, bundle.self_label_threshold
+    if oracle is not None:
+        gold, target_error = oracle
+        expected_error = np.abs(prediction - gold)
+        worst = np.nanmax(expected_error, axis=1)
+        threshold = choose_self_label_threshold(
+            expected_error=worst, real_error=worst, target_error=target_error
+        )
     decisions = decide(
-        expected_error=scores.expected_error,
+        expected_error=expected_error,
         agreement=scores.agreement,
-        self_label_threshold=bundle.self_label_threshold,
+        self_label_threshold=threshold,
         human_budget=budget if dynamic else max(1, budget // raters),
         min_raters=1 if dynamic else raters,
         max_raters=MAX_RATERS,
@@ -465,6 +509,11 @@ def cooperative_act(
         (i for i, d in enumerate(decisions) if d.action == Action.ASK_HUMANS),
         key=lambda i: -decisions[i].priority,
     )
+    if coverage is not None:
+        Z, human = coverage
+        open_ = np.array([i for i, d in enumerate(decisions) if d.action != Action.SELF_LABEL])
+        picks = farthest_first(Z[open_pool[open_]], Z[human], budget) if open_.size else []
+        order = [int(open_[j]) for j in picks]
     for i in order:
         if labeller.cost - spent >= budget:
             break
@@ -669,6 +718,7 @@ class CorpusRun:
     targets: list[str]
     gold: np.ndarray
     args: argparse.Namespace
+    layout: np.ndarray  # principal components, for the coverage diagnostics
 
 
 _RUN: CorpusRun | None = None
@@ -722,6 +772,7 @@ def run_job(seed: int, fold: int, name: str) -> dict:
             seed=seed,
             selection=args.selection,
             panel=args.panel,
+            layout=run.layout,
         )
     }
 
@@ -752,7 +803,7 @@ def prepare_corpus(corpus_dir: Path, args) -> CorpusRun:
             for clip in range(len(corpus.clip_ids))
         ]
     )
-    return CorpusRun(corpus, X, crowd, targets, gold, args)
+    return CorpusRun(corpus, X, crowd, targets, gold, args, principal_components(X))
 
 
 def crowd_note(run: CorpusRun) -> str:
@@ -877,7 +928,9 @@ def main(argv: list[str] | None = None) -> dict:
         "--strategies",
         type=lambda text: text.split(","),
         default=list(STRATEGIES),
-        help="comma-separated subset of " + ",".join(STRATEGIES) + " (random always runs)",
+        help="comma-separated subset of "
+        + ",".join(STRATEGIES + DIAGNOSTICS)
+        + " (random always runs)",
     )
     parser.add_argument(
         "--selection",
@@ -894,10 +947,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.quick:
         args.corpus, args.seeds, args.folds, args.max_share = args.corpus[:1], 1, 3, 0.4
-    unknown = set(args.strategies) - set(STRATEGIES)
+    unknown = set(args.strategies) - set(STRATEGIES) - set(DIAGNOSTICS)
     if unknown:
         parser.error(f"unknown strategies: {', '.join(sorted(unknown))}")
-    args.strategies = ["random", *[s for s in STRATEGIES if s in args.strategies and s != "random"]]
+    args.strategies = [
+        "random",
+        *[s for s in STRATEGIES + DIAGNOSTICS if s in args.strategies and s != "random"],
+    ]
     args.out.mkdir(parents=True, exist_ok=True)
     if args.platform:
         return platform_main(args, argv)

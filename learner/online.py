@@ -93,3 +93,23 @@ def top_uncertain(uncertainty: NDArray, budget: int) -> NDArray[np.int64]:
         return np.zeros(0, dtype=np.int64)
     top = np.argpartition(-uncertainty, budget - 1)[:budget]
     return top[np.argsort(-uncertainty[top], kind="stable")]
+
+
+def farthest_first(candidates: NDArray, labelled: NDArray, n: int) -> NDArray[np.int64]:
+    """Indices of `n` candidate rows, each the farthest from the labelled rows and those
+    already chosen (greedy sampling on the inputs, Wu et al. 2019): a batch that covers
+    the feature space the labels do not, rather than piling onto one region."""
+    n = min(n, len(candidates))
+    if n <= 0:
+        return np.array([], dtype=np.int64)
+    if len(labelled):
+        gap = ((candidates[:, None, :] - labelled[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+    else:
+        gap = np.full(len(candidates), np.inf)
+    chosen = []
+    for _ in range(n):
+        pick = int(np.argmax(gap))
+        chosen.append(pick)
+        gap = np.minimum(gap, ((candidates - candidates[pick]) ** 2).sum(axis=1))
+        gap[pick] = -1.0
+    return np.array(chosen, dtype=np.int64)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from bench.label_efficiency import STRATEGIES, main
+from bench.label_efficiency import DIAGNOSTICS, MACHINE_LABEL_TARGET_ERROR, STRATEGIES, main
 from tests.conftest import shared_corpus
 
 pytestmark = pytest.mark.shared_data
@@ -39,6 +39,22 @@ def test_quick_run_writes_curves_and_ccc_rises_with_labels(tmp_path):
     assert arousal["full_supervision_ccc"] > sum(seed_set) / len(seed_set)
     costs = [int(row["ratings"]) for row in rows if row["strategy"] == "random"]
     assert max(costs) > min(costs)
+
+
+def test_diagnostics_run_on_request_and_the_oracle_meets_its_target(tmp_path):
+    corpus = shared_corpus("emodb")
+    options = ["--quick", "--strategies", ",".join(DIAGNOSTICS)]
+    main(["--corpus", str(corpus), "--out", str(tmp_path), *options])
+    strategies = json.loads((tmp_path / "summary.json").read_text())["emodb"]["arousal"][
+        "strategies"
+    ]
+    assert set(strategies) == {"random", *DIAGNOSTICS}
+    # A perfect confidence self-labels only while the machine labels' real error meets
+    # the target (a 3-rater label's error, at most MACHINE_LABEL_TARGET_ERROR).
+    assert 0 < strategies["cooperative_oracle"]["machine_label_mae"] <= MACHINE_LABEL_TARGET_ERROR
+    assert strategies["random_coverage"]["machine_label_mae"] is None
+    for name in DIAGNOSTICS:
+        assert 1 <= strategies[name]["ratings_per_clip"] <= 5  # dynamic raters
 
 
 def test_full_supervision_table_compares_feature_settings_on_the_same_splits():

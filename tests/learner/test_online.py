@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from learner.online import RidgeEnsemble, top_uncertain
+from learner.online import RidgeEnsemble, farthest_first, top_uncertain
 
 
 def make_data(n=300, d=12, seed=0):
@@ -57,6 +57,16 @@ def test_top_uncertain_orders_by_uncertainty(budget):
     u = np.array([0.1, 0.9, 0.5, 0.7, 0.2])
     top = top_uncertain(u, budget)
     assert list(top) == [1, 3, 2, 4, 0][: min(budget, 5)]
+
+
+def test_farthest_first_covers_the_gaps_the_labels_leave():
+    line = np.arange(11.0)[:, None]  # candidates at 0, 1, ..., 10
+    # Labelled at 0: first the far end, then the middle, then the quarter points.
+    assert list(farthest_first(line, np.array([[0.0]]), 4)) == [10, 5, 2, 7]
+    # With nothing labelled it starts anywhere, and never picks a clip twice.
+    picks = farthest_first(line, np.empty((0, 1)), 11)
+    assert sorted(picks) == list(range(11))
+    assert farthest_first(line, np.array([[0.0]]), 0).size == 0
 
 
 def test_only_raters_proven_unreliable_are_served_easy_clips():
