@@ -12,6 +12,7 @@ from annotate.models import (
     Target,
     TrainingRun,
 )
+from annotate.services.features import project_speakers_changed
 
 
 class TargetInline(admin.TabularInline):
@@ -50,6 +51,11 @@ class ClipAdmin(admin.ModelAdmin):
     list_filter = ["project", "state"]
     search_fields = ["external_id", "original_name", "sha256"]
     exclude = ["peaks"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "speaker" in form.changed_data:
+            project_speakers_changed(project_id=obj.project_id)
 
 
 @admin.register(RaterProfile)

@@ -62,6 +62,12 @@ class Project(models.Model):
         help_text="How features are scaled before the models see them "
         "(learner.features.speaker_normalise).",
     )
+    speakers_version = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Raised whenever a clip changes speaker: feature caches normalised per "
+        "speaker reload.",
+    )
     regressor = models.CharField(
         max_length=20, default="linear", help_text="linear | mlp (learner.regressors)."
     )

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import soundfile as sf
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, F, Max, QuerySet
 
 from annotate.models import Clip, ClipFeatures, Project
 from annotate.queueing import enqueue_on_commit
@@ -79,12 +79,19 @@ def features_enqueue(*, clip_ids: list[int]) -> None:
         enqueue_on_commit(learner_features_extract_task, clip_ids[start : start + BATCH_SIZE])
 
 
+def project_speakers_changed(*, project_id: int) -> None:
+    """Call after clips of the project changed speaker: per-speaker normalisation (and
+    every worker's FeatureCache of it) must be recomputed."""
+    Project.objects.filter(pk=project_id).update(speakers_version=F("speakers_version") + 1)
+
+
 class FeatureCache:
     """Per-process cache of a project's feature matrix, reloaded when rows change.
 
     Loading 100k feature vectors from the database takes seconds; the online loop
     needs them after every rating, so a worker keeps them between calls. The cache
-    checks the row count and newest row id on each use, so it is never stale.
+    checks the row count, the newest row id and the project's speakers_version on each
+    use, so it is never stale.
     """
 
     def __init__(self) -> None:
@@ -103,6 +110,9 @@ class FeatureCache:
             )
         rows = ClipFeatures.objects.filter(clip__project_id=project_id, extractor_key=extractor_key)
         stamp = rows.aggregate(n=Count("id"), last=Max("id"))
+        stamp["speakers"] = (
+            Project.objects.filter(pk=project_id).values_list("speakers_version", flat=True).first()
+        )
         key = (project_id, extractor_key)
         cached = self._entries.get(key)
         if cached is None or cached[0] != stamp:

@@ -1,5 +1,6 @@
 """Retraining: one run at a time, atomic promotion, failures and lost workers handled."""
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from annotate.services.training import (
     training_run_start,
     training_runs_reap,
 )
-from learner.features import get_extractor
+from learner.features import get_extractor, speaker_normalise
 from tests.conftest import make_clips, make_project, make_user
 
 pytestmark = pytest.mark.django_db
@@ -192,6 +193,39 @@ def test_the_learner_sees_features_normalised_per_speaker(trained_project, setti
     trained_project.feature_normalisation = "none"
     trained_project.save(update_fields=["feature_normalisation"])
     np.testing.assert_array_equal(labelled_set(trained_project).X, raw[rows])
+
+
+def test_a_speaker_edited_in_the_admin_reaches_every_cached_normalisation(
+    trained_project, admin_client
+):
+    from django.forms.models import model_to_dict
+
+    from annotate.services.features import feature_cache
+
+    key = get_extractor(trained_project.feature_extractor).cache_key
+
+    def normalised():
+        return feature_cache.matrix(
+            project_id=trained_project.pk, extractor_key=key, normalisation="speaker"
+        )
+
+    ids, before = normalised()  # a worker's cache, filled before the edit
+    clip = Clip.objects.get(pk=ids[0])
+    form = {
+        name: json.dumps(value) if name == "metadata" else value
+        for name, value in model_to_dict(clip, exclude=["audio", "peaks"]).items()
+    }
+    form["speaker"] = "s1"  # from s0
+    response = admin_client.post(f"/admin/annotate/clip/{clip.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Clip.objects.get(pk=clip.pk).speaker == "s1"
+
+    _, after = normalised()
+    clips = list(Clip.objects.filter(project=trained_project).order_by("id"))
+    raw = np.vstack([np.frombuffer(bytes(c.features.get().values), dtype="<f4") for c in clips])
+    speakers = [c.speaker for c in clips]
+    np.testing.assert_allclose(after, speaker_normalise(raw, speakers), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(after[0], before[0])  # not the stale rows
 
 
 def test_switching_normalisation_compares_each_version_on_its_own_features(trained_project):
