@@ -8,6 +8,11 @@ class RatingMode(models.TextChoices):
     TRACE = "trace", "Time-continuous trace"
 
 
+class FeatureNormalisation(models.TextChoices):
+    SPEAKER = "speaker", "Standardised within each speaker"
+    NONE = "none", "As extracted"
+
+
 class Project(models.Model):
     """A labelling job: a corpus of clips, the targets rated and the learner's budgets."""
 
@@ -57,8 +62,8 @@ class Project(models.Model):
     )
     feature_normalisation = models.CharField(
         max_length=20,
-        choices=[("speaker", "Standardised within each speaker"), ("none", "As extracted")],
-        default="speaker",
+        choices=FeatureNormalisation,
+        default=FeatureNormalisation.SPEAKER,
         help_text="How features are scaled before the models see them "
         "(learner.features.speaker_normalise).",
     )

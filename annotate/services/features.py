@@ -7,7 +7,7 @@ import numpy as np
 import soundfile as sf
 from django.db.models import Count, F, Max, QuerySet
 
-from annotate.models import Clip, ClipFeatures, Project
+from annotate.models import Clip, ClipFeatures, FeatureNormalisation, Project
 from annotate.queueing import enqueue_on_commit
 from learner.features import get_extractor, speaker_normalise
 
@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 64
 # How features are put on a common scale before learning (learner.features.normalise).
-NORMALISATIONS = ("speaker", "none")
+NORMALISATIONS = tuple(FeatureNormalisation.values)
 
 
 def _extractor_for(project: Project):
