@@ -342,21 +342,21 @@ def run_once(
             target = min(MACHINE_LABEL_TARGET_ERROR, human_error or MACHINE_LABEL_TARGET_ERROR)
             config = replace(config, target_error=target, max_self_label_error=target)
             bundle = train_round(labeller.labelled_set(X, groups), dev_set, config)
-            model = bundle.model
+            test_scores = bundle.predict(X[split.test])
+            pred = test_scores.values
+            # Does the calibrated confidence know where the model errs? Rank correlation of
+            # expected and real absolute error on the test speakers, per target.
+            test_error = np.abs(pred - gold[split.test])
+            confidence_rank = [
+                rank_correlation(test_scores.expected_error[:, t], test_error[:, t])
+                for t in range(gold.shape[1])
+            ]
         else:
             data = labeller.labelled_set(X, groups)
             model = make_regressor(regressor, random_state=seed)
             model.fit(data.X, data.y, sample_weight=data.weight)
-        pred = np.asarray(model.predict(X[split.test])).reshape(len(split.test), -1)
-        test_error = np.abs(pred - gold[split.test])
-        confidence_rank = None
-        if cooperative:
-            # Does the calibrated confidence know where the model errs? Rank correlation of
-            # expected and real absolute error on the test speakers, per target.
-            expected = bundle.predict(X[split.test]).expected_error
-            confidence_rank = [
-                rank_correlation(expected[:, t], test_error[:, t]) for t in range(gold.shape[1])
-            ]
+            pred = np.asarray(model.predict(X[split.test])).reshape(len(split.test), -1)
+            confidence_rank = None
         machine_ids = np.array(sorted(labeller.machine), dtype=int)
         machine_mae = (
             float(
