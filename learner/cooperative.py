@@ -4,7 +4,7 @@ import enum
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 
 class Action(enum.StrEnum):
@@ -112,3 +112,59 @@ def decide(
         else:
             decisions.append(Decision(Action.DEFER, float(priority[i])))
     return decisions
+
+
+@dataclass(frozen=True)
+class ScoringPlan:
+    """What a scoring pass does to n clips and t targets.
+
+    `decisions` per clip (`decide`); `values` the predictions clipped to the scales;
+    `revoke` the live machine labels to take back, `disagrees` where that is because the
+    new prediction is too far from them (else: the model is no longer confident);
+    `label` where a new machine label is written (self-labelled clips without a live
+    label that still holds).
+    """
+
+    decisions: list[Decision]
+    values: NDArray[np.float64]
+    revoke: NDArray[np.bool_]
+    disagrees: NDArray[np.bool_]
+    label: NDArray[np.bool_]
+
+
+def scoring_plan(
+    *,
+    values: ArrayLike,
+    expected_error: ArrayLike,
+    agreement: ArrayLike | None,
+    live_machine_labels: ArrayLike,
+    self_label_threshold: float,
+    revoke_tolerance: float,
+    human_budget: int,
+    min_raters: int,
+    max_raters: int,
+    scale_min: ArrayLike = -1.0,
+    scale_max: ArrayLike = 1.0,
+) -> ScoringPlan:
+    """A scoring pass over clips nobody has rated (METHOD section 3): `decide`, then,
+    per clip and target, keep a live machine label (`live_machine_labels`, NaN where
+    none) while the clip stays self-labelled and the new prediction is within
+    `revoke_tolerance` of it; otherwise revoke it, and label self-labelled clips anew."""
+    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    values = np.clip(values, scale_min, scale_max)
+    live = np.asarray(live_machine_labels, dtype=np.float64).reshape(values.shape)
+    decisions = decide(
+        expected_error=expected_error,
+        agreement=agreement,
+        self_label_threshold=self_label_threshold,
+        human_budget=human_budget,
+        min_raters=min_raters,
+        max_raters=max_raters,
+    )
+    self_label = np.array([d.action == Action.SELF_LABEL for d in decisions], dtype=bool)
+    has_live = np.isfinite(live)
+    with np.errstate(invalid="ignore"):
+        disagrees = has_live & (np.abs(live - values) > revoke_tolerance)
+    revoke = disagrees | (has_live & ~self_label[:, None])
+    label = self_label[:, None] & (~has_live | revoke)
+    return ScoringPlan(decisions, values, revoke, disagrees, label)

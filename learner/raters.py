@@ -1,7 +1,12 @@
 """Dynamic raters: how many people a clip needs (METHOD section 4)."""
 
+import warnings
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from learner.agreement import clip_agreement, ewe_gold, rater_reliability
 
 MIN_NOISE_CLIPS = 10
 """Clips with at least two ratings needed before the crowd's noise on a target counts as
@@ -200,3 +205,176 @@ def clip_needs_another_rater(
     own = noise if rater_noise is None else np.where(np.isfinite(rater_noise), rater_noise, noise)
     error = label_standard_error(ratings[:, rated], np.broadcast_to(own, ratings.shape)[:, rated])
     return bool(np.any(error > noise[rated] / np.sqrt(panel)))
+
+
+def clip_label(
+    ratings: NDArray,
+    *,
+    crowd_noise: NDArray,
+    rater_noise: NDArray | None = None,
+    reliability: NDArray | None = None,
+) -> NDArray[np.float64]:
+    """A clip's label per target from its (n_ratings, n_targets) ratings, NaN where a
+    rating lacks a target (and where no rating has it).
+
+    Where the crowd's noise on a target is known, each rating is weighted by 1 / noise^2
+    of its rater (`rater_noise`, (n_ratings, n_targets), NaN: not yet measured, so the
+    crowd's; `weighted_label`). Where it is not, the evaluator weighted estimator by
+    `reliability` (one per rating; None: the plain mean) decides (`ewe_gold`).
+    """
+    ratings = np.atleast_2d(np.asarray(ratings, dtype=np.float64))
+    crowd = np.broadcast_to(np.asarray(crowd_noise, dtype=np.float64), ratings.shape[1:])
+    own = np.full(ratings.shape, np.nan) if rater_noise is None else np.asarray(rater_noise)
+    noise = np.where(np.isfinite(own), own, crowd[None, :])
+    known = np.isfinite(crowd)
+    label = np.full(ratings.shape[1], np.nan)
+    if known.any():
+        label[known] = weighted_label(ratings[:, known], noise[:, known])[0]
+    for t in np.flatnonzero(~known):
+        rated = np.isfinite(ratings[:, t])
+        if not rated.any():
+            continue
+        if reliability is None:
+            label[t] = ratings[rated, t].mean()
+        else:
+            label[t] = ewe_gold(ratings[rated, t], np.asarray(reliability)[rated])
+    return label
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What a clip's ratings settle: per target its label, agreement and rating count
+    (NaN / 0 where no rating has the target), and how many ratings it wants in all."""
+
+    labels: NDArray[np.float64]
+    agreement: NDArray[np.float64]
+    counts: NDArray[np.int64]
+    ratings_wanted: int
+
+    @property
+    def needs_humans(self) -> bool:
+        return int(self.counts.max(initial=0)) < self.ratings_wanted
+
+
+def settle_clip(
+    ratings: NDArray,
+    *,
+    scale_min: NDArray,
+    scale_max: NDArray,
+    crowd_noise: NDArray,
+    rater_noise: NDArray | None = None,
+    reliability: NDArray | None = None,
+    ratings_wanted: int,
+    panel: int,
+    max_raters: int,
+    agreement_target: float,
+    active_leases: int = 0,
+) -> Settlement:
+    """A clip's labels from its (n_ratings, n_targets) ratings (`clip_label`), its
+    per-target agreement (`clip_agreement`), and how many ratings it wants.
+
+    A clip with fewer ratings than `ratings_wanted` (what it was started with) keeps
+    wanting them. Once it has them, it wants one more while `clip_needs_another_rater`
+    says so (its label less certain than a `panel`-rater mean, or, while the noise is
+    unknown, its lowest agreement below `agreement_target`), never beyond `max_raters`.
+    It never wants fewer than the `active_leases` handed out on it (they are not taken
+    back). Safe to call again with the same ratings: the result is the same.
+    """
+    ratings = np.atleast_2d(np.asarray(ratings, dtype=np.float64))
+    n_ratings, n_targets = ratings.shape
+    scale_min = np.broadcast_to(np.asarray(scale_min, dtype=np.float64), (n_targets,))
+    scale_max = np.broadcast_to(np.asarray(scale_max, dtype=np.float64), (n_targets,))
+    crowd = np.broadcast_to(np.asarray(crowd_noise, dtype=np.float64), (n_targets,))
+    present = np.isfinite(ratings)
+    counts = present.sum(axis=0)
+    rated = counts > 0
+    agreement = np.full(n_targets, np.nan)
+    for t in np.flatnonzero(rated):
+        agreement[t] = clip_agreement(
+            ratings[present[:, t], t], scale_min=scale_min[t], scale_max=scale_max[t]
+        )
+    labels = clip_label(
+        ratings, crowd_noise=crowd, rater_noise=rater_noise, reliability=reliability
+    )
+    wanted = ratings_wanted
+    if n_ratings >= wanted and rated.any():
+        own = None if rater_noise is None else np.asarray(rater_noise)[:, rated]
+        more = clip_needs_another_rater(
+            ratings[:, rated],
+            crowd[rated],
+            panel=panel,
+            max_raters=max_raters,
+            agreement=float(agreement[rated].min()),
+            agreement_target=agreement_target,
+            rater_noise=own,
+        )
+        wanted = n_ratings + 1 if more else n_ratings
+    return Settlement(
+        labels=labels,
+        agreement=agreement,
+        counts=counts.astype(np.int64),
+        ratings_wanted=max(wanted, active_leases),
+    )
+
+
+@dataclass(frozen=True)
+class CrowdEstimates:
+    """What a project's ratings say about its raters, per target t and rater r.
+
+    `noise[t]` is the crowd's noise (NaN below `MIN_NOISE_CLIPS` clips rated twice, the
+    count in `noise_clips[t]`); `rater_noise[r, t]` each rater's own (NaN while the
+    crowd's is unknown) on `rater_noise_clips[r, t]` clips shared with someone;
+    `reliability[r]` the leave-one-out agreement averaged over targets (NaN: unknown)
+    on `reliability_clips[r]` clips the rater shares with at least one other rater.
+    """
+
+    noise: NDArray[np.float64]
+    noise_clips: NDArray[np.int64]
+    rater_noise: NDArray[np.float64]
+    rater_noise_clips: NDArray[np.int64]
+    reliability: NDArray[np.float64]
+    reliability_clips: NDArray[np.int64]
+
+
+def crowd_estimates(table: NDArray) -> CrowdEstimates:
+    """Noise and reliability of a crowd from its (n_clips, n_raters, n_targets) rating
+    table, NaN where a rater did not rate a clip on a target
+    (`rater_noise`, `rater_noise_each`, `learner.agreement.rater_reliability`)."""
+    table = np.asarray(table, dtype=np.float64)
+    _, n_raters, n_targets = table.shape
+    noise = np.full(n_targets, np.nan)
+    noise_clips = np.zeros(n_targets, dtype=np.int64)
+    own = np.full((n_raters, n_targets), np.nan)
+    own_clips = np.zeros((n_raters, n_targets), dtype=np.int64)
+    reliability = np.full((n_targets, n_raters), np.nan)
+    for t in range(n_targets):
+        values = table[:, :, t]
+        present = ~np.isnan(values)
+        multi = present.sum(axis=1) >= 2
+        noise_clips[t] = int(multi.sum())
+        reliability[t] = rater_reliability(values)
+        if noise_clips[t] < MIN_NOISE_CLIPS:
+            continue
+        rows = zip(values[multi], present[multi], strict=True)
+        clips = [row[keep][:, None] for row, keep in rows]
+        noise[t] = float(rater_noise(clips)[0])
+        clip_index, rater_index = np.nonzero(present)
+        each = rater_noise_each(
+            clip_index, rater_index, values[clip_index, rater_index][:, None], [noise[t]]
+        )[:, 0]
+        own[:, t] = np.pad(each, (0, n_raters - each.size), constant_values=noise[t])
+        own_clips[:, t] = (present & multi[:, None]).sum(axis=0)
+    # A clip counts for a rater's reliability when someone else rated it too.
+    rated = ~np.all(np.isnan(table), axis=2)
+    shared = (rated & (rated.sum(axis=1, keepdims=True) >= 2)).sum(axis=0)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # raters unknown on every target
+        mean_reliability = np.nanmean(reliability, axis=0)
+    return CrowdEstimates(
+        noise=noise,
+        noise_clips=noise_clips,
+        rater_noise=own,
+        rater_noise_clips=own_clips,
+        reliability=mean_reliability,
+        reliability_clips=shared.astype(np.int64),
+    )

@@ -15,19 +15,27 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import joblib
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from learner.confidence import ConfidenceModel
 from learner.cooperative import choose_self_label_threshold
 from learner.metrics import ccc, rank_correlation
+from learner.raters import human_label_error
 from learner.regressors import make_regressor
 
 BUNDLE_FORMAT = 1
+# Machine labels count for less than human ones when the regressors are retrained.
+MACHINE_LABEL_WEIGHT = 0.5
+# Not worse: a new model is kept out only when, on the same development clips, even the
+# optimistic end of its bootstrap interval trails the active model by more than this
+# mean CCC (or, across feature sets, its plain dev CCC does).
+PROMOTION_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,29 @@ class LabelledSet:
     groups: NDArray[np.object_]
     weight: NDArray[np.float64]
     human: NDArray[np.bool_]
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        clip_ids: NDArray,
+        X: NDArray,
+        y: NDArray,
+        agreement: NDArray,
+        groups: NDArray,
+        human: NDArray,
+    ) -> "LabelledSet":
+        """A labelled set whose machine labels weigh `MACHINE_LABEL_WEIGHT` of a human's."""
+        human = np.asarray(human, dtype=bool)
+        return cls(
+            clip_ids=np.asarray(clip_ids, dtype=np.int64),
+            X=X,
+            y=np.asarray(y, dtype=np.float64).reshape(len(human), -1),
+            agreement=np.asarray(agreement, dtype=np.float64),
+            groups=np.asarray(groups, dtype=object),
+            weight=np.where(human, 1.0, MACHINE_LABEL_WEIGHT),
+            human=human,
+        )
 
     def subset(self, mask: NDArray[np.bool_]) -> "LabelledSet":
         return LabelledSet(
@@ -385,12 +416,128 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
     )
 
 
+def machine_label_bars(
+    *,
+    target_error: float,
+    max_self_label_error: float,
+    crowd_noise: ArrayLike,
+    panel: int,
+    as_good_as_humans: bool = True,
+) -> tuple[float, float]:
+    """The machine labels' target error and self-label ceiling. With
+    `as_good_as_humans`, once the crowd's noise is known, both are capped at the error of
+    a `panel`-rater human label of this crowd (`learner.raters.human_label_error`): a
+    machine label must be as good as the human label it replaces."""
+    cap = human_label_error(crowd_noise, panel) if as_good_as_humans else None
+    if cap is None:
+        return target_error, max_self_label_error
+    return min(target_error, cap), min(max_self_label_error, cap)
+
+
+def _mean_ccc(metrics: dict[str, float | None] | None) -> float:
+    values = [v for v in (metrics or {}).values() if v is not None and np.isfinite(v)]
+    return float(np.mean(values)) if values else float("-inf")
+
+
+def should_promote(
+    *,
+    has_active: bool,
+    comparison: dict[str, float] | None,
+    dev_ccc: dict[str, float | None],
+    active_dev_ccc: dict[str, float | None] | None,
+    tolerance: float = PROMOTION_TOLERANCE,
+) -> bool:
+    """Promote a candidate unless it is clearly worse than the active model: on the same
+    development clips (`compare_on_dev`), when even the optimistic end of the interval
+    trails by more than `tolerance`; across feature sets (no comparison), when its mean
+    development CCC does."""
+    if not has_active:
+        return True
+    if comparison is not None:
+        return comparison["high"] >= -tolerance
+    return _mean_ccc(dev_ccc) >= _mean_ccc(active_dev_ccc) - tolerance
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model version ready to deploy (`bundle`, refitted), its metrics, and whether it
+    replaces the active one."""
+
+    bundle: TrainedBundle
+    metrics: dict
+    promote: bool
+
+
+def train_candidate(
+    data: LabelledSet,
+    config: RoundConfig,
+    *,
+    dev_seed: int,
+    active: TrainedBundle | None = None,
+    active_X: NDArray | None = None,
+    active_metrics: dict | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> Candidate:
+    """A retraining: train on all but the development speakers, compare with the active
+    model on their human labels, refit on everything, decide promotion.
+
+    Development clips are whole speakers, human labels only, chosen by `dev_seed` so a
+    project keeps the same ones in every run: the active model never trained on the
+    clips it is compared on. `active_X` holds `data`'s features as the active model
+    sees them when its normalisation differs (default `data.X`); a model on another
+    extractor is compared by its stored `active_metrics`. Raises ValueError with too few
+    labels (`train_round`).
+    """
+    dev_speakers = speaker_split(data.groups, dev_fraction=0.25, random_state=dev_seed)
+    dev_mask = dev_speakers & data.human
+    bundle = train_round(data.subset(~dev_speakers), data.subset(dev_mask), config)
+    if progress is not None:
+        progress(0.7)
+    dev_X, dev_y = data.X[dev_mask], data.y[dev_mask]
+    dev_ccc = bundle.evaluate(dev_X, dev_y)
+    active_ccc, comparison = None, None
+    if active is not None:
+        if active.extractor_key == bundle.extractor_key:
+            # The same clips, each version on the features it learned on.
+            old_X = dev_X if active_X is None else active_X[dev_mask]
+            active_ccc = active.evaluate(old_X, dev_y, holdout=True)
+            comparison = compare_on_dev(bundle, active, dev_X, dev_y, old_X=old_X)
+        else:
+            active_ccc = (active_metrics or {}).get("dev_ccc", {})
+    # Compared on clips it has not seen, the model is then refitted on every labelled
+    # clip, development speakers too; the held-out fit stays in the bundle for the next
+    # comparison.
+    bundle = bundle.refit(data.subset(~dev_speakers | dev_mask), config)
+    promote = should_promote(
+        has_active=active is not None,
+        comparison=comparison,
+        dev_ccc=dev_ccc,
+        active_dev_ccc=active_ccc,
+    )
+    metrics = {
+        "dev_ccc": dev_ccc,
+        "active_dev_ccc": active_ccc,
+        "vs_active": comparison,
+        "n_train": int((~dev_speakers).sum()),
+        "n_dev": int(dev_mask.sum()),
+        **bundle.report,
+        "promoted": promote,
+    }
+    return Candidate(bundle=bundle, metrics=metrics, promote=promote)
+
+
 __all__ = [
+    "MACHINE_LABEL_WEIGHT",
+    "PROMOTION_TOLERANCE",
     "BundleScores",
+    "Candidate",
     "LabelledSet",
     "RoundConfig",
     "TrainedBundle",
     "confidence_rank_on_held_out_speakers",
+    "machine_label_bars",
+    "should_promote",
     "speaker_split",
+    "train_candidate",
     "train_round",
 ]
