@@ -19,7 +19,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import KFold
 from sklearn.utils import check_random_state
 
-from learner.regressors import LinearRegressor
+from learner.regressors import LinearRegressor, predict_matrix
 
 
 class _Standardised:
@@ -131,7 +131,7 @@ class ErrorEngines(_Standardised, BaseEstimator):
             model = clone(base)
             fit_params = {} if sample_weight is None else {"sample_weight": sample_weight[train]}
             model.fit(X[train], y[train], **fit_params)
-            oof[held] = np.abs(np.asarray(model.predict(X[held])).reshape(len(held), -1) - y[held])
+            oof[held] = np.abs(predict_matrix(model, X[held]) - y[held])
         self.oof_error_ = oof
         Z = self.fit_scaler(X)
         self.engines_ = []

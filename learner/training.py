@@ -27,7 +27,7 @@ from learner.confidence import ConfidenceModel
 from learner.cooperative import choose_self_label_threshold
 from learner.metrics import ccc, rank_correlation
 from learner.raters import human_label_error
-from learner.regressors import make_regressor
+from learner.regressors import make_regressor, predict_matrix
 
 BUNDLE_FORMAT = 1
 # Machine labels count for less than human ones when the regressors are retrained.
@@ -155,7 +155,7 @@ class TrainedBundle:
         )
 
     def predict(self, X: NDArray) -> BundleScores:
-        values = np.asarray(self.model.predict(X), dtype=np.float64).reshape(len(X), -1)
+        values = predict_matrix(self.model, X)
         expected_error, agreement = self.confidence.predict(X, values)
         return BundleScores(values=values, expected_error=expected_error, agreement=agreement)
 
@@ -163,7 +163,7 @@ class TrainedBundle:
         """CCC per target on the clips where that target is labelled (`holdout`: of the
         model fitted without the development clips)."""
         model = self.comparable_model if holdout else self.model
-        predicted = np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
+        predicted = predict_matrix(model, X)
         return {
             target: _masked_ccc(y[:, t], predicted[:, t]) for t, target in enumerate(self.targets)
         }
@@ -242,7 +242,7 @@ def _fit_regressor(data: LabelledSet, config: RoundConfig):
 
 
 def _mean_dev_ccc(model, dev: LabelledSet) -> float:
-    predicted = np.asarray(model.predict(dev.X), dtype=np.float64).reshape(len(dev), -1)
+    predicted = predict_matrix(model, dev.X)
     scores = [_masked_ccc(dev.y[:, t], predicted[:, t]) for t in range(dev.y.shape[1])]
     return float(np.mean([s for s in scores if s is not None] or [0.0]))
 
@@ -266,8 +266,8 @@ def compare_on_dev(
     only when `high` is below 0.
     """
     old_X = X if old_X is None else old_X
-    new_pred = np.asarray(new.comparable_model.predict(X), dtype=np.float64).reshape(len(X), -1)
-    old_pred = np.asarray(old.comparable_model.predict(old_X), dtype=np.float64).reshape(len(X), -1)
+    new_pred = predict_matrix(new.comparable_model, X)
+    old_pred = predict_matrix(old.comparable_model, old_X)
     rng = np.random.default_rng(random_state)
 
     def mean_ccc(rows: NDArray) -> float:
@@ -370,7 +370,7 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
         n_components=config.confidence_components,
         random_state=config.random_state,
     ).fit(error_source.X, error_source.y, agreement=error_source.agreement)
-    dev_pred = np.asarray(model.predict(human_dev.X), dtype=np.float64).reshape(len(human_dev), -1)
+    dev_pred = predict_matrix(model, human_dev.X)
     dev_error = np.abs(dev_pred - human_dev.y)
     dev_signals = confidence.signals(human_dev.X, dev_pred)
     dev_expected = confidence.calibrate_signals(dev_signals, dev_error).expected_error(dev_signals)

@@ -1,5 +1,8 @@
 """Multi-target regressors; targets missing for a clip are NaN and masked out."""
 
+import numpy as np
+from numpy.typing import NDArray
+
 from learner.regressors.linear import LinearRegressor
 from learner.regressors.torch_models import MLPRegressor, SequenceRegressor
 
@@ -15,4 +18,16 @@ def make_regressor(name: str = "linear", *, random_state: int | None = 0, **para
     return cls(random_state=random_state, **params)
 
 
-__all__ = ["LinearRegressor", "MLPRegressor", "SequenceRegressor", "make_regressor"]
+def predict_matrix(model, X) -> NDArray[np.float64]:
+    """`model.predict(X)` as a float (n_samples, n_targets) matrix, whatever shape the
+    model returns for a single target."""
+    return np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
+
+
+__all__ = [
+    "LinearRegressor",
+    "MLPRegressor",
+    "SequenceRegressor",
+    "make_regressor",
+    "predict_matrix",
+]
