@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from learner.online import RidgeEnsemble, top_uncertain
+
 
 class Action(enum.StrEnum):
     SELF_LABEL = "self_label"
@@ -168,3 +170,29 @@ def scoring_plan(
     revoke = disagrees | (has_live & ~self_label[:, None])
     label = self_label[:, None] & (~has_live | revoke)
     return ScoringPlan(decisions, values, revoke, disagrees, label)
+
+
+@dataclass(frozen=True)
+class QueuePlan:
+    """The open clips to queue for humans (`queued`, indices, most uncertain first) and
+    every open clip's uncertainty, which is its priority."""
+
+    queued: NDArray[np.int64]
+    uncertainty: NDArray[np.float64]
+
+
+def online_queue(
+    X_labelled: ArrayLike,
+    y_labelled: ArrayLike,
+    X_open: ArrayLike,
+    *,
+    budget: int,
+    n_members: int = 5,
+    random_state: int | None = 0,
+) -> QueuePlan:
+    """Between retrainings: a bootstrap ridge ensemble (learner.online.RidgeEnsemble) fitted
+    on the human labels scores the open pool, and the `budget` clips it is least sure
+    about go to humans (learner.online.top_uncertain)."""
+    ensemble = RidgeEnsemble(n_members=n_members, random_state=random_state)
+    uncertainty = ensemble.fit(X_labelled, y_labelled).score_pool(X_open).uncertainty()
+    return QueuePlan(queued=top_uncertain(uncertainty, budget), uncertainty=uncertainty)

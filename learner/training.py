@@ -71,7 +71,7 @@ class LabelledSet:
         return cls(
             clip_ids=np.asarray(clip_ids, dtype=np.int64),
             X=X,
-            y=np.asarray(y, dtype=np.float64).reshape(len(human), -1),
+            y=np.asarray(y, dtype=np.float64),
             agreement=np.asarray(agreement, dtype=np.float64),
             groups=np.asarray(groups, dtype=object),
             weight=np.where(human, 1.0, MACHINE_LABEL_WEIGHT),

@@ -1,7 +1,7 @@
 from annotate.models.clips import QUEUE_ORDER, Clip, ClipState, ReferenceLabel
 from annotate.models.labels import Label, LabelSource
 from annotate.models.learning import ClipFeatures, ModelVersion, RunState, RunTrigger, TrainingRun
-from annotate.models.projects import FeatureNormalisation, Project, RatingMode, Target
+from annotate.models.projects import FeatureNormalisation, Project, Target
 from annotate.models.raters import RaterNoise, RaterProfile, Role
 from annotate.models.ratings import Assignment, AssignmentStatus, Rating, RatingSource
 
@@ -20,7 +20,6 @@ __all__ = [
     "RaterNoise",
     "RaterProfile",
     "Rating",
-    "RatingMode",
     "RatingSource",
     "ReferenceLabel",
     "Role",

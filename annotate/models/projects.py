@@ -3,11 +3,6 @@ from django.db import models
 from django.db.models import F, Q
 
 
-class RatingMode(models.TextChoices):
-    CLIP = "clip", "One value per clip"
-    TRACE = "trace", "Time-continuous trace"
-
-
 class FeatureNormalisation(models.TextChoices):
     SPEAKER = "speaker", "Standardised within each speaker"
     NONE = "none", "As extracted"
@@ -18,7 +13,6 @@ class Project(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
-    rating_mode = models.CharField(max_length=10, choices=RatingMode, default=RatingMode.CLIP)
     min_raters = models.PositiveSmallIntegerField(default=2)
     max_raters = models.PositiveSmallIntegerField(default=5)
     agreement_target = models.FloatField(

@@ -50,11 +50,7 @@ class RatingSource(models.TextChoices):
 
 
 class Rating(models.Model):
-    """One rater's values for one clip: per target, and optionally a trace per target.
-
-    `trace` holds `{target: [values...]}` sampled at `trace_hz` (25 Hz: one value
-    every 40 ms while the clip plays).
-    """
+    """One rater's values for one clip, per target."""
 
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="ratings")
     rater = models.ForeignKey(
@@ -64,8 +60,6 @@ class Rating(models.Model):
         Assignment, on_delete=models.SET_NULL, null=True, blank=True, related_name="rating"
     )
     values = models.JSONField()
-    trace = models.JSONField(null=True, blank=True)
-    trace_hz = models.FloatField(null=True, blank=True)
     time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
     client_token = models.CharField(max_length=64)
     source = models.CharField(max_length=10, choices=RatingSource, default=RatingSource.RATER)

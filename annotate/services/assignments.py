@@ -16,6 +16,7 @@ from django.db.models import Exists, F, OuterRef, QuerySet
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from annotate.learning.crowd import serves_easy_first
 from annotate.models import (
     QUEUE_ORDER,
     Assignment,
@@ -26,7 +27,6 @@ from annotate.models import (
     RaterProfile,
     Rating,
 )
-from learner.raters import serve_easy_first
 
 CANDIDATES_PER_CLAIM = 16
 
@@ -72,10 +72,7 @@ def _queue_order(clips: QuerySet[Clip], *, easy_first: bool = False) -> QuerySet
 
 
 def _easy_first(rater: AbstractBaseUser) -> bool:
-    profile = RaterProfile.objects.filter(user=rater).first()
-    return profile is not None and serve_easy_first(
-        reliability=profile.reliability, n_shared=profile.reliability_n
-    )
+    return serves_easy_first(RaterProfile.objects.filter(user=rater).first())
 
 
 def _live_lease(*, rater: AbstractBaseUser, project: Project, now: datetime) -> Assignment | None:

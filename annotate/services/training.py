@@ -1,9 +1,11 @@
 """Retraining a project's models, promoting them safely, and acting on their scores.
 
-A run goes queued -> running -> succeeded | failed. The model bundle is written to a
-temporary file and renamed into place; the ModelVersion row is promoted in the same
-transaction that marks the run succeeded, and only when it is not worse on the
-development clips than the active model. A worker killed mid-run leaves the run
+A run goes queued -> running -> succeeded | failed. The candidate model and whether it
+replaces the active one come from annotate.learning.training
+(learner.training.train_candidate); its bundle is written to a temporary file and
+renamed into place; the ModelVersion row is promoted in the same transaction that marks
+the run succeeded, and only when it is not worse on the development clips than the
+active model. A worker killed mid-run leaves the run
 running with a stale heartbeat: the redelivered task takes it over, and the reaper
 fails runs nobody took over. The previous model stays active throughout.
 """
@@ -12,7 +14,6 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -20,18 +21,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotate.errors import Conflict
-from annotate.learning import labelled_set, learner_config
+from annotate.learning.training import Candidate, candidate_train
 from annotate.models import ModelVersion, Project, Rating, RunState, RunTrigger, TrainingRun
 from annotate.queueing import enqueue, enqueue_on_commit
-from annotate.services.features import feature_cache, project_features_ensure
-from learner.training import TrainedBundle, compare_on_dev, speaker_split, train_round
+from annotate.services.features import project_features_ensure
 
 logger = logging.getLogger(__name__)
-
-# Not worse: a new model is kept out only when, on the same development clips, even the
-# optimistic end of its bootstrap interval trails the active model by more than this
-# mean CCC (or, across feature sets, its plain dev CCC does).
-PROMOTION_TOLERANCE = 0.01
 
 
 def _live_run(project: Project) -> TrainingRun | None:
@@ -109,26 +104,8 @@ def _artifact_path(project: Project, run_id: int) -> Path:
     return Path(settings.MEDIA_ROOT) / "models" / str(project.pk) / f"run-{run_id}.bundle"
 
 
-def _features_of(project: Project, clip_ids, bundle: TrainedBundle) -> np.ndarray:
-    """The clips' features as `bundle` sees them (its extractor and normalisation)."""
-    _, X = feature_cache.rows(
-        project_id=project.pk,
-        extractor_key=bundle.extractor_key,
-        normalisation=bundle.feature_normalisation,
-        clip_ids=clip_ids,
-    )
-    return X
-
-
-def _mean(metrics: dict[str, float]) -> float:
-    values = [v for v in metrics.values() if v is not None and np.isfinite(v)]
-    return float(np.mean(values)) if values else float("-inf")
-
-
 def training_run_execute(*, run_id: int) -> TrainingRun:
     """Train, evaluate, save and maybe promote; safe to call twice for one run."""
-    from annotate.tasks import learner_project_score_task
-
     if not _claim(run_id):
         return TrainingRun.objects.get(pk=run_id)
     run = TrainingRun.objects.select_related("project").get(pk=run_id)
@@ -136,71 +113,12 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
     try:
         project_features_ensure(project=project)
         _progress(run_id, 0.2)
-        config = learner_config(project)
-        data = labelled_set(project)
-        # Development clips: whole speakers, human labels only, and the same speakers in every
-        # run of the project, so the active model never trained on the clips it is compared
-        # on (nor are its own machine labels there to flatter it).
-        dev_speakers = speaker_split(data.groups, dev_fraction=0.25, random_state=project.pk)
-        dev_mask = dev_speakers & data.human
-        bundle = train_round(data.subset(~dev_speakers), data.subset(dev_mask), config)
-        _progress(run_id, 0.7)
-        dev_ccc = bundle.evaluate(data.X[dev_mask], data.y[dev_mask])
-        active = ModelVersion.objects.filter(project=project, is_active=True).first()
-        active_ccc, comparison = None, None
-        if active is not None:
-            previous = TrainedBundle.load(Path(settings.MEDIA_ROOT) / active.artifact)
-            if previous.extractor_key == bundle.extractor_key:
-                # The same clips, each version on the features it learned on.
-                old_X = data.X[dev_mask]
-                if previous.feature_normalisation != bundle.feature_normalisation:
-                    old_X = _features_of(project, data.clip_ids[dev_mask], previous)
-                dev_y = data.y[dev_mask]
-                active_ccc = previous.evaluate(old_X, dev_y, holdout=True)
-                comparison = compare_on_dev(bundle, previous, data.X[dev_mask], dev_y, old_X=old_X)
-            else:
-                active_ccc = active.metrics.get("dev_ccc", {})
-        # Compared on clips it has not seen, the model is then refitted on every labelled
-        # clip, development speakers too; the held-out fit stays in the bundle for the
-        # next comparison.
-        bundle = bundle.refit(data.subset(~dev_speakers | dev_mask), config)
+        candidate = candidate_train(
+            project=project, progress=lambda share: _progress(run_id, share)
+        )
         path = _artifact_path(project, run_id)
-        sha256 = bundle.save(path)
-        metrics = {
-            "dev_ccc": dev_ccc,
-            "active_dev_ccc": active_ccc,
-            "vs_active": comparison,
-            "n_train": int((~dev_speakers).sum()),
-            "n_dev": int(dev_mask.sum()),
-            **bundle.report,
-        }
-        if active is None:
-            promote = True
-        elif comparison is not None:
-            # Not worse: only a model clearly worse on the same development clips is kept out.
-            promote = comparison["high"] >= -PROMOTION_TOLERANCE
-        else:
-            promote = _mean(dev_ccc) >= _mean(active_ccc) - PROMOTION_TOLERANCE
-        metrics["promoted"] = promote
-        with transaction.atomic():
-            version = ModelVersion.objects.create(
-                project=project,
-                run=run,
-                name=f"p{project.pk}-run{run_id}",
-                artifact=str(path.relative_to(settings.MEDIA_ROOT)),
-                sha256=sha256,
-                extractor_key=bundle.extractor_key,
-                metrics=metrics,
-            )
-            if promote:
-                ModelVersion.objects.filter(project=project, is_active=True).update(is_active=False)
-                version.is_active = True
-                version.promoted_at = timezone.now()
-                version.save(update_fields=["is_active", "promoted_at"])
-                enqueue_on_commit(learner_project_score_task, project.pk)
-            TrainingRun.objects.filter(pk=run_id).update(
-                state=RunState.SUCCEEDED, progress=1.0, metrics=metrics, finished_at=timezone.now()
-            )
+        sha256 = candidate.bundle.save(path)
+        _version_record(run=run, candidate=candidate, path=path, sha256=sha256)
     except Exception as exc:
         logger.exception("training run %s failed", run_id)
         TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING).update(
@@ -209,6 +127,36 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
             finished_at=timezone.now(),
         )
     return TrainingRun.objects.get(pk=run_id)
+
+
+@transaction.atomic
+def _version_record(*, run: TrainingRun, candidate: Candidate, path: Path, sha256: str) -> None:
+    """The run's model version, promoted (and the pool rescored) when the candidate is;
+    the run succeeded."""
+    from annotate.tasks import learner_project_score_task
+
+    project = run.project
+    version = ModelVersion.objects.create(
+        project=project,
+        run=run,
+        name=f"p{project.pk}-run{run.pk}",
+        artifact=str(path.relative_to(settings.MEDIA_ROOT)),
+        sha256=sha256,
+        extractor_key=candidate.bundle.extractor_key,
+        metrics=candidate.metrics,
+    )
+    if candidate.promote:
+        ModelVersion.objects.filter(project=project, is_active=True).update(is_active=False)
+        version.is_active = True
+        version.promoted_at = timezone.now()
+        version.save(update_fields=["is_active", "promoted_at"])
+        enqueue_on_commit(learner_project_score_task, project.pk)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        state=RunState.SUCCEEDED,
+        progress=1.0,
+        metrics=candidate.metrics,
+        finished_at=timezone.now(),
+    )
 
 
 def training_runs_reap() -> int:

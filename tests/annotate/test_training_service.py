@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from annotate.learning import learner_config
+from annotate.learning.config import learner_config
 from annotate.models import (
     Clip,
     ClipFeatures,
@@ -169,7 +169,7 @@ def test_retrain_command_runs_here(trained_project, capsys):
 
 
 def test_the_learner_sees_features_normalised_per_speaker(trained_project, settings):
-    from annotate.learning import labelled_set
+    from annotate.learning.training import labelled_set
     from learner.features import speaker_normalise
     from learner.training import TrainedBundle
 
@@ -200,7 +200,7 @@ def test_a_speaker_edited_in_the_admin_reaches_every_cached_normalisation(
 ):
     from django.forms.models import model_to_dict
 
-    from annotate.services.features import feature_cache
+    from annotate.learning.features import feature_cache
 
     key = get_extractor(trained_project.feature_extractor).cache_key
 

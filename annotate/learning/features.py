@@ -1,0 +1,92 @@
+"""Feature rows as matrices, cached per process, and the project's extractor."""
+
+import numpy as np
+from django.db.models import Count, Max
+from numpy.typing import NDArray
+
+from annotate.models import ClipFeatures, FeatureNormalisation, Project
+from learner.features import Extractor, get_extractor, speaker_normalise
+
+# How features are put on a common scale before learning (learner.features.normalise).
+NORMALISATIONS = tuple(FeatureNormalisation.values)
+
+
+def extractor_for(project: Project) -> Extractor:
+    return get_extractor(project.feature_extractor)
+
+
+def extractor_key(project: Project) -> str:
+    """The cache key of the project's extractor: stored features are reused only for it."""
+    return extractor_for(project).cache_key
+
+
+def features_of(audio: NDArray, sample_rate: int, extractor: Extractor) -> NDArray[np.float32]:
+    """One clip's feature vector, as stored (little-endian float32)."""
+    return np.asarray(extractor.extract(audio, sample_rate), dtype="<f4")
+
+
+class FeatureCache:
+    """Per-process cache of a project's feature matrix, reloaded when rows change.
+
+    Loading 100k feature vectors from the database takes seconds; the online loop
+    needs them after every rating, so a worker keeps them between calls. The cache
+    checks the row count, the newest row id and the project's speakers_version on each
+    use, so it is never stale.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, str], tuple[dict, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._normalised: dict[tuple[int, str], tuple[dict, np.ndarray]] = {}
+
+    def matrix(
+        self, *, project_id: int, extractor_key: str, normalisation: str = "none"
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """(clip_ids, X) of every clip of the project with features, ordered by clip id;
+        `normalisation="speaker"` standardises them within each speaker first
+        (learner.features.speaker_normalise)."""
+        if normalisation not in NORMALISATIONS:
+            raise ValueError(
+                f"normalisation must be one of {NORMALISATIONS}, not {normalisation!r}"
+            )
+        rows = ClipFeatures.objects.filter(clip__project_id=project_id, extractor_key=extractor_key)
+        stamp = rows.aggregate(n=Count("id"), last=Max("id"))
+        stamp["speakers"] = (
+            Project.objects.filter(pk=project_id).values_list("speakers_version", flat=True).first()
+        )
+        key = (project_id, extractor_key)
+        cached = self._entries.get(key)
+        if cached is None or cached[0] != stamp:
+            data = list(rows.order_by("clip_id").values_list("clip_id", "clip__speaker", "values"))
+            clip_ids = np.array([clip_id for clip_id, _, _ in data], dtype=np.int64)
+            speakers = np.array([speaker for _, speaker, _ in data], dtype=object)
+            if data:
+                X = np.frombuffer(b"".join(bytes(v) for _, _, v in data), dtype="<f4").reshape(
+                    len(data), -1
+                )
+            else:
+                X = np.zeros((0, 0), dtype=np.float32)
+            cached = self._entries[key] = (stamp, clip_ids, speakers, X)
+        _, clip_ids, speakers, X = cached
+        if normalisation == "none" or not clip_ids.size:
+            return clip_ids, X
+        normalised = self._normalised.get(key)
+        if normalised is None or normalised[0] != stamp:
+            normalised = self._normalised[key] = (stamp, speaker_normalise(X, speakers))
+        return clip_ids, normalised[1]
+
+    def rows(
+        self, *, project_id: int, extractor_key: str, normalisation: str, clip_ids
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """(kept_ids, X): those of `clip_ids` that have features, in the given order, and
+        their rows of `matrix` (normalised over the whole project)."""
+        all_ids, all_X = self.matrix(
+            project_id=project_id, extractor_key=extractor_key, normalisation=normalisation
+        )
+        row_of = {int(clip_id): row for row, clip_id in enumerate(all_ids)}
+        kept = np.array([int(c) for c in clip_ids if int(c) in row_of], dtype=np.int64)
+        if not kept.size:
+            return kept, np.zeros((0, all_X.shape[-1]), dtype=np.float32)
+        return kept, all_X[[row_of[c] for c in kept.tolist()]]
+
+
+feature_cache = FeatureCache()
