@@ -231,3 +231,35 @@ def test_a_reliable_raters_single_rating_settles_a_clip_and_an_unreliable_ones_d
     clip = rate_through_api(client_for, [rita], project, clip, [(0.5, 0.0)])
     label = Label.objects.get(clip=clip, target="arousal", source="human", revoked_at=None)
     assert label.value == pytest.approx((36 * 0.5 - 0.5) / 37)
+
+
+def test_reliability_counts_only_the_clips_a_rater_shares_with_others(project, media_root, raters):
+    """reliability_n is the number of shared clips: rita rates 12 clips with otto and 6
+    alone (it counted every clip rated, on whichever target came last)."""
+    rita, otto, _ = raters
+    clips = make_clips(project, 18)
+    shared, alone = clips[:12], clips[12:]
+    rng = np.random.default_rng(2)
+    for clip in shared:
+        truth = rng.uniform(-0.5, 0.5)
+        for user in (rita, otto):
+            value = float(np.clip(truth + rng.normal(scale=0.1), -1, 1))
+            Rating.objects.create(
+                clip=clip,
+                rater=user,
+                values={"arousal": value, "valence": value},
+                client_token=uuid.uuid4().hex,
+            )
+    for clip in alone:
+        Rating.objects.create(
+            clip=clip,
+            rater=rita,
+            values={"arousal": 0.1, "valence": 0.1},
+            client_token=uuid.uuid4().hex,
+        )
+    rater_reliability_update(project_id=project.pk)
+    rita.profile.refresh_from_db()
+    otto.profile.refresh_from_db()
+    assert rita.profile.reliability_n == len(shared)  # was 18: every clip rita rated
+    assert otto.profile.reliability_n == len(shared)
+    assert rita.profile.reliability > 0.5

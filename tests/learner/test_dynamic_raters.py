@@ -2,12 +2,16 @@ import numpy as np
 import pytest
 
 from learner.raters import (
+    MIN_NOISE_CLIPS,
+    clip_label,
     clip_needs_another_rater,
+    crowd_estimates,
     human_label_error,
     label_standard_error,
     needs_another_rater,
     rater_noise,
     rater_noise_each,
+    settle_clip,
     weighted_label,
 )
 
@@ -172,3 +176,74 @@ def test_a_human_labels_error_is_that_of_a_panel_mean_on_the_least_noisy_target(
         np.abs(panels).mean(), rel=0.02
     )
     assert human_label_error([np.nan, np.nan], 3) is None
+
+
+def test_clip_label_weights_by_noise_where_known_and_by_reliability_where_not():
+    ratings = np.array([[0.5, 0.4], [-0.5, -0.2]])
+    label = clip_label(
+        ratings,
+        crowd_noise=np.array([0.3, np.nan]),
+        rater_noise=np.array([[0.1, np.nan], [0.6, np.nan]]),
+        reliability=np.array([1.0, 3.0]),
+    )
+    assert label[0] == pytest.approx((36 * 0.5 - 0.5) / 37)  # 1/0.1^2 against 1/0.6^2
+    assert label[1] == pytest.approx((0.4 - 3 * 0.2) / 4)  # EWE
+    plain = clip_label(ratings, crowd_noise=np.full(2, np.nan))
+    np.testing.assert_allclose(plain, ratings.mean(axis=0))
+
+
+def test_settle_clip_keeps_wanting_its_raters_then_asks_while_they_disagree():
+    def settle_it(ratings, **kwargs):
+        options = {
+            "scale_min": -1.0,
+            "scale_max": 1.0,
+            "crowd_noise": np.array([0.2, 0.2]),
+            "ratings_wanted": 2,
+            "panel": 3,
+            "max_raters": 5,
+            "agreement_target": 0.7,
+        }
+        return settle_clip(np.array(ratings, dtype=float), **{**options, **kwargs})
+
+    one = settle_it([[0.5, 0.0]])
+    assert one.ratings_wanted == 2
+    assert one.needs_humans
+    agree = settle_it([[0.5, 0.0], [0.52, 0.01]])
+    assert agree.ratings_wanted == 2
+    assert not agree.needs_humans
+    np.testing.assert_allclose(agree.labels, [0.51, 0.005])
+    assert list(agree.counts) == [2, 2]
+    assert 0.9 < agree.agreement.min() <= 1.0
+    split = settle_it([[-0.5, 0.0], [0.5, 0.0]])
+    assert split.ratings_wanted == 3
+    assert split.needs_humans
+    assert settle_it([[-0.5, 0.0], [0.5, 0.0]], max_raters=2).ratings_wanted == 2
+    # Leases out on it are never taken back.
+    assert settle_it([[0.5, 0.0], [0.52, 0.01]], active_leases=4).ratings_wanted == 4
+    # Cold start: the agreement rule.
+    cold = settle_it([[-0.5, 0.0], [0.5, 0.0]], crowd_noise=np.full(2, np.nan))
+    assert cold.ratings_wanted == 3
+    # A target nobody rated has no label and needs no noise.
+    partial = settle_it([[0.5, np.nan], [0.52, np.nan]], crowd_noise=np.array([0.2, np.nan]))
+    assert np.isnan(partial.labels[1])
+    assert partial.counts[1] == 0
+    assert not partial.needs_humans
+
+
+def test_crowd_estimates_measure_noise_reliability_and_shared_clips():
+    rng = np.random.default_rng(3)
+    n_clips = 3 * MIN_NOISE_CLIPS
+    truth = rng.uniform(-0.5, 0.5, size=(n_clips, 1, 2))
+    sd = np.array([0.05, 0.05, 0.3])[None, :, None]
+    table = np.clip(truth + rng.normal(size=(n_clips, 3, 2)) * sd, -1, 1)
+    table = np.concatenate([table, np.full((5, 3, 2), np.nan)])
+    table[n_clips:, 0] = 0.1  # five clips only the first rater rated
+    estimates = crowd_estimates(table)
+    assert np.all(np.isfinite(estimates.noise))
+    assert list(estimates.noise_clips) == [n_clips, n_clips]
+    assert np.all(estimates.rater_noise[2] > 2 * estimates.rater_noise[0])
+    assert list(estimates.reliability_clips) == [n_clips] * 3
+    assert estimates.reliability[0] > estimates.reliability[2]
+    few = crowd_estimates(table[:3])
+    assert np.isnan(few.noise).all()
+    assert np.isnan(few.rater_noise).all()
