@@ -23,6 +23,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from annotate.audio import AudioError, DecodedClip, decode, decode_file, sha256_of
+from annotate.errors import ValidationError
 from annotate.models import (
     Clip,
     ClipState,
@@ -35,7 +36,7 @@ from annotate.models import (
     Target,
 )
 from annotate.services.features import features_enqueue
-from annotate.services.ratings import clip_settle
+from annotate.services.ratings import clip_settle, rating_values_validate
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +225,14 @@ def files_import(
     return report
 
 
+def _number_or_text(raw: str) -> float | str:
+    """A CSV cell as a float where it is one (validated later), else the text itself."""
+    try:
+        return float(raw)
+    except ValueError:
+        return raw
+
+
 def _number(raw: str) -> float | None:
     try:
         value = float(raw)
@@ -314,19 +323,16 @@ def ratings_import(*, project: Project, ratings_csv: Path, report: ImportReport)
             if clip_id is None:
                 report.errors.append((where, f"unknown clip_id {row.get('clip_id')!r}"))
                 continue
-            values, problem = {}, None
-            for name, target in targets.items():
-                raw = row.get(name)
-                if raw in (None, ""):
-                    continue
-                value = _number(raw)
-                if value is None or not target.scale_min <= value <= target.scale_max:
-                    scale = f"[{target.scale_min}, {target.scale_max}]"
-                    problem = f"{name}={raw!r} is not a number on {scale}"
-                    break
-                values[name] = value
-            if problem or not values:
-                report.errors.append((where, problem or "no target values"))
+            given = {name: row[name] for name in targets if row.get(name) not in (None, "")}
+            try:
+                values = rating_values_validate(
+                    targets=list(targets.values()),
+                    values={name: _number_or_text(raw) for name, raw in given.items()},
+                    partial=True,
+                )
+            except ValidationError as exc:
+                shown = ", ".join(f"{name}={raw!r}" for name, raw in given.items())
+                report.errors.append((where, f"{shown}: {exc.message}" if shown else exc.message))
                 continue
             rater_id = row.get("rater_id", "").strip()
             if not rater_id:

@@ -55,8 +55,11 @@ def _as_number(target: Target, raw: object) -> float:
     return value
 
 
-def rating_values_validate(*, targets: Sequence[Target], values: object) -> dict[str, float]:
-    """Checked `{target: value}`: every target present, known, finite and on its scale."""
+def rating_values_validate(
+    *, targets: Sequence[Target], values: object, partial: bool = False
+) -> dict[str, float]:
+    """Checked `{target: value}`: every target present (with `partial`, at least one),
+    known, finite and on its scale."""
     if not isinstance(values, Mapping):
         raise ValidationError("values must be an object {target: number}", code="bad_values")
     known = {target.name: target for target in targets}
@@ -68,11 +71,13 @@ def rating_values_validate(*, targets: Sequence[Target], values: object) -> dict
             code="unknown_target",
         )
     missing = [name for name in known if name not in values]
-    if missing:
+    if missing and (not partial or len(missing) == len(known)):
         raise ValidationError(
             f"missing value for target(s): {', '.join(missing)}", code="missing_target"
         )
-    return {name: _as_number(target, values[name]) for name, target in known.items()}
+    return {
+        name: _as_number(target, values[name]) for name, target in known.items() if name in values
+    }
 
 
 def _replayed(*, rater: AbstractBaseUser, client_token: str, assignment_id: int) -> Rating | None:
