@@ -1,9 +1,17 @@
-"""The few audited functions through which every API reaches a project."""
+"""The few audited functions through which every view reaches a project and its objects.
+
+Each `*_get_for_*` function filters by what the user may see in the same query as the
+lookup, so an object the user may not see is a NotFound before anything of it is read;
+only then does it check the user's role (PermissionDenied). A NotFound says the same for
+an object that does not exist and for one that is not the user's, word for word: it never
+tells a non-member that an object exists, nor which project owns it.
+"""
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
 
 from annotate.errors import NotFound, PermissionDenied
-from annotate.models import Project, Role
+from annotate.models import Assignment, Clip, Project, Role, TrainingRun
 
 
 def user_role(user: AbstractBaseUser) -> str:
@@ -14,29 +22,84 @@ def user_role(user: AbstractBaseUser) -> str:
     return profile.role if profile is not None else Role.RATER
 
 
-def projects_visible_to(user: AbstractBaseUser):
+def projects_visible_to(user: AbstractBaseUser) -> QuerySet[Project]:
     """Admins see every project; researchers and raters those they are members of."""
     if user_role(user) == Role.ADMIN:
         return Project.objects.all()
     return Project.objects.filter(members=user)
 
 
+def _not_found(kind: str, code: str) -> NotFound:
+    # The same body, without the id, whether the object is missing or not the user's.
+    return NotFound(f"this {kind} does not exist or is not yours", code=code)
+
+
+def _require_staff(user: AbstractBaseUser) -> None:
+    if user_role(user) == Role.RATER:
+        raise PermissionDenied("only researchers and admins may do this", code="staff_only")
+
+
+def require_admin(user: AbstractBaseUser) -> None:
+    if user_role(user) != Role.ADMIN:
+        raise PermissionDenied("only admins may do this", code="admin_only")
+
+
 def project_get_for_member(*, user: AbstractBaseUser, project_id: int) -> Project:
     """A project the user may take part in (any role), else NotFound."""
     project = projects_visible_to(user).filter(pk=project_id).first()
     if project is None:
-        raise NotFound(f"project {project_id} does not exist or is not yours", code="no_project")
+        raise _not_found("project", "no_project")
     return project
 
 
 def project_get_for_staff(*, user: AbstractBaseUser, project_id: int) -> Project:
     """A project the user may manage (researcher member or admin), else 404/403."""
     project = project_get_for_member(user=user, project_id=project_id)
-    if user_role(user) == Role.RATER:
-        raise PermissionDenied("only researchers and admins may do this", code="staff_only")
+    _require_staff(user)
     return project
 
 
-def require_admin(user: AbstractBaseUser) -> None:
-    if user_role(user) != Role.ADMIN:
-        raise PermissionDenied("only admins may do this", code="admin_only")
+def project_get_for_admin(*, user: AbstractBaseUser, project_id: int) -> Project:
+    """Any project, for admins; a member who is not an admin gets 403, others 404."""
+    project = project_get_for_member(user=user, project_id=project_id)
+    require_admin(user)
+    return project
+
+
+def assignment_get_for_rater(*, user: AbstractBaseUser, assignment_id: int) -> Assignment:
+    """The user's own assignment (with its clip), in a project they still belong to.
+
+    Someone else's lease is the same NotFound as a missing one.
+    """
+    assignment = (
+        Assignment.objects.select_related("clip")
+        .filter(pk=assignment_id, rater=user, project__in=projects_visible_to(user))
+        .first()
+    )
+    if assignment is None:
+        raise _not_found("assignment", "no_assignment")
+    return assignment
+
+
+def clip_get_for_staff(*, user: AbstractBaseUser, clip_id: int) -> Clip:
+    """A clip of a project the user may manage: NotFound outside their projects, 403 for
+    the project's raters."""
+    clip = Clip.objects.filter(pk=clip_id, project__in=projects_visible_to(user)).first()
+    if clip is None:
+        raise _not_found("clip", "no_clip")
+    _require_staff(user)
+    return clip
+
+
+def training_run_get_for_staff(*, user: AbstractBaseUser, run_id: int) -> TrainingRun:
+    """A training run (with its model version) of a project the user may manage:
+    NotFound outside their projects, 403 for the project's raters."""
+    run = (
+        TrainingRun.objects.select_related("model_version")
+        .filter(pk=run_id, project__in=projects_visible_to(user))
+        .first()
+    )
+    if run is None:
+        raise _not_found("training run", "no_run")
+    _require_staff(user)
+    return run

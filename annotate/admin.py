@@ -25,7 +25,6 @@ class TargetInline(admin.TabularInline):
 class ProjectAdmin(admin.ModelAdmin):
     list_display = [
         "name",
-        "rating_mode",
         "min_raters",
         "max_raters",
         "rater_panel",
@@ -74,7 +73,6 @@ class AssignmentAdmin(admin.ModelAdmin):
 class RatingAdmin(admin.ModelAdmin):
     list_display = ["id", "clip", "rater", "values", "source", "created_at"]
     list_filter = ["source"]
-    exclude = ["trace"]
 
 
 @admin.register(Label)

@@ -26,3 +26,7 @@ class NotFound(ConcordError):
 
 class Conflict(ConcordError):
     status_code = 409
+
+
+class TooLarge(ConcordError):
+    status_code = 413

@@ -7,17 +7,18 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from annotate.access import user_role
+from annotate.access import projects_visible_to, user_role
 from annotate.models import (
     QUEUE_ORDER,
     Clip,
     ClipState,
     Label,
+    ModelVersion,
     Project,
     RaterNoise,
     Rating,
-    ReferenceLabel,
     Role,
+    TrainingRun,
 )
 
 STATE_KEYS = ("new", "awaiting_humans", "leased", "rated", "machine_labelled", "deferred")
@@ -118,23 +119,26 @@ def clips_for_staff(
 
 
 def ratings_visible_to(
-    *, user: AbstractBaseUser, project_id: int | None = None
+    *, user: AbstractBaseUser, project: Project | None = None
 ) -> QuerySet[Rating]:
-    """Raters see their own ratings; researchers those of their projects; admins all."""
+    """Raters see their own ratings; researchers those of their projects and their own;
+    admins all. `project` is already resolved through annotate.access."""
     ratings = Rating.objects.select_related("clip").order_by("id")
+    if project is not None:
+        ratings = ratings.filter(clip__project=project)
     role = user_role(user)
     if role == Role.RATER:
-        ratings = ratings.filter(rater=user)
-    elif role == Role.RESEARCHER:
-        ratings = ratings.filter(Q(clip__project__members=user) | Q(rater=user))
-    if project_id is not None:
-        ratings = ratings.filter(clip__project_id=project_id)
-    return ratings.distinct()
+        return ratings.filter(rater=user)
+    if role == Role.RESEARCHER:
+        return ratings.filter(Q(clip__project__in=projects_visible_to(user)) | Q(rater=user))
+    return ratings
 
 
-def live_labels(clip: Clip) -> list[Label]:
-    return [label for label in clip.labels.all() if label.revoked_at is None]
+def project_training_runs(*, project: Project) -> QuerySet[TrainingRun]:
+    """A project's training runs, the newest first, with their model versions."""
+    return TrainingRun.objects.filter(project=project).select_related("model_version")
 
 
-def references(clip: Clip) -> list[ReferenceLabel]:
-    return list(clip.reference_labels.all())
+def project_model_versions(*, project: Project) -> QuerySet[ModelVersion]:
+    """A project's model versions, the newest first."""
+    return ModelVersion.objects.filter(project=project)

@@ -8,10 +8,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.access import project_get_for_staff, user_role
+from annotate.access import (
+    assignment_get_for_rater,
+    clip_get_for_staff,
+    project_get_for_member,
+    user_role,
+)
 from annotate.api.serializers import RatingSerializer, StaffRatingSerializer
-from annotate.errors import NotFound
-from annotate.models import Assignment, Clip, Role
+from annotate.errors import ValidationError
+from annotate.models import Clip, Role
 from annotate.selectors import ratings_visible_to
 from annotate.services.ratings import rating_submit
 
@@ -23,18 +28,22 @@ class RatingInput(serializers.Serializer):
         help_text="Chosen by the client once per rating; a replay returns the same rating.",
     )
     time_spent_ms = serializers.IntegerField(required=False, allow_null=True)
-    trace = serializers.JSONField(
-        required=False, allow_null=True, help_text="{target: [values at 25 Hz]} for trace projects"
-    )
 
 
 class RatingCreateApi(APIView):
+    """Rate the asking rater's own lease; anyone else's lease is the same 404 as none."""
+
     @extend_schema(request=RatingInput, responses={201: RatingSerializer, 200: RatingSerializer})
     def post(self, request: Request, assignment_id: int) -> Response:
+        assignment = assignment_get_for_rater(user=request.user, assignment_id=assignment_id)
         data = RatingInput(data=request.data)
         data.is_valid(raise_exception=True)
         result = rating_submit(
-            rater=request.user, assignment_id=assignment_id, **data.validated_data
+            rater=request.user,
+            assignment_id=assignment.pk,
+            values=data.validated_data["values"],
+            client_token=data.validated_data["client_token"],
+            time_spent_ms=data.validated_data.get("time_spent_ms"),
         )
         return Response(
             RatingSerializer(result.rating).data,
@@ -53,13 +62,7 @@ class AssignmentAudioApi(APIView):
 
     @extend_schema(responses={(200, "audio/wav"): bytes})
     def get(self, request: Request, assignment_id: int) -> FileResponse:
-        assignment = (
-            Assignment.objects.select_related("clip")
-            .filter(pk=assignment_id, rater=request.user)
-            .first()
-        )
-        if assignment is None:
-            raise NotFound(f"assignment {assignment_id} is not yours", code="no_assignment")
+        assignment = assignment_get_for_rater(user=request.user, assignment_id=assignment_id)
         return _wav_response(assignment.clip)
 
 
@@ -68,16 +71,15 @@ class ClipAudioApi(APIView):
 
     @extend_schema(responses={(200, "audio/wav"): bytes})
     def get(self, request: Request, clip_id: int) -> FileResponse:
-        clip = Clip.objects.filter(pk=clip_id).first()
-        if clip is None:
-            raise NotFound(f"clip {clip_id} does not exist", code="no_clip")
-        project_get_for_staff(user=request.user, project_id=clip.project_id)
-        return _wav_response(clip)
+        return _wav_response(clip_get_for_staff(user=request.user, clip_id=clip_id))
 
 
 @extend_schema(parameters=[OpenApiParameter("project", int, required=False)])
 class RatingListApi(ListAPIView):
-    """Raters list their own ratings; researchers those of their projects; admins all."""
+    """Raters list their own ratings; researchers those of their projects; admins all.
+
+    `?project=N` narrows to one project the user is a member of (else 404).
+    """
 
     def get_serializer_class(self):
         if user_role(self.request.user) == Role.RATER:
@@ -85,8 +87,12 @@ class RatingListApi(ListAPIView):
         return StaffRatingSerializer
 
     def get_queryset(self):
-        project = self.request.query_params.get("project")
-        return ratings_visible_to(
-            user=self.request.user,
-            project_id=int(project) if project and project.isdigit() else None,
-        )
+        param = self.request.query_params.get("project")
+        project = None
+        if param:
+            if not param.isdigit():
+                raise ValidationError(
+                    f"project must be a project id, got {param!r}", code="bad_project"
+                )
+            project = project_get_for_member(user=self.request.user, project_id=int(param))
+        return ratings_visible_to(user=self.request.user, project=project)

@@ -1,7 +1,7 @@
 """Projects, the next clip for a rater, progress and stats."""
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,23 +27,40 @@ class ProjectDetailApi(APIView):
         return Response(ProjectSerializer(project, context={"request": request}).data)
 
 
+class ProgressOutput(serializers.Serializer):
+    done_today = serializers.IntegerField()
+    done_total = serializers.IntegerField()
+    left = serializers.IntegerField()
+
+    class Meta:
+        ref_name = "Progress"
+
+
+class NextAssignmentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "NextAssignment"
+
+
+class NextClipAudioOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    audio_url = serializers.URLField()
+    duration_s = serializers.FloatField()
+    peaks = serializers.ListField(child=serializers.FloatField())
+
+    class Meta:
+        ref_name = "NextClip"
+
+
 class NextClipOutput(serializers.Serializer):
-    assignment = inline_serializer(
-        "NextAssignment",
-        {"id": serializers.IntegerField(), "expires_at": serializers.DateTimeField()},
-    )
-    clip = inline_serializer(
-        "NextClip",
-        {
-            "id": serializers.IntegerField(),
-            "audio_url": serializers.URLField(),
-            "duration_s": serializers.FloatField(),
-            "peaks": serializers.ListField(child=serializers.FloatField()),
-        },
-    )
+    """What a rater gets with a lease: nothing about the clip's labels or origin."""
+
+    assignment = NextAssignmentOutput()
+    clip = NextClipAudioOutput()
     targets = TargetSerializer(many=True)
-    rating_mode = serializers.CharField()
-    progress = serializers.DictField(child=serializers.IntegerField())
+    progress = ProgressOutput()
 
 
 class ProjectNextApi(APIView):
@@ -57,54 +74,45 @@ class ProjectNextApi(APIView):
             return Response(status=status.HTTP_204_NO_CONTENT)
         clip = assignment.clip
         audio_url = reverse("api:assignment-audio", args=[assignment.pk])
-        return Response(
+        output = NextClipOutput(
             {
-                "assignment": {"id": assignment.pk, "expires_at": assignment.expires_at},
+                "assignment": assignment,
                 "clip": {
                     "id": clip.pk,
                     "audio_url": request.build_absolute_uri(audio_url),
                     "duration_s": clip.duration_s,
                     "peaks": clip.peaks,
                 },
-                "targets": TargetSerializer(project.targets.all(), many=True).data,
-                "rating_mode": project.rating_mode,
+                "targets": project.targets.all(),
                 "progress": rater_progress(rater=request.user, project=project),
             }
         )
+        return Response(output.data)
 
 
 class ProjectProgressApi(APIView):
-    @extend_schema(
-        responses=inline_serializer(
-            "Progress",
-            {
-                "done_today": serializers.IntegerField(),
-                "done_total": serializers.IntegerField(),
-                "left": serializers.IntegerField(),
-            },
-        )
-    )
+    @extend_schema(responses=ProgressOutput)
     def get(self, request: Request, project_id: int) -> Response:
         project = project_get_for_member(user=request.user, project_id=project_id)
-        return Response(rater_progress(rater=request.user, project=project))
+        return Response(ProgressOutput(rater_progress(rater=request.user, project=project)).data)
+
+
+class ProjectStatsOutput(serializers.Serializer):
+    clips = serializers.IntegerField()
+    ratings = serializers.IntegerField()
+    states = serializers.DictField(child=serializers.IntegerField())
+    labels = serializers.DictField(child=serializers.IntegerField())
+    raters = serializers.IntegerField()
+
+    class Meta:
+        ref_name = "ProjectStats"
 
 
 class ProjectStatsApi(APIView):
-    @extend_schema(
-        responses=inline_serializer(
-            "ProjectStats",
-            {
-                "clips": serializers.IntegerField(),
-                "ratings": serializers.IntegerField(),
-                "states": serializers.DictField(child=serializers.IntegerField()),
-                "labels": serializers.DictField(child=serializers.IntegerField()),
-                "raters": serializers.IntegerField(),
-            },
-        )
-    )
+    @extend_schema(responses=ProjectStatsOutput)
     def get(self, request: Request, project_id: int) -> Response:
         project = project_get_for_staff(user=request.user, project_id=project_id)
-        return Response(project_stats(project=project))
+        return Response(ProjectStatsOutput(project_stats(project=project)).data)
 
 
 class ProjectRaterOutput(serializers.Serializer):

@@ -5,6 +5,16 @@ from rest_framework import serializers
 from annotate.models import Clip, Project, Rating, Target
 
 
+class ErrorSerializer(serializers.Serializer):
+    """The body of every refusal: a message naming the problem and a stable code."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+
+    class Meta:
+        ref_name = "Error"
+
+
 class TargetSerializer(serializers.ModelSerializer):
     min = serializers.FloatField(source="scale_min")
     max = serializers.FloatField(source="scale_max")
@@ -33,7 +43,6 @@ class ProjectSerializer(serializers.ModelSerializer):
             "id",
             "name",
             "description",
-            "rating_mode",
             "targets",
             "min_raters",
             "max_raters",
@@ -62,8 +71,6 @@ class RatingSerializer(serializers.ModelSerializer):
             "assignment",
             "clip",
             "values",
-            "trace",
-            "trace_hz",
             "time_spent_ms",
             "client_token",
             "created_at",

@@ -1,15 +1,15 @@
 """Retraining: admins start runs; researchers and admins watch runs and model versions."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.access import project_get_for_member, project_get_for_staff, require_admin
-from annotate.errors import NotFound
+from annotate.access import project_get_for_admin, project_get_for_staff, training_run_get_for_staff
 from annotate.models import ModelVersion, RunTrigger, TrainingRun
+from annotate.selectors import project_model_versions, project_training_runs
 from annotate.services.training import training_run_start
 
 
@@ -54,29 +54,28 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         ]
 
 
+class RetrainAcceptedSerializer(serializers.Serializer):
+    run = TrainingRunSerializer()
+
+
 class ProjectRetrainApi(APIView):
     """Queue a retraining of the project's models (admins only); 409 while one runs."""
 
-    @extend_schema(
-        request=None,
-        responses={202: inline_serializer("RetrainAccepted", {"run": TrainingRunSerializer()})},
-    )
+    @extend_schema(request=None, responses={202: RetrainAcceptedSerializer})
     def post(self, request: Request, project_id: int) -> Response:
-        project = project_get_for_member(user=request.user, project_id=project_id)
-        require_admin(request.user)
+        project = project_get_for_admin(user=request.user, project_id=project_id)
         run = training_run_start(
             project=project, trigger=RunTrigger.ADMIN, requested_by=request.user
         )
-        return Response({"run": TrainingRunSerializer(run).data}, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            RetrainAcceptedSerializer({"run": run}).data, status=status.HTTP_202_ACCEPTED
+        )
 
 
 class TrainingRunDetailApi(APIView):
     @extend_schema(responses=TrainingRunSerializer)
     def get(self, request: Request, run_id: int) -> Response:
-        run = TrainingRun.objects.filter(pk=run_id).first()
-        if run is None:
-            raise NotFound(f"training run {run_id} does not exist", code="no_run")
-        project_get_for_staff(user=request.user, project_id=run.project_id)
+        run = training_run_get_for_staff(user=request.user, run_id=run_id)
         return Response(TrainingRunSerializer(run).data)
 
 
@@ -87,7 +86,7 @@ class ProjectTrainingRunListApi(ListAPIView):
         project = project_get_for_staff(
             user=self.request.user, project_id=self.kwargs["project_id"]
         )
-        return TrainingRun.objects.filter(project=project).select_related("model_version")
+        return project_training_runs(project=project)
 
 
 class ProjectModelListApi(ListAPIView):
@@ -97,4 +96,4 @@ class ProjectModelListApi(ListAPIView):
         project = project_get_for_staff(
             user=self.request.user, project_id=self.kwargs["project_id"]
         )
-        return ModelVersion.objects.filter(project=project)
+        return project_model_versions(project=project)

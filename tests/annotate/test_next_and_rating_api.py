@@ -23,7 +23,7 @@ def test_next_gives_a_lease_and_reveals_nothing_about_the_clip(client_for, rater
     response = next_clip(client_for(rater), project)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"assignment", "clip", "targets", "rating_mode", "progress"}
+    assert set(body) == {"assignment", "clip", "targets", "progress"}
     assert set(body["clip"]) == {"id", "audio_url", "duration_s", "peaks"}
     text = response.content.decode()
     for secret in ("corpus-", "angry", "anger", "metadata", "speaker", ".wav"):
@@ -100,14 +100,32 @@ def test_non_finite_json_numbers_are_refused(client_for, rater, project, clips, 
     assert Rating.objects.count() == 0
 
 
-def test_someone_elses_lease_is_forbidden(client_for, rater, other_rater, project, clips):
+def test_someone_elses_lease_is_not_found(client_for, rater, other_rater, project, clips):
     lease = next_clip(client_for(rater), project).json()
     response = rate(
         client_for(other_rater), lease["assignment"]["id"], {"arousal": 0, "valence": 0}
     )
-    assert response.status_code == 403
-    assert "another rater" in response.json()["detail"]
+    # Access first: someone else's lease is the same 404 as a missing one (it was 403
+    # "not_your_lease"), so the response tells nobody that the lease exists.
+    assert response.status_code == 404
+    assert response.json()["code"] == "no_assignment"
+    assert "another rater" not in response.json()["detail"]
     assert Rating.objects.count() == 0
+
+
+def test_a_trace_in_the_body_is_ignored(client_for, rater, project, clips):
+    client = client_for(rater)
+    lease = next_clip(client, project).json()
+    body = {
+        "values": {"arousal": 0.1, "valence": 0},
+        "client_token": uuid.uuid4().hex,
+        "trace": {"arousal": [0.1] * 25},
+    }
+    response = client.post(
+        f"/api/v1/assignments/{lease['assignment']['id']}/rating/", body, format="json"
+    )
+    assert response.status_code == 201
+    assert "trace" not in response.json()
 
 
 def test_expired_lease_is_a_conflict_and_frees_the_clip(client_for, rater, project, clips):
