@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -52,11 +53,13 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def env_database(name: str, default: str) -> dict:
+def env_database(name: str, default: str) -> dict[str, Any]:
     """A Django DATABASES entry from a URL such as postgres://user@host:5432/db."""
     url = env_str(name, default)
     try:
-        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        config: dict[str, Any] = dict(
+            dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        )
     except Exception as exc:
         raise ImproperlyConfigured(f"{name}={url!r} is not a database URL: {exc}") from exc
     engine = config.get("ENGINE", "")

@@ -194,5 +194,6 @@ def online_queue(
     on the human labels scores the open pool, and the `budget` clips it is least sure
     about go to humans (learner.online.top_uncertain)."""
     ensemble = RidgeEnsemble(n_members=n_members, random_state=random_state)
-    uncertainty = ensemble.fit(X_labelled, y_labelled).score_pool(X_open).uncertainty()
+    fitted = ensemble.fit(np.asarray(X_labelled), np.asarray(y_labelled))
+    uncertainty = fitted.score_pool(np.asarray(X_open)).uncertainty()
     return QueuePlan(queued=top_uncertain(uncertainty, budget), uncertainty=uncertainty)

@@ -35,7 +35,7 @@ def serve_easy_first(
     return n_shared >= min_shared and reliability < min_reliability
 
 
-def rater_noise(ratings: list[NDArray]) -> NDArray[np.float64]:
+def rater_noise(ratings: list[NDArray[np.float64]]) -> NDArray[np.float64]:
     """Pooled standard deviation of one rating around its clip's mean, per target.
 
     `ratings` holds one (n_raters, n_targets) array per clip; clips with a single rating
@@ -50,7 +50,7 @@ def rater_noise(ratings: list[NDArray]) -> NDArray[np.float64]:
     if dof == 0:
         width = np.asarray(ratings[0]).shape[-1] if ratings else 1
         return np.full(width, np.nan)
-    return np.sqrt(squares / dof)
+    return np.asarray(np.sqrt(squares / dof), dtype=np.float64)
 
 
 def human_label_error(noise: ArrayLike, raters: int) -> float | None:
@@ -120,7 +120,7 @@ def rater_noise_each(
 
 
 def weighted_label(
-    ratings: NDArray, noise: NDArray, *, prior_strength: float = 1.0
+    ratings: NDArray[np.float64], noise: NDArray[np.float64], *, prior_strength: float = 1.0
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """A clip's label and its standard error, per target: the mean of its ratings, each
     weighted by 1 / noise^2 (`noise` per target for the crowd, or per rating and target
@@ -146,14 +146,18 @@ def weighted_label(
 
 
 def label_standard_error(
-    ratings: NDArray, noise: NDArray, *, prior_strength: float = 1.0
+    ratings: NDArray[np.float64], noise: NDArray[np.float64], *, prior_strength: float = 1.0
 ) -> NDArray[np.float64]:
     """Standard error of a clip's label, per target (`weighted_label`)."""
     return weighted_label(ratings, noise, prior_strength=prior_strength)[1]
 
 
 def needs_another_rater(
-    ratings: NDArray, noise: NDArray, *, target_error: NDArray | float, max_raters: int
+    ratings: NDArray[np.float64],
+    noise: NDArray[np.float64],
+    *,
+    target_error: NDArray[np.float64] | float,
+    max_raters: int,
 ) -> bool:
     """Sequential dynamic raters: ask one more while the clip's label is less certain than
     `target_error` (a standard error per target, e.g. the crowd's noise over sqrt(3)) on
@@ -165,14 +169,14 @@ def needs_another_rater(
 
 
 def clip_needs_another_rater(
-    ratings: NDArray,
-    noise: NDArray | None,
+    ratings: NDArray[np.float64],
+    noise: NDArray[np.float64] | None,
     *,
     panel: int,
     max_raters: int,
     agreement: float,
     agreement_target: float,
-    rater_noise: NDArray | None = None,
+    rater_noise: NDArray[np.float64] | None = None,
 ) -> bool:
     """Whether a clip that has the ratings it was meant to get should get one more.
 
@@ -208,11 +212,11 @@ def clip_needs_another_rater(
 
 
 def clip_label(
-    ratings: NDArray,
+    ratings: NDArray[np.float64],
     *,
-    crowd_noise: NDArray,
-    rater_noise: NDArray | None = None,
-    reliability: NDArray | None = None,
+    crowd_noise: NDArray[np.float64],
+    rater_noise: NDArray[np.float64] | None = None,
+    reliability: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """A clip's label per target from its (n_ratings, n_targets) ratings, NaN where a
     rating lacks a target (and where no rating has it).
@@ -257,13 +261,13 @@ class Settlement:
 
 
 def settle_clip(
-    ratings: NDArray,
+    ratings: NDArray[np.float64],
     *,
-    scale_min: NDArray,
-    scale_max: NDArray,
-    crowd_noise: NDArray,
-    rater_noise: NDArray | None = None,
-    reliability: NDArray | None = None,
+    scale_min: NDArray[np.float64],
+    scale_max: NDArray[np.float64],
+    crowd_noise: NDArray[np.float64],
+    rater_noise: NDArray[np.float64] | None = None,
+    reliability: NDArray[np.float64] | None = None,
     ratings_wanted: int,
     panel: int,
     max_raters: int,
@@ -336,7 +340,7 @@ class CrowdEstimates:
     reliability_clips: NDArray[np.int64]
 
 
-def crowd_estimates(table: NDArray) -> CrowdEstimates:
+def crowd_estimates(table: NDArray[np.float64]) -> CrowdEstimates:
     """Noise and reliability of a crowd from its (n_clips, n_raters, n_targets) rating
     table, NaN where a rater did not rate a clip on a target
     (`rater_noise`, `rater_noise_each`, `learner.agreement.rater_reliability`)."""

@@ -17,6 +17,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 from pathlib import Path
 
 import joblib
@@ -30,6 +31,8 @@ from learner.raters import human_label_error
 from learner.regressors import make_regressor, predict_matrix
 
 BUNDLE_FORMAT = 1
+# Feature matrices come as float32 (stored) or float64.
+Features = NDArray[np.floating[Any]]
 # Machine labels count for less than human ones when the regressors are retrained.
 MACHINE_LABEL_WEIGHT = 0.5
 # Not worse: a new model is kept out only when, on the same development clips, even the
@@ -48,7 +51,7 @@ class LabelledSet:
     """
 
     clip_ids: NDArray[np.int64]
-    X: NDArray[np.float32]
+    X: Features
     y: NDArray[np.float64]
     agreement: NDArray[np.float64]
     groups: NDArray[np.object_]
@@ -59,12 +62,12 @@ class LabelledSet:
     def build(
         cls,
         *,
-        clip_ids: NDArray,
-        X: NDArray,
-        y: NDArray,
-        agreement: NDArray,
-        groups: NDArray,
-        human: NDArray,
+        clip_ids: ArrayLike,
+        X: Features,
+        y: ArrayLike,
+        agreement: ArrayLike,
+        groups: ArrayLike,
+        human: ArrayLike,
     ) -> "LabelledSet":
         """A labelled set whose machine labels weigh `MACHINE_LABEL_WEIGHT` of a human's."""
         human = np.asarray(human, dtype=bool)
@@ -126,17 +129,17 @@ class TrainedBundle:
 
     targets: tuple[str, ...]
     extractor_key: str
-    model: object
+    model: Any
     confidence: ConfidenceModel
     self_label_threshold: float
-    report: dict = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
     # The model as fitted without the development clips, kept after a refit so that the
     # next version is compared with it on clips neither has seen.
-    holdout_model: object | None = None
+    holdout_model: Any | None = None
     feature_normalisation: str = "none"
 
     @property
-    def comparable_model(self):
+    def comparable_model(self) -> Any:
         return self.holdout_model if self.holdout_model is not None else self.model
 
     def refit(self, data: "LabelledSet", config: "RoundConfig") -> "TrainedBundle":
@@ -154,12 +157,14 @@ class TrainedBundle:
             report={**self.report, "refit_clips": len(data)},
         )
 
-    def predict(self, X: NDArray) -> BundleScores:
+    def predict(self, X: Features) -> BundleScores:
         values = predict_matrix(self.model, X)
         expected_error, agreement = self.confidence.predict(X, values)
         return BundleScores(values=values, expected_error=expected_error, agreement=agreement)
 
-    def evaluate(self, X: NDArray, y: NDArray, *, holdout: bool = False) -> dict[str, float | None]:
+    def evaluate(
+        self, X: Features, y: NDArray[np.float64], *, holdout: bool = False
+    ) -> dict[str, float | None]:
         """CCC per target on the clips where that target is labelled (`holdout`: of the
         model fitted without the development clips)."""
         model = self.comparable_model if holdout else self.model
@@ -229,19 +234,19 @@ class TrainedBundle:
         )
 
 
-def _masked_ccc(y_true: NDArray, y_pred: NDArray) -> float | None:
+def _masked_ccc(y_true: NDArray[np.float64], y_pred: NDArray[np.float64]) -> float | None:
     mask = ~np.isnan(y_true)
     if mask.sum() < 3:
         return None
     return ccc(y_true[mask], y_pred[mask])
 
 
-def _fit_regressor(data: LabelledSet, config: RoundConfig):
+def _fit_regressor(data: LabelledSet, config: RoundConfig) -> Any:
     model = make_regressor(config.regressor, random_state=config.random_state)
     return model.fit(data.X, data.y, sample_weight=data.weight)
 
 
-def _mean_dev_ccc(model, dev: LabelledSet) -> float:
+def _mean_dev_ccc(model: Any, dev: LabelledSet) -> float:
     predicted = predict_matrix(model, dev.X)
     scores = [_masked_ccc(dev.y[:, t], predicted[:, t]) for t in range(dev.y.shape[1])]
     return float(np.mean([s for s in scores if s is not None] or [0.0]))
@@ -250,10 +255,10 @@ def _mean_dev_ccc(model, dev: LabelledSet) -> float:
 def compare_on_dev(
     new: "TrainedBundle",
     old: "TrainedBundle",
-    X: NDArray,
-    y: NDArray,
+    X: Features,
+    y: NDArray[np.float64],
     *,
-    old_X: NDArray | None = None,
+    old_X: Features | None = None,
     n_boot: int = 500,
     random_state: int = 0,
 ) -> dict[str, float]:
@@ -270,7 +275,7 @@ def compare_on_dev(
     old_pred = predict_matrix(old.comparable_model, old_X)
     rng = np.random.default_rng(random_state)
 
-    def mean_ccc(rows: NDArray) -> float:
+    def mean_ccc(rows: NDArray[np.integer[Any]]) -> float:
         scores = [
             (_masked_ccc(y[rows, t], new_pred[rows, t]) or 0.0)
             - (_masked_ccc(y[rows, t], old_pred[rows, t]) or 0.0)
@@ -284,7 +289,9 @@ def compare_on_dev(
     return {"diff": mean_ccc(everything), "low": float(low), "high": float(high)}
 
 
-def speaker_split(groups: NDArray, *, dev_fraction: float, random_state: int) -> NDArray[np.bool_]:
+def speaker_split(
+    groups: NDArray[Any], *, dev_fraction: float, random_state: int
+) -> NDArray[np.bool_]:
     """A development mask holding about `dev_fraction` of the clips, whole speakers only.
 
     Speakers are ranked by a hash of (random_state, speaker), so the same seed keeps the
@@ -314,9 +321,9 @@ def speaker_split(groups: NDArray, *, dev_fraction: float, random_state: int) ->
 
 def confidence_rank_on_held_out_speakers(
     confidence: ConfidenceModel,
-    signals: NDArray,
-    error: NDArray,
-    groups: NDArray,
+    signals: NDArray[np.float64],
+    error: NDArray[np.float64],
+    groups: NDArray[Any],
     *,
     random_state: int,
 ) -> list[float | None]:
@@ -464,7 +471,7 @@ class Candidate:
     replaces the active one."""
 
     bundle: TrainedBundle
-    metrics: dict
+    metrics: dict[str, Any]
     promote: bool
 
 
@@ -474,8 +481,8 @@ def train_candidate(
     *,
     dev_seed: int,
     active: TrainedBundle | None = None,
-    active_X: NDArray | None = None,
-    active_metrics: dict | None = None,
+    active_X: Features | None = None,
+    active_metrics: dict[str, Any] | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> Candidate:
     """A retraining: train on all but the development speakers, compare with the active

@@ -1,5 +1,7 @@
 """Feature rows as matrices, cached per process, and the project's extractor."""
 
+from collections.abc import Iterable
+
 import numpy as np
 from django.db.models import Count, Max
 from numpy.typing import NDArray
@@ -11,6 +13,14 @@ from learner.features import Extractor, get_extractor, speaker_normalise
 NORMALISATIONS = tuple(FeatureNormalisation.values)
 
 
+__all__ = ["NORMALISATIONS", "Extractor", "FeatureCache", "extractor_for", "feature_cache"]
+
+Stamp = dict[str, int | None]
+Ids = NDArray[np.int64]
+Speakers = NDArray[np.object_]
+Matrix = NDArray[np.float32]
+
+
 def extractor_for(project: Project) -> Extractor:
     return get_extractor(project.feature_extractor)
 
@@ -20,7 +30,9 @@ def extractor_key(project: Project) -> str:
     return extractor_for(project).cache_key
 
 
-def features_of(audio: NDArray, sample_rate: int, extractor: Extractor) -> NDArray[np.float32]:
+def features_of(
+    audio: NDArray[np.float32], sample_rate: int, extractor: Extractor
+) -> NDArray[np.float32]:
     """One clip's feature vector, as stored (little-endian float32)."""
     return np.asarray(extractor.extract(audio, sample_rate), dtype="<f4")
 
@@ -35,8 +47,8 @@ class FeatureCache:
     """
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[int, str], tuple[dict, np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._normalised: dict[tuple[int, str], tuple[dict, np.ndarray]] = {}
+        self._entries: dict[tuple[int, str], tuple[Stamp, Ids, Speakers, Matrix]] = {}
+        self._normalised: dict[tuple[int, str], tuple[Stamp, Matrix]] = {}
 
     def matrix(
         self, *, project_id: int, extractor_key: str, normalisation: str = "none"
@@ -75,7 +87,7 @@ class FeatureCache:
         return clip_ids, normalised[1]
 
     def rows(
-        self, *, project_id: int, extractor_key: str, normalisation: str, clip_ids
+        self, *, project_id: int, extractor_key: str, normalisation: str, clip_ids: Iterable[int]
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """(kept_ids, X): those of `clip_ids` that have features, in the given order, and
         their rows of `matrix` (normalised over the whole project)."""

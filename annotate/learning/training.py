@@ -1,6 +1,7 @@
 """Labelled clips -> a candidate model, compared with the active one, and promotion."""
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ def labelled_set(project: Project) -> LabelledSet:
     labels = Label.objects.filter(clip__project=project, revoked_at__isnull=True).values_list(
         "clip_id", "target", "value", "source", "agreement"
     )
-    by_clip: dict[int, dict] = {}
+    by_clip: dict[int, dict[str, Any]] = {}
     for clip_id, target, value, source, agreement in labels:
         entry = by_clip.setdefault(clip_id, {"values": {}, "human": False, "agreement": []})
         entry["values"][target] = value

@@ -10,7 +10,7 @@ never waits behind another rater's claim.
 from collections import Counter
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.db.models.functions import Greatest
@@ -71,11 +71,11 @@ def _queue_order(clips: QuerySet[Clip], *, easy_first: bool = False) -> QuerySet
     return clips.order_by(*QUEUE_ORDER)
 
 
-def _easy_first(rater: AbstractBaseUser) -> bool:
+def _easy_first(rater: User) -> bool:
     return serves_easy_first(RaterProfile.objects.filter(user=rater).first())
 
 
-def _live_lease(*, rater: AbstractBaseUser, project: Project, now: datetime) -> Assignment | None:
+def _live_lease(*, rater: User, project: Project, now: datetime) -> Assignment | None:
     return (
         Assignment.objects.filter(
             rater=rater, project=project, status=AssignmentStatus.ACTIVE, expires_at__gt=now
@@ -88,7 +88,7 @@ def _live_lease(*, rater: AbstractBaseUser, project: Project, now: datetime) -> 
 
 def _claim(
     *,
-    rater: AbstractBaseUser,
+    rater: User,
     project: Project,
     candidate_ids: list[int],
     skip_locked: bool,
@@ -113,7 +113,7 @@ def _claim(
         )
 
 
-def assignment_next(*, rater: AbstractBaseUser, project: Project) -> Assignment | None:
+def assignment_next(*, rater: User, project: Project) -> Assignment | None:
     """Lease the rater the most wanted clip they have not rated, or None when none is left.
 
     A rater who already holds a live lease in the project gets that lease back, so a

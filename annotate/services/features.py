@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import soundfile as sf
 from django.db.models import F, QuerySet
 
-from annotate.learning.features import extractor_for, extractor_key, features_of
+from annotate.learning.features import Extractor, extractor_for, extractor_key, features_of
 from annotate.models import Clip, ClipFeatures, Project
 from annotate.queueing import enqueue_on_commit
 
@@ -29,7 +29,7 @@ def clip_features_extract(*, clip_ids: Iterable[int]) -> int:
     and skipped; the others are stored. Returns how many feature rows were written.
     """
     clips = Clip.objects.filter(pk__in=list(clip_ids)).select_related("project")
-    extractors = {}
+    extractors: dict[int, Extractor] = {}
     rows = []
     for clip in clips:
         extractor = extractors.get(clip.project_id) or extractor_for(clip.project)

@@ -11,15 +11,16 @@ import math
 import multiprocessing
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from annotate.audio import AudioError, DecodedClip, decode, decode_file, sha256_of
@@ -58,7 +59,7 @@ class ImportReport:
     errors: list[tuple[str, str]] = field(default_factory=list)
     ratings: int = 0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return {
             "created": [{"id": pk, "name": name} for pk, name in self.created],
             "skipped": [{"name": name, "reason": reason} for name, reason in self.skipped],
@@ -73,8 +74,8 @@ class Source:
 
     name: str
     read: Callable[[], bytes]
-    fields: dict = field(default_factory=dict)
-    reference: dict = field(default_factory=dict)
+    fields: dict[str, object] = field(default_factory=dict)
+    reference: dict[str, float] = field(default_factory=dict)
 
 
 def project_get_or_create(*, name: str, targets: Iterable[str] = ("arousal", "valence")) -> Project:
@@ -241,7 +242,9 @@ def _number(raw: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _corpus_sources(corpus_dir: Path, rows: list[dict], targets: list[str]) -> list[Source]:
+def _corpus_sources(
+    corpus_dir: Path, rows: list[dict[str, str]], targets: list[str]
+) -> list[Source]:
     sources = []
     for row in rows:
         fields = {"external_id": row["clip_id"]}
@@ -295,9 +298,9 @@ def corpus_import(
     return report
 
 
-def _rater_user(project: Project, rater_id: str):
+def _rater_user(project: Project, rater_id: str) -> User:
     username = re.sub(r"[^\w.@+-]", "_", f"{project.name}-rater-{rater_id}")[:150]
-    user, created = get_user_model().objects.get_or_create(username=username)
+    user, created = User.objects.get_or_create(username=username)
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
@@ -314,7 +317,7 @@ def ratings_import(*, project: Project, ratings_csv: Path, report: ImportReport)
             "external_id", "id"
         )
     )
-    users: dict[str, object] = {}
+    users: dict[str, User] = {}
     touched = set()
     with ratings_csv.open(newline="", encoding="utf-8") as handle:
         for line, row in enumerate(csv.DictReader(handle), start=2):
@@ -356,16 +359,19 @@ def ratings_import(*, project: Project, ratings_csv: Path, report: ImportReport)
         clip_settle(clip_id=clip_id)
 
 
-def upload_sources(files) -> list[Source]:
+def upload_sources(files: Sequence[UploadedFile]) -> list[Source]:
     """Sources from uploaded files (Django UploadedFile), read lazily."""
-    return [Source(name=f.name, read=f.read) for f in files]
+    return [Source(name=f.name or "upload", read=f.read) for f in files]
 
 
-def upload_too_large(files, limit: int) -> list[tuple[str, str]]:
+def upload_too_large(files: Sequence[UploadedFile], limit: int) -> list[tuple[str, str]]:
     return [
-        (f.name, f"too large: {f.size / 2**20:.1f} MiB (the limit is {limit / 2**20:.0f} MiB)")
+        (
+            f.name or "upload",
+            f"too large: {(f.size or 0) / 2**20:.1f} MiB (the limit is {limit / 2**20:.0f} MiB)",
+        )
         for f in files
-        if f.size > limit
+        if (f.size or 0) > limit
     ]
 
 

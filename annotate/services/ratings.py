@@ -3,8 +3,9 @@
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
@@ -80,7 +81,7 @@ def rating_values_validate(
     }
 
 
-def _replayed(*, rater: AbstractBaseUser, client_token: str, assignment_id: int) -> Rating | None:
+def _replayed(*, rater: User, client_token: str, assignment_id: int) -> Rating | None:
     rating = Rating.objects.filter(rater=rater, client_token=client_token).first()
     if rating is not None and rating.assignment_id != assignment_id:
         raise Conflict(
@@ -90,7 +91,7 @@ def _replayed(*, rater: AbstractBaseUser, client_token: str, assignment_id: int)
     return rating
 
 
-def _leased_assignment(*, rater: AbstractBaseUser, assignment_id: int) -> Assignment:
+def _leased_assignment(*, rater: User, assignment_id: int) -> Assignment:
     assignment = (
         Assignment.objects.select_related("clip", "project")
         .filter(pk=assignment_id, rater_id=rater.pk)
@@ -101,7 +102,7 @@ def _leased_assignment(*, rater: AbstractBaseUser, assignment_id: int) -> Assign
     return assignment
 
 
-def _lease_complete(*, assignment: Assignment, now) -> None:
+def _lease_complete(*, assignment: Assignment, now: datetime) -> None:
     """Mark the live lease completed, or say why it cannot be rated (409)."""
     completed = Assignment.objects.filter(
         pk=assignment.pk, status=AssignmentStatus.ACTIVE, expires_at__gt=now
@@ -120,7 +121,7 @@ def _lease_complete(*, assignment: Assignment, now) -> None:
 
 def rating_submit(
     *,
-    rater: AbstractBaseUser,
+    rater: User,
     assignment_id: int,
     values: object,
     client_token: str,

@@ -11,11 +11,11 @@ fails runs nobody took over. The previous model stays active throughout.
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -39,7 +39,7 @@ def training_run_start(
     *,
     project: Project,
     trigger: str = RunTrigger.ADMIN,
-    requested_by: AbstractBaseUser | None = None,
+    requested_by: User | None = None,
 ) -> TrainingRun:
     """Queue a retraining; one live run per project (409 names the live one)."""
     from annotate.tasks import learner_training_run_task
@@ -78,7 +78,7 @@ def training_run_auto_start(*, project_id: int) -> TrainingRun | None:
         return None  # another process started one first
 
 
-def _stale_before() -> timezone.datetime:
+def _stale_before() -> datetime:
     return timezone.now() - timedelta(seconds=settings.CONCORD_RUN_STALE_SECONDS)
 
 
