@@ -17,8 +17,8 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
