@@ -7,14 +7,25 @@ an object that does not exist and for one that is not the user's, word for word:
 tells a non-member that an object exists, nor which project owns it.
 """
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
+from django.http import HttpRequest
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.request import Request
 
 from annotate.errors import NotFound, PermissionDenied
 from annotate.models import Assignment, Clip, Project, Role, TrainingRun
 
 
-def user_role(user: AbstractBaseUser) -> str:
+def signed_in(request: Request | HttpRequest) -> User:
+    """The request's user; every view that calls this requires a signed-in one."""
+    user: User | AnonymousUser = request.user
+    if not isinstance(user, User):
+        raise NotAuthenticated()
+    return user
+
+
+def user_role(user: User) -> str:
     """A user's role; superusers are admins, users without a profile are raters."""
     if getattr(user, "is_superuser", False):
         return Role.ADMIN
@@ -22,7 +33,7 @@ def user_role(user: AbstractBaseUser) -> str:
     return profile.role if profile is not None else Role.RATER
 
 
-def projects_visible_to(user: AbstractBaseUser) -> QuerySet[Project]:
+def projects_visible_to(user: User) -> QuerySet[Project]:
     """Admins see every project; researchers and raters those they are members of."""
     if user_role(user) == Role.ADMIN:
         return Project.objects.all()
@@ -34,17 +45,17 @@ def _not_found(kind: str, code: str) -> NotFound:
     return NotFound(f"this {kind} does not exist or is not yours", code=code)
 
 
-def _require_staff(user: AbstractBaseUser) -> None:
+def _require_staff(user: User) -> None:
     if user_role(user) == Role.RATER:
         raise PermissionDenied("only researchers and admins may do this", code="staff_only")
 
 
-def require_admin(user: AbstractBaseUser) -> None:
+def require_admin(user: User) -> None:
     if user_role(user) != Role.ADMIN:
         raise PermissionDenied("only admins may do this", code="admin_only")
 
 
-def project_get_for_member(*, user: AbstractBaseUser, project_id: int) -> Project:
+def project_get_for_member(*, user: User, project_id: int) -> Project:
     """A project the user may take part in (any role), else NotFound."""
     project = projects_visible_to(user).filter(pk=project_id).first()
     if project is None:
@@ -52,21 +63,21 @@ def project_get_for_member(*, user: AbstractBaseUser, project_id: int) -> Projec
     return project
 
 
-def project_get_for_staff(*, user: AbstractBaseUser, project_id: int) -> Project:
+def project_get_for_staff(*, user: User, project_id: int) -> Project:
     """A project the user may manage (researcher member or admin), else 404/403."""
     project = project_get_for_member(user=user, project_id=project_id)
     _require_staff(user)
     return project
 
 
-def project_get_for_admin(*, user: AbstractBaseUser, project_id: int) -> Project:
+def project_get_for_admin(*, user: User, project_id: int) -> Project:
     """Any project, for admins; a member who is not an admin gets 403, others 404."""
     project = project_get_for_member(user=user, project_id=project_id)
     require_admin(user)
     return project
 
 
-def assignment_get_for_rater(*, user: AbstractBaseUser, assignment_id: int) -> Assignment:
+def assignment_get_for_rater(*, user: User, assignment_id: int) -> Assignment:
     """The user's own assignment (with its clip), in a project they still belong to.
 
     Someone else's lease is the same NotFound as a missing one.
@@ -81,7 +92,7 @@ def assignment_get_for_rater(*, user: AbstractBaseUser, assignment_id: int) -> A
     return assignment
 
 
-def clip_get_for_staff(*, user: AbstractBaseUser, clip_id: int) -> Clip:
+def clip_get_for_staff(*, user: User, clip_id: int) -> Clip:
     """A clip of a project the user may manage: NotFound outside their projects, 403 for
     the project's raters."""
     clip = Clip.objects.filter(pk=clip_id, project__in=projects_visible_to(user)).first()
@@ -91,7 +102,7 @@ def clip_get_for_staff(*, user: AbstractBaseUser, clip_id: int) -> Clip:
     return clip
 
 
-def training_run_get_for_staff(*, user: AbstractBaseUser, run_id: int) -> TrainingRun:
+def training_run_get_for_staff(*, user: User, run_id: int) -> TrainingRun:
     """A training run (with its model version) of a project the user may manage:
     NotFound outside their projects, 403 for the project's raters."""
     run = (

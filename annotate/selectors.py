@@ -3,7 +3,7 @@
 from datetime import datetime, time
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -86,7 +86,7 @@ def project_raters(*, project: Project) -> list[dict]:
     return raters
 
 
-def rater_progress(*, rater: AbstractBaseUser, project: Project) -> dict:
+def rater_progress(*, rater: User, project: Project) -> dict:
     """What a rater has done, and how many clips are still open to them.
 
     `left` counts clips awaiting humans that the rater has not rated, as the difference
@@ -118,9 +118,7 @@ def clips_for_staff(
     return clips.order_by("id")
 
 
-def ratings_visible_to(
-    *, user: AbstractBaseUser, project: Project | None = None
-) -> QuerySet[Rating]:
+def ratings_visible_to(*, user: User, project: Project | None = None) -> QuerySet[Rating]:
     """Raters see their own ratings; researchers those of their projects and their own;
     admins all. `project` is already resolved through annotate.access."""
     ratings = Rating.objects.select_related("clip").order_by("id")

@@ -14,6 +14,7 @@ from annotate.access import (
     project_get_for_member,
     project_get_for_staff,
     projects_visible_to,
+    signed_in,
     user_role,
 )
 from annotate.errors import NotFound, PermissionDenied
@@ -23,7 +24,7 @@ from annotate.models import Project, Role
 def _page_project(request: HttpRequest, project_id: int, *, staff: bool = False) -> Project:
     get = project_get_for_staff if staff else project_get_for_member
     try:
-        return get(user=request.user, project_id=project_id)
+        return get(user=signed_in(request), project_id=project_id)
     except NotFound as exc:
         raise Http404(exc.message) from None
     except PermissionDenied as exc:
@@ -32,8 +33,8 @@ def _page_project(request: HttpRequest, project_id: int, *, staff: bool = False)
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    projects = list(projects_visible_to(request.user).order_by("name"))
-    role = user_role(request.user)
+    projects = list(projects_visible_to(signed_in(request)).order_by("name"))
+    role = user_role(signed_in(request))
     if role == Role.RATER and len(projects) == 1:
         return redirect("rate", project_id=projects[0].pk)
     return render(request, "annotate/home.html", {"projects": projects, "role": role})
@@ -52,5 +53,7 @@ def dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
     """Researchers and admins only: every panel of the page reads a staff endpoint."""
     project = _page_project(request, project_id, staff=True)
     return render(
-        request, "annotate/dashboard.html", {"project": project, "role": user_role(request.user)}
+        request,
+        "annotate/dashboard.html",
+        {"project": project, "role": user_role(signed_in(request))},
     )

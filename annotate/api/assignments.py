@@ -12,6 +12,7 @@ from annotate.access import (
     assignment_get_for_rater,
     clip_get_for_staff,
     project_get_for_member,
+    signed_in,
     user_role,
 )
 from annotate.api.serializers import RatingSerializer, StaffRatingSerializer
@@ -35,11 +36,11 @@ class RatingCreateApi(APIView):
 
     @extend_schema(request=RatingInput, responses={201: RatingSerializer, 200: RatingSerializer})
     def post(self, request: Request, assignment_id: int) -> Response:
-        assignment = assignment_get_for_rater(user=request.user, assignment_id=assignment_id)
+        assignment = assignment_get_for_rater(user=signed_in(request), assignment_id=assignment_id)
         data = RatingInput(data=request.data)
         data.is_valid(raise_exception=True)
         result = rating_submit(
-            rater=request.user,
+            rater=signed_in(request),
             assignment_id=assignment.pk,
             values=data.validated_data["values"],
             client_token=data.validated_data["client_token"],
@@ -62,7 +63,7 @@ class AssignmentAudioApi(APIView):
 
     @extend_schema(responses={(200, "audio/wav"): bytes})
     def get(self, request: Request, assignment_id: int) -> FileResponse:
-        assignment = assignment_get_for_rater(user=request.user, assignment_id=assignment_id)
+        assignment = assignment_get_for_rater(user=signed_in(request), assignment_id=assignment_id)
         return _wav_response(assignment.clip)
 
 
@@ -71,7 +72,7 @@ class ClipAudioApi(APIView):
 
     @extend_schema(responses={(200, "audio/wav"): bytes})
     def get(self, request: Request, clip_id: int) -> FileResponse:
-        return _wav_response(clip_get_for_staff(user=request.user, clip_id=clip_id))
+        return _wav_response(clip_get_for_staff(user=signed_in(request), clip_id=clip_id))
 
 
 @extend_schema(parameters=[OpenApiParameter("project", int, required=False)])
@@ -82,7 +83,7 @@ class RatingListApi(ListAPIView):
     """
 
     def get_serializer_class(self):
-        if user_role(self.request.user) == Role.RATER:
+        if user_role(signed_in(self.request)) == Role.RATER:
             return RatingSerializer
         return StaffRatingSerializer
 
@@ -94,5 +95,5 @@ class RatingListApi(ListAPIView):
                 raise ValidationError(
                     f"project must be a project id, got {param!r}", code="bad_project"
                 )
-            project = project_get_for_member(user=self.request.user, project_id=int(param))
-        return ratings_visible_to(user=self.request.user, project=project)
+            project = project_get_for_member(user=signed_in(self.request), project_id=int(param))
+        return ratings_visible_to(user=signed_in(self.request), project=project)

@@ -3,7 +3,7 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.generics import ListAPIView
 
-from annotate.access import project_get_for_staff
+from annotate.access import project_get_for_staff, signed_in
 from annotate.api.serializers import StaffClipSerializer
 from annotate.api.uploads import ClipUploadApi
 from annotate.selectors import clips_for_staff
@@ -20,7 +20,7 @@ class ClipCollectionApi(ClipUploadApi, ListAPIView):
 
     def get_queryset(self):
         project = project_get_for_staff(
-            user=self.request.user, project_id=self.kwargs["project_id"]
+            user=signed_in(self.request), project_id=self.kwargs["project_id"]
         )
         params = self.request.query_params
         return clips_for_staff(

@@ -7,7 +7,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.access import project_get_for_member, project_get_for_staff, projects_visible_to
+from annotate.access import (
+    project_get_for_member,
+    project_get_for_staff,
+    projects_visible_to,
+    signed_in,
+)
 from annotate.api.serializers import ProjectSerializer, TargetSerializer
 from annotate.selectors import project_raters, project_stats, rater_progress
 from annotate.services.assignments import assignment_next
@@ -16,14 +21,14 @@ from annotate.services.assignments import assignment_next
 class ProjectListApi(APIView):
     @extend_schema(responses=ProjectSerializer(many=True))
     def get(self, request: Request) -> Response:
-        projects = projects_visible_to(request.user).prefetch_related("targets")
+        projects = projects_visible_to(signed_in(request)).prefetch_related("targets")
         return Response(ProjectSerializer(projects, many=True, context={"request": request}).data)
 
 
 class ProjectDetailApi(APIView):
     @extend_schema(responses=ProjectSerializer)
     def get(self, request: Request, project_id: int) -> Response:
-        project = project_get_for_member(user=request.user, project_id=project_id)
+        project = project_get_for_member(user=signed_in(request), project_id=project_id)
         return Response(ProjectSerializer(project, context={"request": request}).data)
 
 
@@ -68,8 +73,8 @@ class ProjectNextApi(APIView):
 
     @extend_schema(request=None, responses={200: NextClipOutput, 204: None})
     def post(self, request: Request, project_id: int) -> Response:
-        project = project_get_for_member(user=request.user, project_id=project_id)
-        assignment = assignment_next(rater=request.user, project=project)
+        project = project_get_for_member(user=signed_in(request), project_id=project_id)
+        assignment = assignment_next(rater=signed_in(request), project=project)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         clip = assignment.clip
@@ -84,7 +89,7 @@ class ProjectNextApi(APIView):
                     "peaks": clip.peaks,
                 },
                 "targets": project.targets.all(),
-                "progress": rater_progress(rater=request.user, project=project),
+                "progress": rater_progress(rater=signed_in(request), project=project),
             }
         )
         return Response(output.data)
@@ -93,8 +98,10 @@ class ProjectNextApi(APIView):
 class ProjectProgressApi(APIView):
     @extend_schema(responses=ProgressOutput)
     def get(self, request: Request, project_id: int) -> Response:
-        project = project_get_for_member(user=request.user, project_id=project_id)
-        return Response(ProgressOutput(rater_progress(rater=request.user, project=project)).data)
+        project = project_get_for_member(user=signed_in(request), project_id=project_id)
+        return Response(
+            ProgressOutput(rater_progress(rater=signed_in(request), project=project)).data
+        )
 
 
 class ProjectStatsOutput(serializers.Serializer):
@@ -111,7 +118,7 @@ class ProjectStatsOutput(serializers.Serializer):
 class ProjectStatsApi(APIView):
     @extend_schema(responses=ProjectStatsOutput)
     def get(self, request: Request, project_id: int) -> Response:
-        project = project_get_for_staff(user=request.user, project_id=project_id)
+        project = project_get_for_staff(user=signed_in(request), project_id=project_id)
         return Response(ProjectStatsOutput(project_stats(project=project)).data)
 
 
@@ -130,5 +137,5 @@ class ProjectRatersApi(APIView):
 
     @extend_schema(responses=ProjectRaterOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
-        project = project_get_for_staff(user=request.user, project_id=project_id)
+        project = project_get_for_staff(user=signed_in(request), project_id=project_id)
         return Response(ProjectRaterOutput(project_raters(project=project), many=True).data)

@@ -7,7 +7,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.access import project_get_for_admin, project_get_for_staff, training_run_get_for_staff
+from annotate.access import (
+    project_get_for_admin,
+    project_get_for_staff,
+    signed_in,
+    training_run_get_for_staff,
+)
 from annotate.models import ModelVersion, RunTrigger, TrainingRun
 from annotate.selectors import project_model_versions, project_training_runs
 from annotate.services.training import training_run_start
@@ -63,9 +68,9 @@ class ProjectRetrainApi(APIView):
 
     @extend_schema(request=None, responses={202: RetrainAcceptedSerializer})
     def post(self, request: Request, project_id: int) -> Response:
-        project = project_get_for_admin(user=request.user, project_id=project_id)
+        project = project_get_for_admin(user=signed_in(request), project_id=project_id)
         run = training_run_start(
-            project=project, trigger=RunTrigger.ADMIN, requested_by=request.user
+            project=project, trigger=RunTrigger.ADMIN, requested_by=signed_in(request)
         )
         return Response(
             RetrainAcceptedSerializer({"run": run}).data, status=status.HTTP_202_ACCEPTED
@@ -75,7 +80,7 @@ class ProjectRetrainApi(APIView):
 class TrainingRunDetailApi(APIView):
     @extend_schema(responses=TrainingRunSerializer)
     def get(self, request: Request, run_id: int) -> Response:
-        run = training_run_get_for_staff(user=request.user, run_id=run_id)
+        run = training_run_get_for_staff(user=signed_in(request), run_id=run_id)
         return Response(TrainingRunSerializer(run).data)
 
 
@@ -84,7 +89,7 @@ class ProjectTrainingRunListApi(ListAPIView):
 
     def get_queryset(self):
         project = project_get_for_staff(
-            user=self.request.user, project_id=self.kwargs["project_id"]
+            user=signed_in(self.request), project_id=self.kwargs["project_id"]
         )
         return project_training_runs(project=project)
 
@@ -94,6 +99,6 @@ class ProjectModelListApi(ListAPIView):
 
     def get_queryset(self):
         project = project_get_for_staff(
-            user=self.request.user, project_id=self.kwargs["project_id"]
+            user=signed_in(self.request), project_id=self.kwargs["project_id"]
         )
         return project_model_versions(project=project)

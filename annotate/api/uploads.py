@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.access import project_get_for_staff
+from annotate.access import project_get_for_staff, signed_in
 from annotate.api.serializers import ErrorSerializer
 from annotate.errors import TooLarge, ValidationError
 from annotate.services.ingest import clips_import, upload_sources, upload_too_large
@@ -35,7 +35,9 @@ class ImportReportOutput(serializers.Serializer):
 
     created = ImportedClipOutput(many=True)
     skipped = ImportRefusalOutput(many=True)
-    errors = ImportRefusalOutput(many=True)
+    # DRF's metaclass moves declared fields off the class, so this field does not
+    # shadow Serializer.errors at run time; mypy only sees the class attribute.
+    errors = ImportRefusalOutput(many=True)  # type: ignore[assignment]
     ratings = serializers.IntegerField()
 
     class Meta:
@@ -66,7 +68,7 @@ class ClipUploadApi(APIView):
 
         400 with the report when no file could be stored, or an error without files.
         """
-        project = project_get_for_staff(user=request.user, project_id=project_id)
+        project = project_get_for_staff(user=signed_in(request), project_id=project_id)
         files = request.FILES.getlist("file")
         if not files:
             raise ValidationError("send one or more audio files as 'file' parts", code="no_files")

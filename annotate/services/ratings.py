@@ -98,7 +98,7 @@ def _leased_assignment(*, rater: User, assignment_id: int) -> Assignment:
         .first()
     )
     if assignment is None:
-        raise NotFound(f"assignment {assignment_id} does not exist", code="no_assignment")
+        raise NotFound("this assignment does not exist or is not yours", code="no_assignment")
     return assignment
 
 
