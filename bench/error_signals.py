@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.label_efficiency import (
+from bench.label_efficiency.protocol import (
     Labeller,
     development_ratings,
     make_split,
@@ -40,8 +40,7 @@ from bench.label_efficiency import (
 from bench.machine import describe
 from learner.metrics import rank_correlation
 from learner.online import RidgeEnsemble
-from learner.raters import human_label_error
-from learner.training import RoundConfig, train_round
+from learner.training import RoundConfig, machine_label_bars, train_round
 
 ORACLES = ("raters' spread (oracle)", "|gold - mean| (oracle)")
 
@@ -58,14 +57,17 @@ def signals_on_split(run, split, share: float, components, rng) -> dict[tuple, f
     for clip in rng.choice(split.pool, round(share * split.pool.size), replace=False):
         labeller.ask(int(clip), 3)
     train, dev_set = labeller.labelled_set(X, speakers), dev.labelled_set(X, speakers)
-    target_error = min(0.15, human_label_error(labeller.noise(), 3) or 0.15)
+    # A machine label must be as good as the 3-rater label it replaces.
+    target_error, max_self_label_error = machine_label_bars(
+        target_error=0.15, max_self_label_error=0.15, crowd_noise=labeller.noise(), panel=3
+    )
     config = RoundConfig(
         targets=tuple(targets),
         extractor_key="bench",
         n_folds=3,
         n_error_engines=3,
         target_error=target_error,
-        max_self_label_error=target_error,
+        max_self_label_error=max_self_label_error,
     )
     test = split.test
     out: dict[tuple, float] = {}

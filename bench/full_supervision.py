@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.label_efficiency import (
+from bench.label_efficiency.protocol import (
     Labeller,
     development_ratings,
     make_split,
@@ -32,7 +32,7 @@ from bench.label_efficiency import (
 from bench.machine import describe
 from learner.features import speaker_normalise
 from learner.metrics import ccc
-from learner.regressors import make_regressor
+from learner.regressors import make_regressor, predict_matrix
 
 
 def corpus_scores(corpus_dir: Path, args) -> tuple[list[str], dict[tuple, np.ndarray]]:
@@ -63,7 +63,7 @@ def corpus_scores(corpus_dir: Path, args) -> tuple[list[str], dict[tuple, np.nda
             for seed, split, labelled in splits:
                 model = make_regressor(regressor, random_state=seed)
                 model.fit(X[labelled.clip_ids], labelled.y)
-                pred = np.asarray(model.predict(X[split.test])).reshape(len(split.test), -1)
+                pred = predict_matrix(model, X[split.test])
                 gold = run.gold[split.test]
                 scores.append([ccc(gold[:, t], pred[:, t]) for t in range(gold.shape[1])])
             runs[(extractor, normalisation, regressor)] = np.array(scores)

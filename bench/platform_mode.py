@@ -21,6 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.label_efficiency.protocol import (
+    development_ratings,
+    make_split,
+    prepare_corpus,
+    run_once,
+    speaker_folds,
+)
 from config.worker import worker_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,14 +169,6 @@ class SimulatedRaters:
 
 def run_platform(corpus_dir: Path, args, out: Path) -> dict:
     """One split through the platform, then in process; returns both curves and timings."""
-    from bench.label_efficiency import (
-        development_ratings,
-        make_split,
-        prepare_corpus,
-        run_once,
-        speaker_folds,
-    )
-
     workdir = (out / "platform").resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)

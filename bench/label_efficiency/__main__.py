@@ -1,0 +1,4 @@
+from bench.label_efficiency.cli import main
+
+if __name__ == "__main__":
+    main()

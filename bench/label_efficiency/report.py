@@ -1,0 +1,216 @@
+"""The summary of a corpus's rounds: curves on a common cost grid, the ratings each
+strategy needs to reach and stay at 95 % of full supervision (with bootstrap intervals
+over splits), plots and the markdown table."""
+
+from pathlib import Path
+
+import numpy as np
+
+
+def curve_on_grid(runs: list[list[dict]], t: int, grid: np.ndarray) -> np.ndarray:
+    """(n_runs, len(grid)) CCC at each cost, holding each run's last value before it."""
+    out = np.full((len(runs), grid.size), np.nan)
+    for r, rounds in enumerate(runs):
+        costs = np.array([x["cost"] for x in rounds])
+        values = np.array([x["ccc"][t] for x in rounds])
+        idx = np.searchsorted(costs, grid, side="right") - 1
+        out[r] = np.where(idx >= 0, values[np.clip(idx, 0, None)], np.nan)
+    return out
+
+
+def cost_grid(results: dict) -> np.ndarray:
+    """Every rating count from the first round's to the last: a curve "reaches and stays"
+    only if it stays at every count, not just at sampled ones (a coarse grid skips dips,
+    and a grid that depends on other strategies' budgets moves a strategy's point)."""
+    top = max(r[-1]["cost"] for runs in results.values() for r in runs)
+    start = min(r[0]["cost"] for runs in results.values() for r in runs)
+    return np.arange(start, top + 1)
+
+
+def reach_and_stay(grid: np.ndarray, median: np.ndarray, level: float) -> int | None:
+    below = np.flatnonzero(~(median >= level))
+    if below.size == 0:
+        return int(grid[0])
+    if below[-1] + 1 >= grid.size:
+        return None
+    return int(grid[below[-1] + 1])
+
+
+N_BOOT = 500
+
+
+def _reach(grid: np.ndarray, curves: np.ndarray, full_ccc: np.ndarray) -> float:
+    """Ratings at which the median of `curves` reaches 95 % of the median full CCC; inf
+    when it never does."""
+    needed = reach_and_stay(grid, np.nanmedian(curves, axis=0), 0.95 * np.median(full_ccc))
+    return float("inf") if needed is None else float(needed)
+
+
+def _interval(values: np.ndarray) -> list[float | None]:
+    """2.5th and 97.5th percentiles; draws where the ratio is undefined (neither side
+    reached) are left out; an infinite end (not reached) is None."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return [None, None]
+    low, high = np.percentile(values, [2.5, 97.5], method="nearest")  # inf stays inf
+    return [None if not np.isfinite(v) else float(v) for v in (low, high)]
+
+
+def summarise(results: dict, full: dict, targets, grid, rng) -> dict:
+    """Per target: full supervision's CCC and cost, and each strategy's figures."""
+    summary = {}
+    for t, target in enumerate(targets):
+        entry = {
+            "full_supervision_ccc": float(np.median(full["fixed"][:, t])),
+            "full_supervision_all_raters_ccc": float(np.median(full["all"][:, t])),
+            "full_supervision_ratings": int(full["cost"]),
+            "strategies": {},
+        }
+        random_curves = curve_on_grid(results["random"], t, grid)
+        random_budget = max(r[-1]["cost"] for r in results["random"])
+        # Splits resampled with replacement, the same draw for every strategy (runs are
+        # aligned by split), and the 95 % point recomputed on each draw's median curves.
+        draws = [rng.integers(0, len(full["fixed"]), len(full["fixed"])) for _ in range(N_BOOT)]
+        random_reach = [_reach(grid, random_curves[rows], full["fixed"][rows, t]) for rows in draws]
+        for name, runs in results.items():
+            entry["strategies"][name] = strategy_summary(
+                runs,
+                t,
+                grid,
+                full_ccc=full["fixed"][:, t],
+                full_cost=full["cost"],
+                random_curves=random_curves,
+                upto=grid <= random_budget,
+                random_reach=random_reach,
+                draws=draws,
+                rng=rng,
+            )
+        summary[target] = entry
+    return summary
+
+
+def strategy_summary(
+    runs: list[list[dict]],
+    t: int,
+    grid: np.ndarray,
+    *,
+    full_ccc: np.ndarray,
+    full_cost: int,
+    random_curves: np.ndarray,
+    upto: np.ndarray,
+    random_reach: list[float],
+    draws: list[np.ndarray],
+    rng,
+) -> dict:
+    """One strategy's figures on target `t`. The areas under the curves are compared with
+    random's `upto` its budget; `draws` resample the splits."""
+    curves = curve_on_grid(runs, t, grid)
+    median = np.nanmedian(curves, axis=0)
+    needed = reach_and_stay(grid, median, 0.95 * float(np.median(full_ccc)))
+    reach = [_reach(grid, curves[rows], full_ccc[rows]) for rows in draws]
+    share = np.array([r / full_cost for r in reach])
+    with np.errstate(invalid="ignore"):
+        versus = np.array(reach) / np.array(random_reach)
+    maes = [x["machine_mae"] for run in runs for x in run[-1:] if x["machine_mae"] is not None]
+    ranks = [
+        np.nanmean(per_run)
+        for run in runs
+        if (per_run := [x["confidence_rank"][t] for x in run if x["confidence_rank"]])
+        and np.isfinite(per_run).any()
+    ]
+    ratio = np.nanmean(curves[:, upto], axis=1) / np.nanmean(random_curves[:, upto], axis=1)
+    boot = [np.nanmedian(rng.choice(ratio, ratio.size)) for _ in range(1000)]
+    return {
+        "ratings_to_95": needed,
+        "final_ccc": float(np.nanmedian([run[-1]["ccc"][t] for run in runs])),
+        "machine_label_mae": float(np.median(maes)) if maes else None,
+        # Spearman correlation of the confidence's expected error with the real
+        # error on test clips (mean over rounds, median over splits).
+        "confidence_error_spearman": float(np.nanmedian(ranks)) if ranks else None,
+        # Human ratings per human-rated clip at the end (seed set included).
+        "ratings_per_clip": float(
+            np.median([run[-1]["cost"] / max(1, run[-1]["human_clips"]) for run in runs])
+        ),
+        "auc_ratio_vs_random": float(np.nanmedian(ratio)),
+        "auc_ratio_vs_random_ci95": [
+            float(np.percentile(boot, 2.5)),
+            float(np.percentile(boot, 97.5)),
+        ],
+        "median_curve": [None if np.isnan(v) else float(v) for v in median],
+        # Not reached counts as infinitely many ratings: an open upper end is null.
+        "ratings_to_95_share_of_full_ci95": _interval(share),
+        "ratings_to_95_ratio_to_random_ci95": _interval(versus),
+    }
+
+
+def plot(summary: dict, results: dict, grid, targets, out: Path, corpus_name: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for t, target in enumerate(targets):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for name, runs in results.items():
+            curves = curve_on_grid(runs, t, grid)
+            median = np.nanmedian(curves, axis=0)
+            low, high = np.nanpercentile(curves, [25, 75], axis=0)
+            ax.plot(grid, median, label=name)
+            ax.fill_between(grid, low, high, alpha=0.15)
+        full = summary[target]["full_supervision_ccc"]
+        ax.axhline(full, color="black", lw=0.8, ls="--", label="full supervision")
+        ax.axhline(0.95 * full, color="grey", lw=0.8, ls=":", label="95 % of it")
+        ax.set_xlabel("human ratings spent")
+        ax.set_ylabel(f"test CCC ({target})")
+        ax.set_title(f"{corpus_name}: {target} (median, band = quartiles over folds x seeds)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / f"{corpus_name}-{target}.png", dpi=110)
+        plt.close(fig)
+
+
+def _span(interval: list[float | None], spec: str, missing: str) -> str:
+    low, high = interval
+    if low is None:
+        return missing
+    return f"{low:{spec}}-{'not reached' if high is None else format(high, spec)}"
+
+
+def markdown(summary: dict, corpus_name: str) -> str:
+    lines = []
+    for target, entry in summary.items():
+        full_cost = entry["full_supervision_ratings"]
+        random_needed = entry["strategies"]["random"]["ratings_to_95"]
+        lines += [
+            f"### {corpus_name}: {target}",
+            "",
+            f"Full supervision ({full_cost} ratings): CCC {entry['full_supervision_ccc']:.3f}; "
+            f"with all available raters: {entry['full_supervision_all_raters_ccc']:.3f}.",
+            "",
+            "| strategy | ratings to 95 % | share of full (95 % CI) | saving vs full "
+            "| ratio to random (95 % CI) | final CCC | AUC vs random (95 % CI) "
+            "| machine-label MAE | confidence-error rank corr. | ratings per clip |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, s in entry["strategies"].items():
+            needed = s["ratings_to_95"]
+            share = f"{needed / full_cost:.0%}" if needed is not None else "not reached"
+            saving = f"{1 - needed / full_cost:.0%}" if needed is not None else "-"
+            ratio = (
+                f"{needed / random_needed:.2f}" if needed is not None and random_needed else "n/a"
+            )
+            mae = f"{s['machine_label_mae']:.3f}" if s["machine_label_mae"] is not None else "-"
+            rank = s["confidence_error_spearman"]
+            rank = f"{rank:.2f}" if rank is not None else "-"
+            low, high = s["auc_ratio_vs_random_ci95"]
+            share_ci = _span(s["ratings_to_95_share_of_full_ci95"], ".0%", "not reached")
+            ratio_ci = _span(s["ratings_to_95_ratio_to_random_ci95"], ".2f", "n/a")
+            lines.append(
+                f"| {name} | {needed if needed is not None else 'not reached'} "
+                f"| {share} ({share_ci}) | {saving} | {ratio} ({ratio_ci}) "
+                f"| {s['final_ccc']:.3f} | {s['auc_ratio_vs_random']:.3f} "
+                f"({low:.3f}-{high:.3f}) | {mae} | {rank} | {s['ratings_per_clip']:.2f} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
