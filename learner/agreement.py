@@ -37,25 +37,6 @@ def ewe_gold(values: ArrayLike, reliabilities: ArrayLike) -> float:
     return float(np.dot(weights, ratings) / weights.sum())
 
 
-def mean_gold(table: ArrayLike) -> NDArray[np.float64]:
-    """Plain mean over the raters of each clip (NaN for clips nobody rated)."""
-    table = np.asarray(table, dtype=np.float64)
-    counts = np.sum(~np.isnan(table), axis=1)
-    sums = np.nansum(table, axis=1)
-    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-
-
-def ewe_gold_table(table: ArrayLike, reliabilities: ArrayLike) -> NDArray[np.float64]:
-    """EWE gold of every clip of a table, weighting each rater by their reliability."""
-    table = np.asarray(table, dtype=np.float64)
-    weights = np.clip(np.asarray(reliabilities, dtype=np.float64), 0.0, None)
-    present = ~np.isnan(table)
-    w = np.where(present, weights[None, :], 0.0)
-    total = w.sum(axis=1)
-    weighted = np.nansum(np.where(present, table, 0.0) * w, axis=1)
-    return np.where(total > 0, weighted / np.where(total > 0, total, 1), mean_gold(table))
-
-
 def rater_reliability(
     table: ArrayLike, *, prior: float = 0.5, prior_strength: float = 5.0, min_shared: int = 3
 ) -> NDArray[np.float64]:
@@ -87,14 +68,3 @@ def rater_reliability(
             r = max(0.0, float(np.corrcoef(own, rest)[0, 1]))
         reliability[k] = (n * r + prior_strength * prior) / (n + prior_strength)
     return reliability
-
-
-def clip_agreements(table: ArrayLike, *, scale_min: float, scale_max: float) -> NDArray[np.float64]:
-    """Agreement of every clip of a table (NaN for clips nobody rated)."""
-    table = np.asarray(table, dtype=np.float64)
-    out = np.full(table.shape[0], np.nan)
-    for i, row in enumerate(table):
-        rated = row[~np.isnan(row)]
-        if rated.size:
-            out[i] = clip_agreement(rated, scale_min=scale_min, scale_max=scale_max)
-    return out

@@ -18,8 +18,11 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import KFold
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from learner.regressors import LinearRegressor, predict_matrix
+from learner.standardise import fit_standardiser, standardise
+from learner.validation import check_sample_weight, check_targets
 
 
 class _Standardised:
@@ -31,10 +34,8 @@ class _Standardised:
     n_components: int | None = None
 
     def fit_scaler(self, X: NDArray) -> NDArray:
-        self.mean_ = X.mean(axis=0)
-        self.scale_ = X.std(axis=0)
-        self.scale_[self.scale_ == 0] = 1.0
-        Z = (X - self.mean_) / self.scale_
+        self.mean_, self.scale_ = fit_standardiser(X)
+        Z = standardise(X, self.mean_, self.scale_)
         self.components_ = None
         if self.n_components is not None and Z.shape[1] > self.n_components:
             _, _, vt = np.linalg.svd(Z, full_matrices=False)
@@ -43,7 +44,7 @@ class _Standardised:
         return Z
 
     def scaled(self, X: NDArray) -> NDArray:
-        Z = (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+        Z = standardise(X, self.mean_, self.scale_)
         components = getattr(self, "components_", None)  # bundles saved before it: none
         return Z if components is None else Z @ components
 
@@ -75,9 +76,12 @@ class AgreementEstimator(_Standardised, BaseEstimator):
         self.n_components = n_components
         self.random_state = random_state
 
-    def fit(self, X, agreement) -> "AgreementEstimator":
-        X = np.asarray(X, dtype=np.float64)
-        agreement = np.asarray(agreement, dtype=np.float64)
+    def fit(self, X, y) -> "AgreementEstimator":
+        """Fit on X (n_samples, n_features) and y, each clip's agreement (n_samples,)."""
+        X = validate_data(self, X, dtype=np.float64)
+        agreement = check_targets(y, len(X))
+        if agreement.ndim != 1:
+            raise ValueError(f"one agreement per clip is required, got shape {agreement.shape}")
         known = ~np.isnan(agreement)
         Z = self.fit_scaler(X)
         self.constant_ = float(np.nanmean(agreement)) if known.any() else np.nan
@@ -89,6 +93,8 @@ class AgreementEstimator(_Standardised, BaseEstimator):
         return self
 
     def predict(self, X) -> NDArray[np.float64]:
+        check_is_fitted(self, "constant_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
         if self.model_ is None:
             return np.full(len(X), self.constant_)
         return np.clip(self.model_.predict(self.scaled(X)), 0.0, 1.0)
@@ -119,8 +125,11 @@ class ErrorEngines(_Standardised, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y, sample_weight=None) -> "ErrorEngines":
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
+        X = validate_data(self, X, dtype=np.float64)
+        if len(X) < 2:
+            raise ValueError(f"out-of-fold errors need 2 samples or more, got n_samples = {len(X)}")
+        y = check_targets(y, len(X)).reshape(len(X), -1)
+        sample_weight = check_sample_weight(sample_weight, len(X))
         rng = check_random_state(self.random_state)
         base = self.regressor if self.regressor is not None else LinearRegressor()
         oof = np.full(y.shape, np.nan)
@@ -154,7 +163,8 @@ class ErrorEngines(_Standardised, BaseEstimator):
 
     def predict(self, X) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Mean and spread over engines of the predicted absolute error: (n, n_targets) each."""
-        Z = self.scaled(X)
+        check_is_fitted(self, "engines_")
+        Z = self.scaled(validate_data(self, X, dtype=np.float64, reset=False))
         members = np.stack(
             [
                 np.column_stack(
@@ -197,7 +207,8 @@ class ConfidenceModel(BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y, agreement=None, sample_weight=None) -> "ConfidenceModel":
-        X = np.asarray(X, dtype=np.float64)
+        X = validate_data(self, X, dtype=np.float64)
+        y = check_targets(y, len(X)).reshape(len(X), -1)
         self.errors_ = ErrorEngines(
             self.regressor,
             self.n_folds,
@@ -205,11 +216,10 @@ class ConfidenceModel(BaseEstimator):
             n_components=self.n_components,
             random_state=self.random_state,
         ).fit(X, y, sample_weight)
-        agreement = np.full(len(X), np.nan) if agreement is None else np.asarray(agreement, float)
+        agreement = np.full(len(X), np.nan) if agreement is None else agreement
         self.agreement_ = AgreementEstimator(
             n_components=self.n_components, random_state=self.random_state
         ).fit(X, agreement)
-        y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
         self.label_mean_ = np.nan_to_num(np.nanmean(y, axis=0))
         self.label_span_ = np.nan_to_num(np.nanmax(np.abs(y - self.label_mean_), axis=0))
         # Until calibrated: the out-of-fold errors themselves calibrate the engines.
@@ -221,6 +231,8 @@ class ConfidenceModel(BaseEstimator):
         disagreement and, given the model's prediction, how far it lies from the training
         labels' mean, in both directions (shrunk models err most on extreme clips, or on
         middling ones: calibration picks the side)."""
+        check_is_fitted(self, "errors_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
         mean, spread = self.errors_.predict(X)
         disagreement = 1.0 - np.nan_to_num(self.agreement_.predict(X), nan=0.5)
         signals = [mean, spread, np.repeat(disagreement[:, None], mean.shape[1], axis=1)]

@@ -1,6 +1,4 @@
-"""Evaluation metrics: concordance correlation coefficient (CCC), Pearson, RMSE, Spearman."""
-
-from collections.abc import Sequence
+"""Evaluation metrics: concordance correlation coefficient (CCC) and Spearman's correlation."""
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -30,25 +28,6 @@ def ccc(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     if denom == 0.0:
         return 1.0
     return float(2.0 * cov / denom)
-
-
-def mean_ccc(y_true: Sequence[ArrayLike], y_pred: Sequence[ArrayLike]) -> float:
-    """CCC per sequence (e.g. per clip of a trace), averaged ("mean CCC")."""
-    if len(y_true) != len(y_pred):
-        raise ValueError("as many predicted sequences as true ones are required")
-    return float(np.mean([ccc(t, p) for t, p in zip(y_true, y_pred, strict=True)]))
-
-
-def pearson(y_true: ArrayLike, y_pred: ArrayLike) -> float:
-    x, y = _pair(y_true, y_pred)
-    if x.std() == 0 or y.std() == 0:
-        return 0.0
-    return float(np.corrcoef(x, y)[0, 1])
-
-
-def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
-    x, y = _pair(y_true, y_pred)
-    return float(np.sqrt(np.mean((x - y) ** 2)))
 
 
 def rank_correlation(y_true: ArrayLike, y_pred: ArrayLike) -> float:

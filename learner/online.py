@@ -9,7 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from learner.ridge import ridge
+from learner.standardise import fit_standardiser, standardise
+from learner.validation import check_targets
 
 
 @dataclass(frozen=True)
@@ -24,7 +30,7 @@ class PoolScores:
         return np.nanmax(self.spread, axis=1) if self.spread.size else np.zeros(0)
 
 
-class RidgeEnsemble:
+class RidgeEnsemble(BaseEstimator):
     """Bootstrap ensemble of multi-target ridge regressions on standardised features.
 
     Parameters
@@ -43,14 +49,12 @@ class RidgeEnsemble:
         self.random_state = random_state
 
     def fit(self, X: NDArray, y: NDArray) -> "RidgeEnsemble":
-        """Fit on X (n_samples, n_features) and y (n_samples, n_targets), NaN = missing."""
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
+        """Fit on X (n_samples, n_features) and y (n_samples[, n_targets]), NaN = missing."""
+        X = validate_data(self, X, dtype=np.float64)
+        y = check_targets(y, len(X)).reshape(len(X), -1)
         rng = check_random_state(self.random_state)
-        self.mean_ = X.mean(axis=0)
-        self.scale_ = X.std(axis=0)
-        self.scale_[self.scale_ == 0] = 1.0
-        Z = (X - self.mean_) / self.scale_
+        self.mean_, self.scale_ = fit_standardiser(X)
+        Z = standardise(X, self.mean_, self.scale_)
         n_targets = y.shape[1]
         self.coef_ = np.zeros((self.n_members, n_targets, Z.shape[1]))
         self.intercept_ = np.zeros((self.n_members, n_targets))
@@ -61,29 +65,17 @@ class RidgeEnsemble:
                 continue
             for m in range(self.n_members):
                 sample = rows[rng.randint(0, rows.size, rows.size)]
-                self.coef_[m, t], self.intercept_[m, t] = _ridge(
-                    Z[sample], y[sample, t], self.alpha
-                )
+                self.coef_[m, t], self.intercept_[m, t] = ridge(Z[sample], y[sample, t], self.alpha)
         return self
 
     def score_pool(self, X: NDArray) -> PoolScores:
         """Mean and spread of the members' predictions for each clip and target."""
-        Z = (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        Z = standardise(X, self.mean_, self.scale_)
         # (members, n, targets)
         members = np.einsum("nd,mtd->mnt", Z, self.coef_) + self.intercept_[:, None, :]
         return PoolScores(prediction=members.mean(axis=0), spread=members.std(axis=0))
-
-
-def _ridge(Z: NDArray, y: NDArray, alpha: float) -> tuple[NDArray, float]:
-    y_mean = y.mean()
-    z_mean = Z.mean(axis=0)
-    Zc = Z - z_mean
-    n, d = Zc.shape
-    if n < d:  # dual form: cheaper with fewer samples than features
-        coef = Zc.T @ np.linalg.solve(Zc @ Zc.T + alpha * np.eye(n), y - y_mean)
-    else:
-        coef = np.linalg.solve(Zc.T @ Zc + alpha * np.eye(d), Zc.T @ (y - y_mean))
-    return coef, float(y_mean - z_mean @ coef)
 
 
 def top_uncertain(uncertainty: NDArray, budget: int) -> NDArray[np.int64]:

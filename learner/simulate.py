@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-TARGETS = ("arousal", "valence", "dominance")
+from learner.corpus import gold_targets, ratings_csv_path, read_clips_csv, read_ratings_csv
+
 # (valence, arousal, dominance) after Russell & Mehrabian (1977), as in the corpus format.
 COORDINATES = {
     "anger": (-0.51, 0.59, 0.25),
@@ -62,18 +63,18 @@ def _number(raw: str | None) -> float:
 
 
 def load_corpus(root: Path) -> Corpus:
+    """A corpus folder (clips.csv, and ratings.csv when there is one) as arrays; raises
+    as `learner.corpus.read_clips_csv` and `read_ratings_csv` do for unusable files."""
     root = Path(root)
-    with (root / "clips.csv").open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    targets = tuple(t for t in TARGETS if any(row.get(t) for row in rows))
+    rows = read_clips_csv(root)
+    targets = gold_targets(rows)
     ratings: dict[str, list[dict[str, float]]] = {}
     rating_raters: dict[str, list[str]] = {}
-    if (root / "ratings.csv").is_file():
-        with (root / "ratings.csv").open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                values = {t: _number(row.get(t)) for t in targets}
-                ratings.setdefault(row["clip_id"], []).append(values)
-                rating_raters.setdefault(row["clip_id"], []).append(row.get("rater_id") or "")
+    if ratings_csv_path(root).is_file():
+        for _, row in read_ratings_csv(root):
+            values = {t: _number(row.get(t)) for t in targets}
+            ratings.setdefault(row["clip_id"], []).append(values)
+            rating_raters.setdefault(row["clip_id"], []).append(row["rater_id"])
     return Corpus(
         root=root,
         clip_ids=[r["clip_id"] for r in rows],
@@ -236,20 +237,3 @@ class CrowdSimulator:
         return {
             t: float(np.clip(v, -1, 1)) for t, v in zip(self.corpus.targets, values, strict=True)
         }
-
-    def table(self, target: str, raters_per_clip: int | None = None) -> NDArray[np.float64]:
-        """(n_clips, n_raters) ratings of one target by rater, NaN where not rated; each
-        clip has its first `raters_per_clip` (default all) of `raters_of(clip)`."""
-        t = self.corpus.targets.index(target)
-        n = len(self.corpus.clip_ids)
-        width = max(self.n_available(i) for i in range(n)) if self.replayed else self.n_raters
-        out = np.full((n, width), np.nan)
-        for i in range(n):
-            count = (
-                self.n_available(i)
-                if raters_per_clip is None
-                else min(raters_per_clip, self.n_available(i))
-            )
-            for rater in self.raters_of(i)[:count]:
-                out[i, rater] = self.rating(i, int(rater))[self.corpus.targets[t]]
-        return out

@@ -2,7 +2,6 @@
 
     extractor = get_extractor("librosa")
     vector = extractor.extract(audio, sr)          # clip functionals, 1-d
-    steps = extractor.extract_windows(audio, sr)   # (n_steps, n_features) at 25 Hz
 
 An extractor's `cache_key` names it with its parameters and version: stored features are
 reused only for the same key.

@@ -27,9 +27,6 @@ class Extractor:
     def extract(self, audio: np.ndarray, sr: int) -> np.ndarray:
         raise NotImplementedError
 
-    def extract_windows(self, audio: np.ndarray, sr: int) -> np.ndarray:
-        raise NotImplementedError
-
 
 def as_mono_float(audio: np.ndarray) -> np.ndarray:
     audio = np.asarray(audio, dtype=np.float32)

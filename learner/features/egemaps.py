@@ -35,6 +35,3 @@ class EgemapsExtractor(Extractor):
             signal = np.pad(signal, (0, sr // 2 - signal.size))
         values = self._get().process_signal(signal, sr).to_numpy()[0]
         return np.nan_to_num(values).astype(np.float32)
-
-    def extract_windows(self, audio: np.ndarray, sr: int) -> np.ndarray:
-        raise NotImplementedError("eGeMAPS windows: use the librosa extractor for traces")

@@ -34,23 +34,3 @@ def functionals(frames: np.ndarray) -> np.ndarray:
 
 def functional_names(lld_names: list[str]) -> list[str]:
     return [f"{lld}_{f}" for lld in lld_names for f in FUNCTIONALS]
-
-
-def window_functionals(frames: np.ndarray, *, window: int, step: int) -> np.ndarray:
-    """Mean and std of every LLD over sliding windows centred on each step.
-
-    (n_frames, n_lld) -> (ceil(n_frames / step), 2 * n_lld), computed with cumulative sums
-    so that long clips stay cheap; windows are cut at the clip's edges.
-    """
-    n_frames, n_lld = frames.shape
-    centres = np.arange(0, n_frames, step)
-    if n_frames == 0:
-        return np.zeros((0, 2 * n_lld), dtype=np.float32)
-    start = np.clip(centres - window // 2, 0, n_frames)
-    stop = np.clip(centres + window // 2 + 1, 0, n_frames)
-    c1 = np.vstack([np.zeros(n_lld), np.cumsum(frames, axis=0)])
-    c2 = np.vstack([np.zeros(n_lld), np.cumsum(frames.astype(np.float64) ** 2, axis=0)])
-    count = (stop - start)[:, None]
-    mean = (c1[stop] - c1[start]) / count
-    var = np.maximum((c2[stop] - c2[start]) / count - mean**2, 0.0)
-    return np.hstack([mean, np.sqrt(var)]).astype(np.float32)

@@ -4,7 +4,7 @@ import librosa
 import numpy as np
 
 from learner.features.base import Extractor, as_mono_float
-from learner.features.functionals import functional_names, functionals, window_functionals
+from learner.features.functionals import functional_names, functionals
 
 LLD_NAMES = [
     *(f"mfcc{i}" for i in range(13)),
@@ -21,7 +21,7 @@ LLD_NAMES = [
 class LibrosaExtractor(Extractor):
     """MFCC 0-12, RMS energy, F0 and voicing probability, spectral centroid, flux,
     roll-off and zero-crossing rate every 10 ms; functionals over the clip (and over
-    voiced frames for F0), or over sliding windows for time-continuous targets.
+    voiced frames for F0).
 
     F0 and the voicing probability come from one batched autocorrelation every 20 ms
     (pYIN is fifty times slower; YIN alone cost a third of the extraction).
@@ -29,6 +29,10 @@ class LibrosaExtractor(Extractor):
 
     name = "librosa"
     version = "2"
+    # Parameters of the sliding-window features for time-continuous traces (removed; they
+    # never changed the clip functionals), kept in the cache key so that features
+    # extracted before are still reused.
+    _removed_key_params = {"window_s": 4.0, "step_s": 0.04}
 
     def __init__(
         self,
@@ -38,8 +42,6 @@ class LibrosaExtractor(Extractor):
         n_mels: int = 40,
         fmin: float = 70.0,
         fmax: float = 500.0,
-        window_s: float = 4.0,
-        step_s: float = 0.04,
     ) -> None:
         self.sr = sr
         self.hop_s = hop_s
@@ -47,8 +49,9 @@ class LibrosaExtractor(Extractor):
         self.n_mels = n_mels
         self.fmin = fmin
         self.fmax = fmax
-        self.window_s = window_s
-        self.step_s = step_s
+
+    def params(self) -> dict:
+        return {**super().params(), **self._removed_key_params}
 
     @property
     def feature_names_(self) -> list[str]:
@@ -112,13 +115,6 @@ class LibrosaExtractor(Extractor):
         f0 = frames[voiced, LLD_NAMES.index("f0")]
         extra = [f0.mean() if f0.size else 0.0, f0.std() if f0.size else 0.0, voiced.mean()]
         return np.concatenate([functionals(frames), np.asarray(extra, dtype=np.float32)])
-
-    def extract_windows(self, audio: np.ndarray, sr: int) -> np.ndarray:
-        frames = self.frames(audio, sr)
-        step = round(self.step_s / self.hop_s)
-        window = round(self.window_s / self.hop_s)
-        n_steps = max(1, int(np.ceil(len(as_mono_float(audio)) / sr / self.step_s - 1e-9)))
-        return window_functionals(frames, window=window, step=step)[:n_steps]
 
 
 def _pitch(

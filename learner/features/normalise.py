@@ -11,7 +11,10 @@ IEEE TAC 2013).
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from learner.standardise import standardise
+
 MIN_SPEAKER_CLIPS = 10
+MIN_STD = 1e-12  # a feature varying less than this (within a speaker, or at all) becomes 0
 
 
 def speaker_normalise(
@@ -37,12 +40,7 @@ def speaker_normalise(
     centred = X - mean[group]
     std = np.sqrt(np.add.reduceat(centred[order] ** 2, starts, axis=0) / counts[:, None])
     own = ((counts >= min_clips) & (unique != ""))[group]
-    out = np.divide(centred, std[group], out=np.zeros_like(X), where=std[group] > 1e-12)
+    out = standardise(X, mean[group], std[group], min_scale=MIN_STD)
     if (~own).any():
-        out[~own] = _standardise(X[~own], X)
+        out[~own] = standardise(X[~own], X.mean(axis=0), X.std(axis=0), min_scale=MIN_STD)
     return out.astype(np.float32)
-
-
-def _standardise(rows: NDArray, reference: NDArray) -> NDArray:
-    mean, std = reference.mean(axis=0), reference.std(axis=0)
-    return np.divide(rows - mean, std, out=np.zeros_like(rows), where=std > 1e-12)

@@ -4,7 +4,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from learner.regressors.linear import LinearRegressor
-from learner.regressors.torch_models import MLPRegressor, SequenceRegressor
+from learner.regressors.torch_models import MLPRegressor
 
 REGRESSORS = {"linear": LinearRegressor, "mlp": MLPRegressor}
 
@@ -27,7 +27,6 @@ def predict_matrix(model, X) -> NDArray[np.float64]:
 __all__ = [
     "LinearRegressor",
     "MLPRegressor",
-    "SequenceRegressor",
     "make_regressor",
     "predict_matrix",
 ]

@@ -4,8 +4,12 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from learner.metrics import ccc
+from learner.ridge import ridge
+from learner.standardise import fit_standardiser, standardise
+from learner.validation import check_sample_weight, check_targets
 
 ALPHAS = tuple(10.0 ** np.arange(-2, 4.5, 0.5))
 
@@ -19,6 +23,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
+    n_features_in_ : number of features
     mean_, scale_ : feature standardisation
     coef_ : (n_targets, n_features); intercept_ : (n_targets,); alpha_ : (n_targets,)
     """
@@ -28,21 +33,27 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y, sample_weight=None, X_dev=None, y_dev=None) -> "LinearRegressor":
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64).reshape(len(X), -1)
-        w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        """Fit on X (n_samples, n_features) and y (n_samples[, n_targets]), NaN = missing;
+        the penalty is chosen on `X_dev, y_dev` when given."""
+        X = validate_data(self, X, dtype=np.float64)
+        y = check_targets(y, len(X))
+        self._y_1d = y.ndim == 1
+        y = y.reshape(len(X), -1)
+        w = check_sample_weight(sample_weight, len(X))
+        w = np.ones(len(X)) if w is None else w
         self.n_targets_ = y.shape[1]
-        self.mean_ = X.mean(axis=0)
-        self.scale_ = X.std(axis=0)
-        self.scale_[self.scale_ == 0] = 1.0
-        Z = (X - self.mean_) / self.scale_
+        self.mean_, self.scale_ = fit_standardiser(X)
+        Z = standardise(X, self.mean_, self.scale_)
         self.coef_ = np.zeros((self.n_targets_, Z.shape[1]))
         self.intercept_ = np.zeros(self.n_targets_)
         self.alpha_ = np.zeros(self.n_targets_)
         Z_dev = None
         if X_dev is not None:
-            Z_dev = (np.asarray(X_dev, dtype=np.float64) - self.mean_) / self.scale_
-            y_dev = np.asarray(y_dev, dtype=np.float64).reshape(len(Z_dev), -1)
+            X_dev = validate_data(self, X_dev, dtype=np.float64, reset=False)
+            Z_dev = standardise(X_dev, self.mean_, self.scale_)
+            y_dev = check_targets(y_dev, len(X_dev)).reshape(len(X_dev), -1)
+            if y_dev.shape[1] != self.n_targets_:
+                raise ValueError(f"y_dev has {y_dev.shape[1]} targets, y {self.n_targets_}")
         for t in range(self.n_targets_):
             rows = np.flatnonzero(~np.isnan(y[:, t]))
             if rows.size == 0:
@@ -54,9 +65,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
                 )
             else:
                 self.alpha_[t] = self._alpha_by_cv(Z[rows], y[rows, t], w[rows])
-            self.coef_[t], self.intercept_[t] = _weighted_ridge(
-                Z[rows], y[rows, t], w[rows], self.alpha_[t]
-            )
+            self.coef_[t], self.intercept_[t] = ridge(Z[rows], y[rows, t], self.alpha_[t], w[rows])
         return self
 
     def _alpha_on_dev(self, Z, y, w, Z_dev, y_dev) -> float:
@@ -65,7 +74,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             return float(np.median(self.alphas))
         scores = [
             ccc(y_dev[keep], Z_dev[keep] @ coef + intercept)
-            for coef, intercept in (_weighted_ridge(Z, y, w, a) for a in self.alphas)
+            for coef, intercept in (ridge(Z, y, a, w) for a in self.alphas)
         ]
         return float(self.alphas[int(np.argmax(scores))])
 
@@ -80,27 +89,21 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
             oof = np.empty(len(y))
             for k in range(n_folds):
                 held = folds == k
-                coef, intercept = _weighted_ridge(Z[~held], y[~held], w[~held], alpha)
+                coef, intercept = ridge(Z[~held], y[~held], alpha, w[~held])
                 oof[held] = Z[held] @ coef + intercept
             score = ccc(y, oof)
             if score > best_score:
                 best, best_score = float(alpha), score
         return best
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
     def predict(self, X) -> NDArray[np.float64]:
-        Z = (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
-        return Z @ self.coef_.T + self.intercept_
-
-
-def _weighted_ridge(Z, y, w, alpha) -> tuple[NDArray, float]:
-    w = w / w.mean()
-    z_mean = np.average(Z, axis=0, weights=w)
-    y_mean = float(np.average(y, weights=w))
-    Zc, yc = Z - z_mean, y - y_mean
-    Zw = Zc * w[:, None]
-    n, d = Zc.shape
-    if n < d:
-        coef = Zw.T @ np.linalg.solve(Zc @ Zw.T + alpha * np.eye(n), yc)
-    else:
-        coef = np.linalg.solve(Zc.T @ Zw + alpha * np.eye(d), Zw.T @ yc)
-    return coef, y_mean - float(z_mean @ coef)
+        """(n_samples, n_targets) predictions; (n_samples,) if fitted on a 1-d y."""
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        pred = standardise(X, self.mean_, self.scale_) @ self.coef_.T + self.intercept_
+        return pred[:, 0] if getattr(self, "_y_1d", False) else pred  # older pickles: 2-d

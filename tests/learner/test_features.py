@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from learner.features import get_extractor
-from learner.features.functionals import functionals, window_functionals
+from learner.features.functionals import functionals
 from learner.features.lld import LLD_NAMES
 
 SR = 16000
@@ -65,11 +65,10 @@ def test_deterministic_and_cache_key_follows_parameters():
     assert get_extractor("librosa").cache_key != get_extractor("egemaps").cache_key
 
 
-def test_window_functionals_run_at_25_hz():
-    extractor = get_extractor("librosa", window_s=4.0)
-    steps = extractor.extract_windows(tone(seconds=6.0), SR)
-    assert steps.shape == (150, 40)
-    assert np.isfinite(steps).all()
+def test_cache_keys_of_features_extracted_before_stay_the_same():
+    # Stored features (the platform's, the benchmarks' var/cache) are found by these keys.
+    assert get_extractor("librosa").cache_key == "librosa-9b952ec17bf832e2"
+    assert get_extractor("egemaps").cache_key == "egemaps-83a286b3a69e44a9"
 
 
 def test_functionals_of_a_ramp():
@@ -79,17 +78,6 @@ def test_functionals_of_a_ramp():
     assert stats[5] == pytest.approx(1.0)  # range
     assert stats[6] == pytest.approx(1.0)  # slope per second
     assert functionals(np.zeros((0, 3))).shape == (21,)
-
-
-def test_window_functionals_match_direct_computation():
-    frames = np.random.default_rng(1).normal(size=(50, 2))
-    out = window_functionals(frames, window=10, step=4)
-    centre = 20
-    window = frames[15:26]
-    np.testing.assert_allclose(out[5, :2], window.mean(axis=0), rtol=1e-5)
-    np.testing.assert_allclose(out[5, 2:], window.std(axis=0), rtol=1e-4)
-    assert out.shape[0] == len(range(0, 50, 4))
-    assert centre == 5 * 4
 
 
 def test_egemaps_gives_88_functionals():

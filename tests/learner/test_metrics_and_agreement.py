@@ -3,27 +3,20 @@ import audpsychometric
 import numpy as np
 import pytest
 
-from learner.agreement import (
-    clip_agreement,
-    clip_agreements,
-    ewe_gold,
-    ewe_gold_table,
-    mean_gold,
-    rater_reliability,
-)
-from learner.metrics import ccc, mean_ccc, pearson, rmse
+from learner.agreement import clip_agreement, ewe_gold, rater_reliability
+from learner.metrics import ccc, rank_correlation
+
+
+def ewe_of_table(table, reliabilities):
+    return np.array([ewe_gold(row[~np.isnan(row)], reliabilities[~np.isnan(row)]) for row in table])
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_metrics_match_audmetric_on_random_data(seed):
+def test_ccc_matches_audmetric_on_random_data(seed):
     rng = np.random.default_rng(seed)
     truth = rng.normal(size=200)
     pred = 0.7 * truth + rng.normal(scale=0.5, size=200) + 0.3
     assert ccc(truth, pred) == pytest.approx(audmetric.concordance_cc(truth, pred), abs=1e-9)
-    assert pearson(truth, pred) == pytest.approx(audmetric.pearson_cc(truth, pred), abs=1e-9)
-    assert rmse(truth, pred) == pytest.approx(
-        np.sqrt(audmetric.mean_squared_error(truth, pred)), abs=1e-9
-    )
 
 
 def test_ccc_properties():
@@ -31,13 +24,9 @@ def test_ccc_properties():
     assert ccc(x, x) == pytest.approx(1.0)
     assert ccc(x, x + 0.5) < ccc(x, x)
     assert ccc(x, 2 * x) < 1.0
-    assert pearson(x, 2 * x + 1) == pytest.approx(1.0)
     assert ccc(x, -x) == pytest.approx(-1.0)
-
-
-def test_mean_ccc_averages_sequences():
-    a = np.linspace(0, 1, 10)
-    assert mean_ccc([a, a], [a, a + 1]) == pytest.approx((1 + ccc(a, a + 1)) / 2)
+    assert rank_correlation(x, x**3) == pytest.approx(1.0)
+    assert np.isnan(rank_correlation(x, np.zeros(50)))
 
 
 def test_clip_agreement_matches_audpsychometric():
@@ -56,9 +45,8 @@ def test_reliability_and_ewe_match_audpsychometric_on_a_complete_table():
     theirs = np.clip(audpsychometric.rater_agreement(table), 0, None)
     np.testing.assert_allclose(ours, theirs, atol=1e-9)
     np.testing.assert_allclose(
-        ewe_gold_table(table, ours), audpsychometric.evaluator_weighted_estimator(table), atol=1e-9
+        ewe_of_table(table, ours), audpsychometric.evaluator_weighted_estimator(table), atol=1e-9
     )
-    assert ewe_gold(table[0], ours) == pytest.approx(ewe_gold_table(table, ours)[0])
 
 
 def sparse_crowd(seed=1, n_clips=150, noise=(0.1, 0.1, 0.15, 0.15, 0.2, 1.0, 1.2), per_clip=3):
@@ -80,19 +68,11 @@ def test_reliability_ranks_good_raters_above_bad_ones_on_sparse_tables():
 def test_ewe_gold_beats_mean_gold_with_unreliable_raters():
     truth, table = sparse_crowd(seed=2)
     reliability = rater_reliability(table)
-    ewe_error = np.mean(np.abs(ewe_gold_table(table, reliability) - truth))
-    mean_error = np.mean(np.abs(mean_gold(table) - truth))
+    ewe_error = np.mean(np.abs(ewe_of_table(table, reliability) - truth))
+    mean_error = np.mean(np.abs(np.nanmean(table, axis=1) - truth))
     assert ewe_error < 0.85 * mean_error
 
 
 def test_few_shared_clips_give_unknown_reliability():
     table = np.array([[0.1, 0.2], [0.3, np.nan], [np.nan, 0.1]])
     assert np.isnan(rater_reliability(table)).all()
-
-
-def test_clip_agreements_of_a_table():
-    table = np.array([[0.1, 0.1], [-1, 1], [np.nan, np.nan]])
-    out = clip_agreements(table, scale_min=-1, scale_max=1)
-    assert out[0] == 1.0
-    assert out[1] == 0.0
-    assert np.isnan(out[2])

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from learner.online import RidgeEnsemble, farthest_first, top_uncertain
+from learner.ridge import ridge
 
 
 def make_data(n=300, d=12, seed=0):
@@ -40,16 +41,41 @@ def test_deterministic_under_a_seed():
     np.testing.assert_array_equal(a, b)
 
 
-def test_dual_form_matches_primal_when_features_outnumber_samples():
+@pytest.mark.parametrize("weighted", [False, True])
+def test_ridge_dual_form_matches_primal_when_features_outnumber_samples(weighted):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20, 50))
-    y = X[:, :1] + 0.1 * rng.normal(size=(20, 1))
-    from learner.online import _ridge
-
-    Z = X - X.mean(axis=0)
-    coef, _ = _ridge(X, y[:, 0], alpha=2.0)
-    primal = np.linalg.solve(Z.T @ Z + 2.0 * np.eye(50), Z.T @ (y[:, 0] - y[:, 0].mean()))
+    y = X[:, 0] + 0.1 * rng.normal(size=20)
+    w = rng.uniform(0.2, 2.0, 20) if weighted else np.ones(20)
+    coef, intercept = ridge(X, y, 2.0, w if weighted else None)
+    # The primal solution of the weighted problem, written out.
+    x_mean, y_mean = np.average(X, axis=0, weights=w), np.average(y, weights=w)
+    W = np.diag(w / w.mean())
+    Z = X - x_mean
+    primal = np.linalg.solve(Z.T @ W @ Z + 2.0 * np.eye(50), Z.T @ W @ (y - y_mean))
     np.testing.assert_allclose(coef, primal, atol=1e-8)
+    assert intercept == pytest.approx(y_mean - x_mean @ primal, abs=1e-8)
+
+
+@pytest.mark.parametrize("shape", [(300, 12), (20, 50)])
+def test_ridge_unweighted_is_the_case_of_equal_weights(shape):
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=shape), rng.normal(size=shape[0])
+    coef, intercept = ridge(X, y, 10.0)
+    for w in (np.ones(shape[0]), np.full(shape[0], 0.3)):
+        weighted_coef, weighted_intercept = ridge(X, y, 10.0, w)
+        np.testing.assert_allclose(coef, weighted_coef, rtol=0, atol=1e-12)
+        assert intercept == pytest.approx(weighted_intercept, abs=1e-12)
+
+
+def test_ensemble_members_are_ridge_fits_of_bootstrap_samples():
+    X, y = make_data()
+    model = RidgeEnsemble(n_members=2, alpha=3.0, random_state=7).fit(X, y)
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    sample = np.random.RandomState(7).randint(0, len(X), len(X))
+    coef, intercept = ridge(Z[sample], y[sample, 0], 3.0)
+    np.testing.assert_array_equal(model.coef_[0, 0], coef)
+    assert model.intercept_[0, 0] == intercept
 
 
 @pytest.mark.parametrize("budget", [0, 1, 5, 100])

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from learner.metrics import ccc
-from learner.regressors import LinearRegressor, MLPRegressor, SequenceRegressor, make_regressor
+from learner.regressors import LinearRegressor, MLPRegressor, make_regressor
 
 
 def data(n=400, d=20, seed=0, nonlinear=False):
@@ -66,7 +66,7 @@ def test_mlp_is_deterministic_and_pickles_with_a_strict_state():
     X, y = data(n=200)
     a = MLPRegressor(max_epochs=5, random_state=2).fit(X, y)
     b = MLPRegressor(max_epochs=5, random_state=2).fit(X, y)
-    np.testing.assert_allclose(a.predict(X), b.predict(X), atol=1e-6)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
     restored = pickle.loads(pickle.dumps(a))
     np.testing.assert_array_equal(restored.predict(X), a.predict(X))
     state = a.__getstate__()
@@ -76,19 +76,58 @@ def test_mlp_is_deterministic_and_pickles_with_a_strict_state():
         broken.__setstate__(state)
 
 
-@pytest.mark.parametrize("loss", ["ccc_seq", "ccc_total", "mse"])
-def test_sequence_regressor_follows_a_trace(loss):
-    rng = np.random.default_rng(0)
-    n_seq, n_steps = 40, 50
-    X = rng.normal(size=(n_seq, n_steps, 4))
-    y = np.tanh(np.cumsum(X[:, :, :1], axis=1) / 5)
-    y[:, :5] = np.nan  # masked steps
-    torch.set_num_threads(1)
-    model = SequenceRegressor(hidden=16, layers=1, max_epochs=25, loss=loss).fit(X[:32], y[:32])
-    pred = model.predict(X[32:])
-    assert pred.shape == (8, n_steps, 1)
-    mask = ~np.isnan(y[32:])
-    assert ccc(y[32:][mask], pred[mask]) > 0.5
+def weighted_line(n=200):
+    """y = x/2 on most clips; a tenth of them say 1.0 instead, and they get weight 0."""
+    X = np.linspace(-1, 1, n)[:, None]
+    y = 0.5 * X
+    y[: n // 10] = 1.0
+    w = np.ones(n)
+    w[: n // 10] = 0.0
+    return X, y, w
+
+
+@pytest.mark.parametrize("loss", ["ccc_total", "mse"])
+def test_mlp_sample_weights_shift_the_fit(loss):
+    X, y, w = weighted_line()
+    params = {"hidden": (16,), "dropout": 0.0, "loss": loss, "max_epochs": 150, "patience": 150}
+    weighted = MLPRegressor(**params).fit(X, y, sample_weight=w).predict(X)
+    unweighted = MLPRegressor(**params).fit(X, y).predict(X)
+    clean = slice(len(X) // 10, None)
+    # Without their weight the outliers no longer pull the fit (most on the clips beside them).
+    weighted_error = np.abs(weighted[clean] - y[clean]).mean()
+    assert weighted_error < 0.5 * np.abs(unweighted[clean] - y[clean]).mean()
+    assert weighted_error < 0.05
+
+
+def test_mlp_uniform_weights_are_no_weights():
+    X, y = data(n=200)
+    plain = MLPRegressor(max_epochs=5, random_state=1).fit(X, y).predict(X)
+    for scale in (1.0, 3.0):
+        uniform = MLPRegressor(max_epochs=5, random_state=1).fit(
+            X, y, sample_weight=np.full(200, scale)
+        )
+        np.testing.assert_array_equal(uniform.predict(X), plain)
+
+
+def test_mlp_neither_reads_nor_moves_the_global_torch_generator():
+    X, y = data(n=200)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = MLPRegressor(max_epochs=5, random_state=4).fit(X, y).predict(X)
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.rand(10)  # whatever the global generator's state, the same fit
+    second = MLPRegressor(max_epochs=5, random_state=4).fit(X, y).predict(X)
+    np.testing.assert_array_equal(first, second)
+    other = MLPRegressor(max_epochs=5, random_state=5).fit(X, y).predict(X)
+    assert not np.array_equal(first, other)
+
+
+def test_predictions_keep_the_shape_of_the_targets():
+    X, y = data(n=100)
+    for model in (LinearRegressor(), MLPRegressor(max_epochs=2)):
+        assert model.fit(X, y[:, 0]).predict(X).shape == (100,)
+        assert model.fit(X, y[:, :1]).predict(X).shape == (100, 1)
+        assert model.fit(X, y).predict(X).shape == (100, 2)
 
 
 def test_make_regressor_names():
