@@ -233,7 +233,9 @@ def clip_label(
     known = np.isfinite(crowd)
     label = np.full(ratings.shape[1], np.nan)
     if known.any():
-        label[known] = weighted_label(ratings[:, known], noise[:, known])[0]
+        # On the whole table, so sums run in the same order for every caller; columns of
+        # unknown noise come out NaN and are replaced below.
+        label[known] = weighted_label(ratings, noise)[0][known]
     for t in np.flatnonzero(~known):
         rated = np.isfinite(ratings[:, t])
         if not rated.any():
