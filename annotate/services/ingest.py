@@ -5,7 +5,6 @@ deduplicated by the sha256 of its original bytes. A file that cannot be taken is
 reported by name with its reason and leaves nothing behind; the rest go in.
 """
 
-import csv
 import logging
 import math
 import multiprocessing
@@ -25,6 +24,12 @@ from django.db import IntegrityError, transaction
 
 from annotate.audio import AudioError, DecodedClip, decode, decode_file, sha256_of
 from annotate.errors import ValidationError
+from annotate.learning.corpus import (
+    gold_targets,
+    ratings_csv_path,
+    read_clips_csv,
+    read_ratings_csv,
+)
 from annotate.models import (
     Clip,
     ClipState,
@@ -47,7 +52,6 @@ GOLD_TARGETS = {
     "arousal": ("calm", "excited"),
     "dominance": ("submissive", "dominant"),
 }
-TARGET_ORDER = ("arousal", "valence", "dominance")
 FIELD_COLUMNS = {"speaker", "gender", "language", "split"}
 FILE_COLUMNS = {"clip_id", "path", "duration_s", "sample_rate", "channels", "sha256"}
 
@@ -275,26 +279,17 @@ def corpus_import(
     on_start: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Import a corpus folder (clips.csv + audio [+ ratings.csv]) into a project."""
-    clips_csv = corpus_dir / "clips.csv"
-    if not clips_csv.is_file():
-        raise FileNotFoundError(f"{corpus_dir} has no clips.csv")
-    with clips_csv.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    columns = set(rows[0]) if rows else set()
-    missing = {"clip_id", "path"} - columns
-    if missing:
-        raise ValueError(f"{clips_csv} lacks the column(s) {', '.join(sorted(missing))}")
+    rows = read_clips_csv(corpus_dir)
     # Targets: the gold columns the corpus fills in (an empty column names no target).
-    targets = [t for t in TARGET_ORDER if any(row.get(t) for row in rows)] or ["arousal", "valence"]
+    targets = list(gold_targets(rows)) or ["arousal", "valence"]
     project = project_get_or_create(name=project_name, targets=targets)
     if on_start:
         on_start(len(rows))
     report = clips_import(
         project=project, sources=_corpus_sources(corpus_dir, rows, targets), progress=progress
     )
-    ratings_csv = corpus_dir / "ratings.csv"
-    if ratings_csv.is_file():
-        ratings_import(project=project, ratings_csv=ratings_csv, report=report)
+    if ratings_csv_path(corpus_dir).is_file():
+        ratings_import(project=project, corpus_dir=corpus_dir, report=report)
     return report
 
 
@@ -309,7 +304,7 @@ def _rater_user(project: Project, rater_id: str) -> User:
     return user
 
 
-def ratings_import(*, project: Project, ratings_csv: Path, report: ImportReport) -> None:
+def ratings_import(*, project: Project, corpus_dir: Path, report: ImportReport) -> None:
     """Store a corpus's ratings.csv as human ratings by per-corpus rater users."""
     targets = {t.name: t for t in project.targets.all()}
     clips = dict(
@@ -319,42 +314,41 @@ def ratings_import(*, project: Project, ratings_csv: Path, report: ImportReport)
     )
     users: dict[str, User] = {}
     touched = set()
-    with ratings_csv.open(newline="", encoding="utf-8") as handle:
-        for line, row in enumerate(csv.DictReader(handle), start=2):
-            where = f"ratings.csv line {line}"
-            clip_id = clips.get(row.get("clip_id", ""))
-            if clip_id is None:
-                report.errors.append((where, f"unknown clip_id {row.get('clip_id')!r}"))
-                continue
-            given = {name: row[name] for name in targets if row.get(name) not in (None, "")}
-            try:
-                values = rating_values_validate(
-                    targets=list(targets.values()),
-                    values={name: _number_or_text(raw) for name, raw in given.items()},
-                    partial=True,
-                )
-            except ValidationError as exc:
-                shown = ", ".join(f"{name}={raw!r}" for name, raw in given.items())
-                report.errors.append((where, f"{shown}: {exc.message}" if shown else exc.message))
-                continue
-            rater_id = row.get("rater_id", "").strip()
-            if not rater_id:
-                report.errors.append((where, "empty rater_id"))
-                continue
-            user = users.get(rater_id) or _rater_user(project, rater_id)
-            users[rater_id] = user
-            _, created = Rating.objects.get_or_create(
-                clip_id=clip_id,
-                rater=user,
-                defaults={
-                    "values": values,
-                    "client_token": f"import:{clip_id}",
-                    "source": RatingSource.IMPORT,
-                },
+    for line, row in read_ratings_csv(corpus_dir):
+        where = f"ratings.csv line {line}"
+        clip_id = clips.get(row.get("clip_id", ""))
+        if clip_id is None:
+            report.errors.append((where, f"unknown clip_id {row.get('clip_id')!r}"))
+            continue
+        given = {name: row[name] for name in targets if row.get(name) not in (None, "")}
+        try:
+            values = rating_values_validate(
+                targets=list(targets.values()),
+                values={name: _number_or_text(raw) for name, raw in given.items()},
+                partial=True,
             )
-            if created:
-                report.ratings += 1
-                touched.add(clip_id)
+        except ValidationError as exc:
+            shown = ", ".join(f"{name}={raw!r}" for name, raw in given.items())
+            report.errors.append((where, f"{shown}: {exc.message}" if shown else exc.message))
+            continue
+        rater_id = row.get("rater_id", "").strip()
+        if not rater_id:
+            report.errors.append((where, "empty rater_id"))
+            continue
+        user = users.get(rater_id) or _rater_user(project, rater_id)
+        users[rater_id] = user
+        _, created = Rating.objects.get_or_create(
+            clip_id=clip_id,
+            rater=user,
+            defaults={
+                "values": values,
+                "client_token": f"import:{clip_id}",
+                "source": RatingSource.IMPORT,
+            },
+        )
+        if created:
+            report.ratings += 1
+            touched.add(clip_id)
     for clip_id in sorted(touched):
         clip_settle(clip_id=clip_id)
 
