@@ -10,19 +10,21 @@ The model's own score is often wrong about itself, so separate engines learn it:
   a bound that holds for a chosen share of clips.
 """
 
+from typing import Any
+
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import nnls
 from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import KFold
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from learner.regressors import LinearRegressor, predict_matrix
 from learner.standardise import fit_standardiser, standardise
-from learner.validation import check_sample_weight, check_targets
+from learner.validation import check_features, check_sample_weight, check_targets
 
 
 class _Standardised:
@@ -33,26 +35,30 @@ class _Standardised:
 
     n_components: int | None = None
 
-    def fit_scaler(self, X: NDArray) -> NDArray:
+    def fit_scaler(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         self.mean_, self.scale_ = fit_standardiser(X)
+        self.components_: NDArray[np.float64] | None = None
         Z = standardise(X, self.mean_, self.scale_)
-        self.components_ = None
         if self.n_components is not None and Z.shape[1] > self.n_components:
             _, _, vt = np.linalg.svd(Z, full_matrices=False)
             self.components_ = vt[: self.n_components].T
-            return Z @ self.components_
-        return Z
+        return self._projected(Z)
 
-    def scaled(self, X: NDArray) -> NDArray:
-        Z = standardise(X, self.mean_, self.scale_)
+    def scaled(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        return self._projected(standardise(X, self.mean_, self.scale_))
+
+    def _projected(self, Z: NDArray[np.float64]) -> NDArray[np.float64]:
         components = getattr(self, "components_", None)  # bundles saved before it: none
-        return Z if components is None else Z @ components
+        if components is None:
+            return Z
+        projected: NDArray[np.float64] = Z @ components
+        return projected
 
 
 _ENGINE_SIGNALS = 3  # engines' error, their spread, predicted disagreement
 
 
-def _boosted_trees(max_iter: int, random_state) -> HistGradientBoostingRegressor:
+def _boosted_trees(max_iter: int, random_state: int | None) -> HistGradientBoostingRegressor:
     return HistGradientBoostingRegressor(
         max_iter=max_iter,
         learning_rate=0.05,
@@ -63,7 +69,7 @@ def _boosted_trees(max_iter: int, random_state) -> HistGradientBoostingRegressor
     )
 
 
-class AgreementEstimator(_Standardised, BaseEstimator):
+class AgreementEstimator(_Standardised, BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
     """Predicts a clip's rater agreement (0..1) from its features; NaN targets skipped."""
 
     def __init__(
@@ -71,14 +77,14 @@ class AgreementEstimator(_Standardised, BaseEstimator):
         max_iter: int = 60,
         n_components: int | None = None,
         random_state: int | None = 0,
-    ):
+    ) -> None:
         self.max_iter = max_iter
         self.n_components = n_components
         self.random_state = random_state
 
-    def fit(self, X, y) -> "AgreementEstimator":
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "AgreementEstimator":
         """Fit on X (n_samples, n_features) and y, each clip's agreement (n_samples,)."""
-        X = validate_data(self, X, dtype=np.float64)
+        X = check_features(self, X)
         agreement = check_targets(y, len(X))
         if agreement.ndim != 1:
             raise ValueError(f"one agreement per clip is required, got shape {agreement.shape}")
@@ -92,15 +98,16 @@ class AgreementEstimator(_Standardised, BaseEstimator):
             )
         return self
 
-    def predict(self, X) -> NDArray[np.float64]:
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         check_is_fitted(self, "constant_")
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = check_features(self, X, reset=False)
         if self.model_ is None:
             return np.full(len(X), self.constant_)
-        return np.clip(self.model_.predict(self.scaled(X)), 0.0, 1.0)
+        predicted: NDArray[np.float64] = np.clip(self.model_.predict(self.scaled(X)), 0.0, 1.0)
+        return predicted
 
 
-class ErrorEngines(_Standardised, BaseEstimator):
+class ErrorEngines(_Standardised, BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
     """Out-of-fold absolute errors of `regressor`, learned by bootstrap ridge engines.
 
     Attributes
@@ -110,13 +117,13 @@ class ErrorEngines(_Standardised, BaseEstimator):
 
     def __init__(
         self,
-        regressor=None,
+        regressor: Any = None,
         n_folds: int = 5,
         n_engines: int = 5,
         max_iter: int = 60,
         n_components: int | None = None,
         random_state: int | None = 0,
-    ):
+    ) -> None:
         self.regressor = regressor
         self.n_folds = n_folds
         self.n_engines = n_engines
@@ -124,8 +131,10 @@ class ErrorEngines(_Standardised, BaseEstimator):
         self.n_components = n_components
         self.random_state = random_state
 
-    def fit(self, X, y, sample_weight=None) -> "ErrorEngines":
-        X = validate_data(self, X, dtype=np.float64)
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> "ErrorEngines":
+        X = check_features(self, X)
         if len(X) < 2:
             raise ValueError(f"out-of-fold errors need 2 samples or more, got n_samples = {len(X)}")
         y = check_targets(y, len(X)).reshape(len(X), -1)
@@ -157,14 +166,14 @@ class ErrorEngines(_Standardised, BaseEstimator):
             self.engines_.append(per_target)
         return self
 
-    def _engine(self, rng):
+    def _engine(self, rng: np.random.RandomState) -> HistGradientBoostingRegressor:
         # Errors depend on the features non-linearly (noisy regions, far-out clips).
         return _boosted_trees(self.max_iter, rng.randint(2**31 - 1))
 
-    def predict(self, X) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def predict(self, X: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Mean and spread over engines of the predicted absolute error: (n, n_targets) each."""
         check_is_fitted(self, "engines_")
-        Z = self.scaled(validate_data(self, X, dtype=np.float64, reset=False))
+        Z = self.scaled(check_features(self, X, reset=False))
         members = np.stack(
             [
                 np.column_stack(
@@ -177,7 +186,7 @@ class ErrorEngines(_Standardised, BaseEstimator):
         return members.mean(axis=0), members.std(axis=0)
 
 
-class ConfidenceModel(BaseEstimator):
+class ConfidenceModel(BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
     """Expected absolute error per clip and target, calibrated on held-out human labels.
 
     `fit` trains the engines on the training clips; `calibrate` learns, on development
@@ -192,13 +201,13 @@ class ConfidenceModel(BaseEstimator):
 
     def __init__(
         self,
-        regressor=None,
+        regressor: Any = None,
         n_folds: int = 5,
         n_error_engines: int = 5,
         coverage: float = 0.8,
         n_components: int | None = 16,
         random_state: int | None = 0,
-    ):
+    ) -> None:
         self.regressor = regressor
         self.n_folds = n_folds
         self.n_error_engines = n_error_engines
@@ -206,8 +215,14 @@ class ConfidenceModel(BaseEstimator):
         self.n_components = n_components
         self.random_state = random_state
 
-    def fit(self, X, y, agreement=None, sample_weight=None) -> "ConfidenceModel":
-        X = validate_data(self, X, dtype=np.float64)
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        agreement: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> "ConfidenceModel":
+        X = check_features(self, X)
         y = check_targets(y, len(X)).reshape(len(X), -1)
         self.errors_ = ErrorEngines(
             self.regressor,
@@ -226,67 +241,74 @@ class ConfidenceModel(BaseEstimator):
         self.calibrate(X, self.errors_.oof_error_)
         return self
 
-    def signals(self, X, prediction=None) -> NDArray[np.float64]:
+    def signals(self, X: ArrayLike, prediction: ArrayLike | None = None) -> NDArray[np.float64]:
         """(n, n_targets, signals): the engines' error and spread, the predicted
         disagreement and, given the model's prediction, how far it lies from the training
         labels' mean, in both directions (shrunk models err most on extreme clips, or on
         middling ones: calibration picks the side)."""
         check_is_fitted(self, "errors_")
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = check_features(self, X, reset=False)
         mean, spread = self.errors_.predict(X)
         disagreement = 1.0 - np.nan_to_num(self.agreement_.predict(X), nan=0.5)
         signals = [mean, spread, np.repeat(disagreement[:, None], mean.shape[1], axis=1)]
         if prediction is not None:
-            prediction = np.asarray(prediction, dtype=np.float64).reshape(mean.shape)
-            extremeness = np.abs(prediction - self.label_mean_[None, :])
+            predicted = np.asarray(prediction, dtype=np.float64).reshape(mean.shape)
+            extremeness = np.abs(predicted - self.label_mean_[None, :])
             signals += [extremeness, np.maximum(self.label_span_ - extremeness, 0.0)]
-        return np.stack(signals, axis=-1)
+        stacked: NDArray[np.float64] = np.stack(signals, axis=-1)
+        return stacked
 
-    def _uses_prediction(self, prediction) -> bool:
-        uses = getattr(self, "uses_prediction_", False)  # bundles saved before it: no
+    def _uses_prediction(self, prediction: ArrayLike | None) -> bool:
+        uses: bool = getattr(self, "uses_prediction_", False)  # bundles saved before it: no
         if uses and prediction is None:
             raise ValueError("this confidence was calibrated with predictions: pass them")
         return uses
 
-    def calibrate(self, X, abs_error, prediction=None) -> "ConfidenceModel":
+    def calibrate(
+        self, X: ArrayLike, abs_error: ArrayLike, prediction: ArrayLike | None = None
+    ) -> "ConfidenceModel":
         """Fit the combination and calibration on real absolute errors (n, n_targets),
         with the model's predictions for these clips when given (then `predict` needs
         them too)."""
         return self.calibrate_signals(self.signals(X, prediction), abs_error)
 
-    def calibrate_signals(self, raw: NDArray, abs_error) -> "ConfidenceModel":
+    def calibrate_signals(
+        self, raw: NDArray[np.float64], abs_error: ArrayLike
+    ) -> "ConfidenceModel":
         """`calibrate` on precomputed `signals` (computed once, reused on subsets)."""
         self.uses_prediction_ = raw.shape[2] > _ENGINE_SIGNALS
-        abs_error = np.asarray(abs_error, dtype=np.float64).reshape(raw.shape[:2])
+        error = np.asarray(abs_error, dtype=np.float64).reshape(raw.shape[:2])
         engines_only = np.eye(1, raw.shape[2])[0]
-        self.weights_, self.isotonic_, self.bound_factor_ = [], [], []
+        self.weights_: list[NDArray[np.float64]] = []
+        self.isotonic_: list[IsotonicRegression | None] = []
+        self.bound_factor_: list[float] = []
         for t in range(raw.shape[1]):
-            rows = ~np.isnan(abs_error[:, t])
+            rows = ~np.isnan(error[:, t])
             if rows.sum() < 3:
                 self.weights_.append(engines_only)
                 self.isotonic_.append(None)
                 self.bound_factor_.append(2.0)
                 continue
-            weights, _ = nnls(raw[rows, t], abs_error[rows, t])
+            weights, _ = nnls(raw[rows, t], error[rows, t])
             if not weights.any():
                 weights = engines_only
             score = raw[rows, t] @ weights
-            iso = IsotonicRegression(y_min=1e-3, out_of_bounds="clip").fit(
-                score, abs_error[rows, t]
-            )
+            iso = IsotonicRegression(y_min=1e-3, out_of_bounds="clip").fit(score, error[rows, t])
             expected = np.maximum(iso.predict(score), 1e-3)
-            factor = float(np.quantile(abs_error[rows, t] / expected, self.coverage))
+            factor = float(np.quantile(error[rows, t] / expected, self.coverage))
             self.weights_.append(weights)
             self.isotonic_.append(iso)
             self.bound_factor_.append(factor)
         return self
 
-    def predict(self, X, prediction=None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def predict(
+        self, X: ArrayLike, prediction: ArrayLike | None = None
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(expected absolute error (n, n_targets), predicted agreement (n,))."""
         raw = self.signals(X, prediction if self._uses_prediction(prediction) else None)
         return self.expected_error(raw), self.agreement_.predict(X)
 
-    def expected_error(self, raw: NDArray) -> NDArray[np.float64]:
+    def expected_error(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
         """Calibrated expected absolute error (n, n_targets) from precomputed `signals`."""
         expected = np.empty(raw.shape[:2])
         for t in range(raw.shape[1]):
@@ -295,7 +317,8 @@ class ConfidenceModel(BaseEstimator):
             expected[:, t] = np.maximum(iso.predict(score), 1e-3) if iso is not None else score
         return expected
 
-    def bound(self, X, prediction=None) -> NDArray[np.float64]:
+    def bound(self, X: ArrayLike, prediction: ArrayLike | None = None) -> NDArray[np.float64]:
         """An error bound that the real error stays under for about `coverage` of clips."""
         expected, _ = self.predict(X, prediction)
-        return expected * np.asarray(self.bound_factor_)[None, :]
+        bound: NDArray[np.float64] = expected * np.asarray(self.bound_factor_)[None, :]
+        return bound

@@ -1,11 +1,11 @@
 """Evaluation metrics: concordance correlation coefficient (CCC) and Spearman's correlation."""
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy.stats import spearmanr
 
 
-def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     x = np.asarray(y_true, dtype=np.float64).ravel()
     y = np.asarray(y_pred, dtype=np.float64).ravel()
     if x.shape != y.shape:

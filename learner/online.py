@@ -8,14 +8,14 @@ for 100k clips, and its spread says where the model is least sure.
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from learner.ridge import ridge
 from learner.standardise import fit_standardiser, standardise
-from learner.validation import check_targets
+from learner.validation import check_features, check_targets
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class PoolScores:
         return np.nanmax(self.spread, axis=1) if self.spread.size else np.zeros(0)
 
 
-class RidgeEnsemble(BaseEstimator):
+class RidgeEnsemble(BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
     """Bootstrap ensemble of multi-target ridge regressions on standardised features.
 
     Parameters
@@ -48,9 +48,9 @@ class RidgeEnsemble(BaseEstimator):
         self.alpha = alpha
         self.random_state = random_state
 
-    def fit(self, X: NDArray, y: NDArray) -> "RidgeEnsemble":
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "RidgeEnsemble":
         """Fit on X (n_samples, n_features) and y (n_samples[, n_targets]), NaN = missing."""
-        X = validate_data(self, X, dtype=np.float64)
+        X = check_features(self, X)
         y = check_targets(y, len(X)).reshape(len(X), -1)
         rng = check_random_state(self.random_state)
         self.mean_, self.scale_ = fit_standardiser(X)
@@ -68,17 +68,17 @@ class RidgeEnsemble(BaseEstimator):
                 self.coef_[m, t], self.intercept_[m, t] = ridge(Z[sample], y[sample, t], self.alpha)
         return self
 
-    def score_pool(self, X: NDArray) -> PoolScores:
+    def score_pool(self, X: ArrayLike) -> PoolScores:
         """Mean and spread of the members' predictions for each clip and target."""
         check_is_fitted(self, "coef_")
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = check_features(self, X, reset=False)
         Z = standardise(X, self.mean_, self.scale_)
         # (members, n, targets)
         members = np.einsum("nd,mtd->mnt", Z, self.coef_) + self.intercept_[:, None, :]
         return PoolScores(prediction=members.mean(axis=0), spread=members.std(axis=0))
 
 
-def top_uncertain(uncertainty: NDArray, budget: int) -> NDArray[np.int64]:
+def top_uncertain(uncertainty: NDArray[np.float64], budget: int) -> NDArray[np.int64]:
     """Indices of the `budget` most uncertain clips, most uncertain first."""
     budget = min(budget, uncertainty.size)
     if budget <= 0:
@@ -87,7 +87,9 @@ def top_uncertain(uncertainty: NDArray, budget: int) -> NDArray[np.int64]:
     return top[np.argsort(-uncertainty[top], kind="stable")]
 
 
-def farthest_first(candidates: NDArray, labelled: NDArray, n: int) -> NDArray[np.int64]:
+def farthest_first(
+    candidates: NDArray[np.float64], labelled: NDArray[np.float64], n: int
+) -> NDArray[np.int64]:
     """Indices of `n` candidate rows, each the farthest from the labelled rows and those
     already chosen (greedy sampling on the inputs, Wu et al. 2019): a batch that covers
     the feature space the labels do not, rather than piling onto one region."""

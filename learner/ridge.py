@@ -10,7 +10,10 @@ from numpy.typing import NDArray
 
 
 def ridge(
-    Z: NDArray, y: NDArray, alpha: float, sample_weight: NDArray | None = None
+    Z: NDArray[np.float64],
+    y: NDArray[np.float64],
+    alpha: float,
+    sample_weight: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], float]:
     """Coefficients and intercept minimising `sum w (y - Z coef - b)**2 + alpha |coef|**2`.
 

@@ -56,6 +56,8 @@ class Corpus:
 
 
 def _number(raw: str | None) -> float:
+    if raw is None:
+        return np.nan
     try:
         return float(raw)
     except (TypeError, ValueError):
@@ -98,7 +100,7 @@ class CremaVotes:
 
     @classmethod
     def load(cls, path: Path) -> "CremaVotes":
-        by_category: dict[str, list] = {}
+        by_category: dict[str, list[tuple[NDArray[np.float64], NDArray[np.float64]]]] = {}
         with Path(path).open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 votes = np.array([_number(row[f"votes_{c}"]) for c in CREMA_CATEGORIES])
@@ -222,7 +224,8 @@ class CrowdSimulator:
             return np.array([coords[t] * max(strength, 0.2) for t in corpus.targets])
         agreement = corpus.agreement[clip]
         spread = 0.15 if np.isnan(agreement) else 0.05 + 0.4 * (1.0 - agreement)
-        return corpus.gold[clip] + rng.normal(0, spread, len(corpus.targets))
+        noisy: NDArray[np.float64] = corpus.gold[clip] + rng.normal(0, spread, len(corpus.targets))
+        return noisy
 
     def rating(self, clip: int, rater: int) -> dict[str, float]:
         """Rater `rater`'s values for clip index `clip`, clipped to [-1, 1]."""

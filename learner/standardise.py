@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 
 
 def fit_standardiser(
-    X: NDArray, *, axis: int | tuple[int, ...] = 0
+    X: NDArray[np.float64], *, axis: int | tuple[int, ...] = 0
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Mean and scale of every feature of `X` over `axis` (default: the rows).
 
@@ -32,7 +32,11 @@ def fit_standardiser(
 
 
 def standardise(
-    X: ArrayLike, mean: ArrayLike, scale: ArrayLike, *, min_scale: float | None = None
+    X: ArrayLike,
+    mean: NDArray[np.float64],
+    scale: NDArray[np.float64],
+    *,
+    min_scale: float | None = None,
 ) -> NDArray[np.float64]:
     """`(X - mean) / scale` as float64, broadcasting over the leading axes.
 
@@ -40,8 +44,7 @@ def standardise(
         features whose scale is at most `min_scale` give exactly 0 instead of being
         divided (None: `scale` is used as is, e.g. from `fit_standardiser`).
     """
-    centred = np.asarray(X, dtype=np.float64) - mean
+    centred: NDArray[np.float64] = np.asarray(X, dtype=np.float64) - mean
     if min_scale is None:
         return centred / scale
-    scale = np.asarray(scale)
     return np.divide(centred, scale, out=np.zeros_like(centred), where=scale > min_scale)

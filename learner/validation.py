@@ -1,13 +1,24 @@
 """Input checks shared by the learner's estimators (scikit-learn conventions).
 
-Features go through `sklearn.utils.validation.validate_data` (finite, 2-d, float64;
-`n_features_in_` set by fit and checked by predict). Targets may be NaN, a missing
+Features go through `sklearn.utils.validation.validate_data` (`check_features`: finite,
+2-d, float64; `n_features_in_` set by fit and checked by predict). Targets may be NaN, a missing
 label that the estimators mask out, so they are checked here instead.
 """
+
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.utils import check_array
+from sklearn.utils.validation import validate_data
+
+
+def check_features(estimator: Any, X: ArrayLike, *, reset: bool = True) -> NDArray[np.float64]:
+    """`X` as a finite float (n_samples, n_features) matrix; fit (`reset`) records
+    `estimator.n_features_in_`, predict checks X against it (skipped for estimators
+    pickled before they had it)."""
+    checked: NDArray[np.float64] = validate_data(estimator, X, dtype=np.float64, reset=reset)
+    return checked
 
 
 def check_targets(y: ArrayLike | None, n_samples: int) -> NDArray[np.float64]:
@@ -16,13 +27,17 @@ def check_targets(y: ArrayLike | None, n_samples: int) -> NDArray[np.float64]:
     ValueError."""
     if y is None:
         raise ValueError("this estimator requires y to be passed, but the target y is None")
-    y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite="allow-nan")
-    if len(y) != n_samples:
-        raise ValueError(f"y has {len(y)} samples, X has {n_samples}")
-    return y
+    checked: NDArray[np.float64] = check_array(
+        y, ensure_2d=False, dtype=np.float64, ensure_all_finite="allow-nan"
+    )
+    if len(checked) != n_samples:
+        raise ValueError(f"y has {len(checked)} samples, X has {n_samples}")
+    return checked
 
 
-def check_sample_weight(sample_weight: ArrayLike | None, n_samples: int) -> NDArray | None:
+def check_sample_weight(
+    sample_weight: ArrayLike | None, n_samples: int
+) -> NDArray[np.float64] | None:
     """None, or one finite non-negative float weight per sample, not all zero."""
     if sample_weight is None:
         return None

@@ -7,6 +7,8 @@ An extractor's `cache_key` names it with its parameters and version: stored feat
 reused only for the same key.
 """
 
+from typing import Any
+
 from learner.features.base import Extractor
 from learner.features.egemaps import EgemapsExtractor
 from learner.features.lld import LibrosaExtractor
@@ -18,7 +20,7 @@ EXTRACTORS: dict[str, type[Extractor]] = {
 }
 
 
-def get_extractor(name: str = "librosa", **params) -> Extractor:
+def get_extractor(name: str = "librosa", **params: Any) -> Extractor:
     try:
         cls = EXTRACTORS[name]
     except KeyError:

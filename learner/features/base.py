@@ -1,7 +1,9 @@
 import hashlib
 import json
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 class Extractor:
@@ -10,7 +12,7 @@ class Extractor:
     name = "base"
     version = "1"
 
-    def params(self) -> dict:
+    def params(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
     @property
@@ -24,12 +26,12 @@ class Extractor:
     def feature_names_(self) -> list[str]:
         raise NotImplementedError
 
-    def extract(self, audio: np.ndarray, sr: int) -> np.ndarray:
+    def extract(self, audio: NDArray[Any], sr: int) -> NDArray[np.float32]:
         raise NotImplementedError
 
 
-def as_mono_float(audio: np.ndarray) -> np.ndarray:
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim == 2:
-        audio = audio.mean(axis=1)
-    return audio
+def as_mono_float(audio: NDArray[Any]) -> NDArray[np.float32]:
+    mono: NDArray[np.float32] = np.asarray(audio, dtype=np.float32)
+    if mono.ndim == 2:
+        mono = mono.mean(axis=1)
+    return mono

@@ -1,11 +1,14 @@
 """Functionals: fixed-length summaries of frame-level descriptor tracks."""
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 FUNCTIONALS = ("mean", "std", "p10", "p50", "p90", "range", "slope")
 
 
-def functionals(frames: np.ndarray) -> np.ndarray:
+def functionals(frames: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
     """(n_frames, n_lld) -> (n_lld * 7,): mean, std, 10/50/90th percentiles, range, slope.
 
     The slope is the least-squares trend per second of 100 frames (10 ms hop). Empty input
@@ -29,7 +32,8 @@ def functionals(frames: np.ndarray) -> np.ndarray:
             slope,
         ]
     )
-    return np.nan_to_num(stats.T.reshape(-1)).astype(np.float32)
+    out: NDArray[np.float32] = np.nan_to_num(stats.T.reshape(-1)).astype(np.float32)
+    return out
 
 
 def functional_names(lld_names: list[str]) -> list[str]:

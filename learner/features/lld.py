@@ -1,7 +1,10 @@
 """Frame-level low-level descriptors with librosa, at a 10 ms hop, from one shared STFT."""
 
+from typing import Any
+
 import librosa
 import numpy as np
+from numpy.typing import NDArray
 
 from learner.features.base import Extractor, as_mono_float
 from learner.features.functionals import functional_names, functionals
@@ -50,7 +53,7 @@ class LibrosaExtractor(Extractor):
         self.fmin = fmin
         self.fmax = fmax
 
-    def params(self) -> dict:
+    def params(self) -> dict[str, Any]:
         return {**super().params(), **self._removed_key_params}
 
     @property
@@ -61,7 +64,7 @@ class LibrosaExtractor(Extractor):
             "voiced_share",
         ]
 
-    def _prepare(self, audio: np.ndarray, sr: int) -> np.ndarray:
+    def _prepare(self, audio: NDArray[Any], sr: int) -> NDArray[np.float32]:
         audio = as_mono_float(audio)
         if sr != self.sr:
             audio = librosa.resample(audio, orig_sr=sr, target_sr=self.sr)
@@ -70,12 +73,12 @@ class LibrosaExtractor(Extractor):
             audio = np.pad(audio, (0, min_len - audio.size))
         return audio
 
-    def _mel_basis(self) -> np.ndarray:
+    def _mel_basis(self) -> NDArray[np.float32]:
         if getattr(self, "_mel", None) is None:
             self._mel = librosa.filters.mel(sr=self.sr, n_fft=self.n_fft, n_mels=self.n_mels)
         return self._mel
 
-    def frames(self, audio: np.ndarray, sr: int) -> np.ndarray:
+    def frames(self, audio: NDArray[Any], sr: int) -> NDArray[np.float32]:
         """(n_frames, 20) descriptors every `hop_s` seconds."""
         y = self._prepare(audio, sr)
         hop = round(self.hop_s * self.sr)
@@ -109,7 +112,7 @@ class LibrosaExtractor(Extractor):
         )
         return np.nan_to_num(stacked.T).astype(np.float32)
 
-    def extract(self, audio: np.ndarray, sr: int) -> np.ndarray:
+    def extract(self, audio: NDArray[Any], sr: int) -> NDArray[np.float32]:
         frames = self.frames(audio, sr)
         voiced = frames[:, LLD_NAMES.index("voicing")] > 0.5
         f0 = frames[voiced, LLD_NAMES.index("f0")]
@@ -118,8 +121,8 @@ class LibrosaExtractor(Extractor):
 
 
 def _pitch(
-    y: np.ndarray, sr: int, frame_length: int, hop: int, fmin: float, fmax: float
-) -> tuple[np.ndarray, np.ndarray]:
+    y: NDArray[np.float32], sr: int, frame_length: int, hop: int, fmin: float, fmax: float
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """F0 (Hz) and voicing probability per frame from the normalised autocorrelation.
 
     One batched FFT gives every frame's autocorrelation, unbiased by the overlap length.

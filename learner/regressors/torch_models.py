@@ -4,19 +4,21 @@ It pickles as parameters plus a state_dict of plain arrays and rebuilds its netw
 a strict load, so a mismatched state fails loudly instead of loading half a model.
 """
 
+from typing import Any
+
 import numpy as np
 import torch
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from learner.regressors.losses import LOSSES
 from learner.standardise import fit_standardiser, standardise
-from learner.validation import check_sample_weight, check_targets
+from learner.validation import check_features, check_sample_weight, check_targets
 
 
-class MLPRegressor(RegressorMixin, BaseEstimator):
+class MLPRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
     """Feed-forward network on clip functionals, multi-target, CCC or MSE loss.
 
     Trained with Adam and early stopping on a held-out `dev_fraction` of the samples
@@ -69,11 +71,13 @@ class MLPRegressor(RegressorMixin, BaseEstimator):
         layers += [nn.Linear(width, n_targets), nn.Tanh()]
         return nn.Sequential(*layers)
 
-    def fit(self, X, y, sample_weight=None) -> "MLPRegressor":
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> "MLPRegressor":
         """Train on X (n_samples, n_features) and y (n_samples[, n_targets]), NaN = missing."""
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; known: {', '.join(LOSSES)}")
-        X = validate_data(self, X, dtype=np.float64)
+        X = check_features(self, X)
         y = check_targets(y, len(X))
         self._y_1d = y.ndim == 1
         y = y.reshape(len(X), -1)
@@ -84,7 +88,13 @@ class MLPRegressor(RegressorMixin, BaseEstimator):
             self._fit(X, y, w, torch.Generator().manual_seed(seed))
         return self
 
-    def _fit(self, X: NDArray, y: NDArray, w: NDArray | None, generator) -> None:
+    def _fit(
+        self,
+        X: NDArray[np.float64],
+        y: NDArray[np.float64],
+        w: NDArray[np.float64] | None,
+        generator: torch.Generator,
+    ) -> None:
         loss_fn = LOSSES[self.loss]
         self.mean_, self.scale_ = fit_standardiser(X)
         Z = torch.from_numpy(standardise(X, self.mean_, self.scale_).astype(np.float32))
@@ -107,7 +117,7 @@ class MLPRegressor(RegressorMixin, BaseEstimator):
                 batch = shuffled[start : start + self.batch_size]
                 optimiser.zero_grad()
                 loss = loss_fn(self.module_(Z[batch]), Y[batch], None if W is None else W[batch])
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 optimiser.step()
             if n_dev == 0:
                 continue
@@ -127,7 +137,7 @@ class MLPRegressor(RegressorMixin, BaseEstimator):
             self.module_.load_state_dict(best_state, strict=True)
         self.module_.eval()
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         # Predictions are bounded by tanh to a rating scale's [-1, 1]: the score that
@@ -135,22 +145,22 @@ class MLPRegressor(RegressorMixin, BaseEstimator):
         tags.regressor_tags.poor_score = True
         return tags
 
-    def predict(self, X) -> NDArray[np.float64]:
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         """(n_samples, n_targets) predictions; (n_samples,) if fitted on a 1-d y."""
         check_is_fitted(self, "module_")
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = check_features(self, X, reset=False)
         Z = torch.from_numpy(standardise(X, self.mean_, self.scale_).astype(np.float32))
         with torch.inference_mode():
-            pred = self.module_(Z).numpy().astype(np.float64)
+            pred: NDArray[np.float64] = self.module_(Z).numpy().astype(np.float64)
         return pred[:, 0] if getattr(self, "_y_1d", False) else pred  # older pickles: 2-d
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         if "module_" in state:
             state["module_"] = {k: v.numpy().copy() for k, v in self.module_.state_dict().items()}
         return state
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         module_state = state.pop("module_", None)
         self.__dict__.update(state)
