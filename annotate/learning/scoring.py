@@ -12,7 +12,7 @@ from annotate.models import Label, ModelVersion, Project
 from learner.cooperative import Action, ScoringPlan, scoring_plan
 from learner.training import BundleScores, TrainedBundle
 
-__all__ = ["Action", "PoolScores", "bundle_load", "pool_plan", "pool_scores"]
+__all__ = ["Action", "PoolScores", "ScoringPlan", "bundle_load", "pool_plan", "pool_scores"]
 
 
 def bundle_load(version: ModelVersion) -> TrainedBundle:

@@ -10,12 +10,13 @@ new model contradicts by more than the project's tolerance is revoked first.
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from annotate.learning.scoring import Action, pool_plan, pool_scores
+from annotate.learning.scoring import Action, PoolScores, ScoringPlan, pool_plan, pool_scores
 from annotate.models import Clip, ClipState, Label, LabelSource, ModelVersion, Project
 from annotate.services.features import project_features_ensure
 
@@ -43,6 +44,55 @@ def _scorable(project: Project) -> QuerySet[Clip]:
     return Clip.objects.filter(project=project, n_ratings=0, active_leases=0).filter(
         Q(state__in=[ClipState.AWAITING_HUMANS, ClipState.DEFERRED, ClipState.MACHINE_LABELLED])
     )
+
+
+def _plan_rows(
+    plan: ScoringPlan,
+    *,
+    pool: PoolScores,
+    live: dict[tuple[int, str], Label],
+    free: set[int],
+    now: datetime,
+) -> tuple[list[Label], list[Label], list[Clip]]:
+    """The rows a scoring plan changes, for the clips still `free`: live machine labels
+    revoked, new machine labels (with provenance), and each clip's state."""
+    name = pool.version.name
+    revoked, new_labels, clip_updates = [], [], []
+    for i, clip_id in enumerate(pool.clip_ids.tolist()):
+        if clip_id not in free:
+            continue
+        for t, target in enumerate(pool.targets):
+            if plan.revoke[i, t]:
+                old = live[(clip_id, target)]
+                old.revoked_at = now
+                old.revoked_reason = (
+                    f"{name} predicts {plan.values[i, t]:.3f}"
+                    if plan.disagrees[i, t]
+                    else f"{name} is not confident"
+                )
+                revoked.append(old)
+            if plan.label[i, t]:
+                new_labels.append(
+                    Label(
+                        clip_id=clip_id,
+                        target=target,
+                        value=float(plan.values[i, t]),
+                        source=LabelSource.MACHINE,
+                        confidence=float(pool.scores.expected_error[i, t]),
+                        model_version=name,
+                    )
+                )
+        decision = plan.decisions[i]
+        asks = decision.action == Action.ASK_HUMANS
+        clip_updates.append(
+            Clip(
+                pk=clip_id,
+                state=CLIP_STATE[decision.action],
+                priority=float(decision.priority) if asks else 0.0,
+                ratings_wanted=int(decision.n_raters) if asks else 0,
+            )
+        )
+    return revoked, new_labels, clip_updates
 
 
 def project_score(*, project_id: int) -> ScoreReport | None:
@@ -77,41 +127,9 @@ def project_score(*, project_id: int) -> ScoreReport | None:
             )
         }
         plan = pool_plan(project=project, pool=pool, live=live)
-        revoked, new_labels, clip_updates = [], [], []
-        for i, clip_id in enumerate(clip_ids):
-            if clip_id not in free:
-                continue
-            decision = plan.decisions[i]
-            for t, target in enumerate(pool.targets):
-                if plan.revoke[i, t]:
-                    old = live[(clip_id, target)]
-                    old.revoked_at = now
-                    old.revoked_reason = (
-                        f"{version.name} predicts {plan.values[i, t]:.3f}"
-                        if plan.disagrees[i, t]
-                        else f"{version.name} is not confident"
-                    )
-                    revoked.append(old)
-                if plan.label[i, t]:
-                    new_labels.append(
-                        Label(
-                            clip_id=clip_id,
-                            target=target,
-                            value=float(plan.values[i, t]),
-                            source=LabelSource.MACHINE,
-                            confidence=float(pool.scores.expected_error[i, t]),
-                            model_version=version.name,
-                        )
-                    )
-            asks = decision.action == Action.ASK_HUMANS
-            clip_updates.append(
-                Clip(
-                    pk=clip_id,
-                    state=CLIP_STATE[decision.action],
-                    priority=float(decision.priority) if asks else 0.0,
-                    ratings_wanted=int(decision.n_raters) if asks else 0,
-                )
-            )
+        revoked, new_labels, clip_updates = _plan_rows(
+            plan, pool=pool, live=live, free=free, now=now
+        )
         Label.objects.bulk_update(revoked, ["revoked_at", "revoked_reason"], batch_size=1000)
         Label.objects.bulk_create(new_labels, batch_size=1000)
         Clip.objects.bulk_update(
