@@ -250,16 +250,18 @@ def clip_label(
 @dataclass(frozen=True)
 class Settlement:
     """What a clip's ratings settle: per target its label, agreement and rating count
-    (NaN / 0 where no rating has the target), and how many ratings it wants in all."""
+    (NaN / 0 where no rating has the target), and how many ratings it wants in all
+    against the `n_ratings` it has."""
 
     labels: NDArray[np.float64]
     agreement: NDArray[np.float64]
     counts: NDArray[np.int64]
+    n_ratings: int
     ratings_wanted: int
 
     @property
     def needs_humans(self) -> bool:
-        return int(self.counts.max(initial=0)) < self.ratings_wanted
+        return self.n_ratings < self.ratings_wanted
 
 
 def settle_clip(
@@ -319,6 +321,7 @@ def settle_clip(
         labels=labels,
         agreement=agreement,
         counts=counts.astype(np.int64),
+        n_ratings=n_ratings,
         ratings_wanted=max(wanted, active_leases),
     )
 

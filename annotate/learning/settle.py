@@ -13,7 +13,6 @@ class ClipSettlement:
     """`settle_clip`'s answer for a clip, with the project's targets it is indexed by."""
 
     targets: list[Target]
-    n_ratings: int
     settlement: Settlement
 
 
@@ -57,4 +56,4 @@ def clip_settlement(*, clip: Clip, project: Project) -> ClipSettlement:
         agreement_target=project.agreement_target,
         active_leases=clip.active_leases,
     )
-    return ClipSettlement(targets=targets, n_ratings=len(ratings), settlement=settlement)
+    return ClipSettlement(targets=targets, settlement=settlement)

@@ -237,13 +237,9 @@ def clip_settle(*, clip_id: int) -> Clip:
                 n_ratings=int(settled.counts[t]),
                 agreement=float(settled.agreement[t]),
             )
-        clip.n_ratings = plan.n_ratings
-        if plan.n_ratings and clip.state in (ClipState.AWAITING_HUMANS, ClipState.RATED):
+        clip.n_ratings = settled.n_ratings
+        if settled.n_ratings and clip.state in (ClipState.AWAITING_HUMANS, ClipState.RATED):
             clip.ratings_wanted = settled.ratings_wanted
-            clip.state = (
-                ClipState.AWAITING_HUMANS
-                if clip.n_ratings < clip.ratings_wanted
-                else ClipState.RATED
-            )
+            clip.state = ClipState.AWAITING_HUMANS if settled.needs_humans else ClipState.RATED
         clip.save(update_fields=["n_ratings", "ratings_wanted", "state"])
     return clip
