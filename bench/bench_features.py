@@ -1,10 +1,12 @@
 """Feature extraction speed, in times real time per core, from file to feature vector.
 
     python -m bench.bench_features [--corpus ../shared/data/emodb] [--n 100]
+        [--extractors librosa egemaps compare]
 
 Runs single-threaded (one core) on the first N files of a corpus in the shared format
-(or synthetic clips it writes when none is given and ../shared/data is absent), for the
-default librosa extractor and for openSMILE eGeMAPS on the same files.
+(or synthetic clips it writes when none is given and ../shared/data is absent), for each
+named extractor (learner.features.EXTRACTORS; default: the librosa default and openSMILE
+eGeMAPS) on the same files.
 """
 
 import os
@@ -21,7 +23,7 @@ from pathlib import Path
 import soundfile as sf
 
 from bench.machine import describe
-from learner.features import get_extractor
+from learner.features import EXTRACTORS, get_extractor
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emodb"
 
@@ -53,6 +55,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--n", type=int, default=100)
+    parser.add_argument(
+        "--extractors", nargs="+", choices=list(EXTRACTORS), default=["librosa", "egemaps"]
+    )
     args = parser.parse_args()
     files = corpus_files(args.corpus, args.n)
     print(describe())
@@ -61,7 +66,7 @@ def main() -> None:
     print()
     print("| extractor | audio s | CPU s | x real time per core |")
     print("|---|---|---|---|")
-    for name in ("librosa", "egemaps"):
+    for name in args.extractors:
         audio_s, cpu_s = measure(name, files)
         print(f"| {name} | {audio_s:.1f} | {cpu_s:.2f} | {audio_s / cpu_s:.0f} |")
 

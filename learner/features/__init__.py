@@ -1,4 +1,5 @@
-"""Feature extractors: frame-level descriptors and their functionals, or eGeMAPS.
+"""Feature extractors: frame-level descriptors and their functionals, or openSMILE's
+eGeMAPS or ComParE 2016 functionals.
 
     extractor = get_extractor("librosa")
     vector = extractor.extract(audio, sr)          # clip functionals, 1-d
@@ -10,13 +11,14 @@ reused only for the same key.
 from typing import Any
 
 from learner.features.base import Extractor
-from learner.features.egemaps import EgemapsExtractor
+from learner.features.egemaps import CompareExtractor, EgemapsExtractor, OpensmileExtractor
 from learner.features.lld import LibrosaExtractor
 from learner.features.normalise import speaker_normalise
 
 EXTRACTORS: dict[str, type[Extractor]] = {
     LibrosaExtractor.name: LibrosaExtractor,
     EgemapsExtractor.name: EgemapsExtractor,
+    CompareExtractor.name: CompareExtractor,
 }
 
 
@@ -32,9 +34,11 @@ def get_extractor(name: str = "librosa", **params: Any) -> Extractor:
 
 __all__ = [
     "EXTRACTORS",
+    "CompareExtractor",
     "EgemapsExtractor",
     "Extractor",
     "LibrosaExtractor",
+    "OpensmileExtractor",
     "get_extractor",
     "speaker_normalise",
 ]

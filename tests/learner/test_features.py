@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from learner.features import get_extractor
+from learner.features import EXTRACTORS, CompareExtractor, get_extractor
 from learner.features.functionals import functionals
 from learner.features.lld import LLD_NAMES
 
@@ -86,6 +86,24 @@ def test_egemaps_gives_88_functionals():
     assert vector.shape == (88,)
     assert len(extractor.feature_names_) == 88
     assert np.isfinite(vector).all()
+
+
+def test_compare_gives_6373_functionals():
+    extractor = get_extractor("compare")
+    assert isinstance(extractor, CompareExtractor)
+    assert EXTRACTORS["compare"] is CompareExtractor
+    vector = extractor.extract(tone(seconds=1.0), SR)
+    assert vector.shape == (6373,)
+    assert len(extractor.feature_names_) == 6373
+    assert vector.dtype == np.float32
+    assert np.isfinite(vector).all()
+    assert np.isfinite(extractor.extract(np.zeros(100, dtype=np.float32), SR)).all()
+
+
+def test_compare_cache_key_differs_from_egemaps_and_stays_the_same():
+    assert get_extractor("compare").cache_key != get_extractor("egemaps").cache_key
+    assert get_extractor("compare").cache_key == get_extractor("compare").cache_key
+    assert get_extractor("compare").cache_key == "compare-9d187fe70cc08443"
 
 
 def test_unknown_extractor_is_named():
