@@ -78,12 +78,13 @@ def project_get_for_admin(*, user: User, project_id: int) -> Project:
 
 
 def assignment_get_for_rater(*, user: User, assignment_id: int) -> Assignment:
-    """The user's own assignment (with its clip), in a project they still belong to.
+    """The user's own assignment (with its clip and project), in a project they still
+    belong to.
 
     Someone else's lease is the same NotFound as a missing one.
     """
     assignment = (
-        Assignment.objects.select_related("clip")
+        Assignment.objects.select_related("clip", "project")
         .filter(pk=assignment_id, rater=user, project__in=projects_visible_to(user))
         .first()
     )

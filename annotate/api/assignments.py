@@ -41,7 +41,7 @@ class RatingCreateApi(APIView):
         data.is_valid(raise_exception=True)
         result = rating_submit(
             rater=signed_in(request),
-            assignment_id=assignment.pk,
+            assignment=assignment,
             values=data.validated_data["values"],
             client_token=data.validated_data["client_token"],
             time_spent_ms=data.validated_data.get("time_spent_ms"),

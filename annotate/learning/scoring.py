@@ -59,8 +59,10 @@ def pool_plan(
 ) -> ScoringPlan:
     """`learner.cooperative.scoring_plan` for the scored clips, given their live machine
     labels `{(clip_id, target): Label}` and the project's bars, budget and raters."""
-    scales = dict(project.targets.values_list("name", "scale_min"))
-    tops = dict(project.targets.values_list("name", "scale_max"))
+    scales = {
+        name: (low, high)
+        for name, low, high in project.targets.values_list("name", "scale_min", "scale_max")
+    }
     live_values = np.array(
         [
             [live[(c, t)].value if (c, t) in live else np.nan for t in pool.targets]
@@ -78,6 +80,6 @@ def pool_plan(
         human_budget=project.human_budget_per_round,
         min_raters=project.min_raters,
         max_raters=project.max_raters,
-        scale_min=np.array([scales.get(t, -1.0) for t in pool.targets]),
-        scale_max=np.array([tops.get(t, 1.0) for t in pool.targets]),
+        scale_min=np.array([scales.get(t, (-1.0, 1.0))[0] for t in pool.targets]),
+        scale_max=np.array([scales.get(t, (-1.0, 1.0))[1] for t in pool.targets]),
     )

@@ -91,17 +91,6 @@ def _replayed(*, rater: User, client_token: str, assignment_id: int) -> Rating |
     return rating
 
 
-def _leased_assignment(*, rater: User, assignment_id: int) -> Assignment:
-    assignment = (
-        Assignment.objects.select_related("clip", "project")
-        .filter(pk=assignment_id, rater_id=rater.pk)
-        .first()
-    )
-    if assignment is None:
-        raise NotFound("this assignment does not exist or is not yours", code="no_assignment")
-    return assignment
-
-
 def _lease_complete(*, assignment: Assignment, now: datetime) -> None:
     """Mark the live lease completed, or say why it cannot be rated (409)."""
     completed = Assignment.objects.filter(
@@ -122,7 +111,7 @@ def _lease_complete(*, assignment: Assignment, now: datetime) -> None:
 def rating_submit(
     *,
     rater: User,
-    assignment_id: int,
+    assignment: Assignment,
     values: object,
     client_token: str,
     time_spent_ms: int | None = None,
@@ -131,18 +120,19 @@ def rating_submit(
 
     The same request again returns the stored rating (created=False). Completes the
     lease, updates the clip's counters and label, and decides whether it needs more
-    raters (`clip_settle`). An assignment that is not the rater's is NotFound, as a
-    missing one is.
+    raters (`clip_settle`). `assignment` is the rater's own lease, as
+    `annotate.access.assignment_get_for_rater` resolves it (with its clip and project).
     """
     if not isinstance(client_token, str) or not 8 <= len(client_token) <= MAX_CLIENT_TOKEN:
         raise ValidationError(
             f"client_token must be a string of 8 to {MAX_CLIENT_TOKEN} characters", code="bad_token"
         )
     if (
-        replay := _replayed(rater=rater, client_token=client_token, assignment_id=assignment_id)
+        replay := _replayed(rater=rater, client_token=client_token, assignment_id=assignment.pk)
     ) is not None:
         return SubmitResult(replay, created=False)
-    assignment = _leased_assignment(rater=rater, assignment_id=assignment_id)
+    if assignment.rater_id != rater.pk:
+        raise NotFound("this assignment does not exist or is not yours", code="no_assignment")
     project = assignment.project
     checked_values = rating_values_validate(targets=list(project.targets.all()), values=values)
     if time_spent_ms is not None and (not isinstance(time_spent_ms, int) or time_spent_ms < 0):
