@@ -1,13 +1,15 @@
 """Full supervision by feature set: which features and model the label-efficiency runs use.
 
     python -m bench.full_supervision --corpus ../shared/data/emodb [--corpus DIR ...]
-        [--extractors librosa,egemaps] [--normalisations speaker,none]
+        [--extractors librosa,egemaps] [--normalisations none,speaker,auto]
         [--regressors linear,mlp] [--seeds 5] [--folds 5] [--labels weighted|mean]
 
 On the label-efficiency benchmark's own speaker splits, every pool clip rated by 3
 simulated (or replayed) raters; the median test CCC over splits per extractor, feature
 normalisation and regressor, and how often each combination beats the first one on the
-same split. Prints a markdown table.
+same split. "auto" is the platform's default: per split, whichever of none and speaker
+scores better on the development speakers' labels (never on test gold). Prints a
+markdown table.
 """
 
 import os
@@ -33,6 +35,7 @@ from bench.machine import describe
 from learner.features import speaker_normalise
 from learner.metrics import ccc
 from learner.regressors import make_regressor, predict_matrix
+from learner.training import RoundConfig, dev_score
 
 
 def corpus_scores(corpus_dir: Path, args) -> tuple[list[str], dict[tuple, np.ndarray]]:
@@ -56,13 +59,17 @@ def corpus_scores(corpus_dir: Path, args) -> tuple[list[str], dict[tuple, np.nda
                 labeller = Labeller(run.crowd, run.targets, known=dev, weighted=weighted)
                 for clip in split.pool:
                     labeller.ask(int(clip), args.raters)
-                splits.append((seed, split, labeller.labelled_set(run.X, run.corpus.speakers)))
+                splits.append((seed, split, labeller, dev))
         for normalisation, regressor in itertools.product(args.normalisations, args.regressors):
-            X = features[normalisation]
             scores = []
-            for seed, split, labelled in splits:
+            for seed, split, labeller, dev in splits:
+                chosen = normalisation
+                if normalisation == "auto":
+                    chosen = choose_by_dev(features, labeller, dev, run, regressor, seed)
+                X = features[chosen]
+                labelled = labeller.labelled_set(X, run.corpus.speakers)
                 model = make_regressor(regressor, random_state=seed)
-                model.fit(X[labelled.clip_ids], labelled.y)
+                model.fit(labelled.X, labelled.y)
                 pred = predict_matrix(model, X[split.test])
                 gold = run.gold[split.test]
                 scores.append([ccc(gold[:, t], pred[:, t]) for t in range(gold.shape[1])])
@@ -70,12 +77,28 @@ def corpus_scores(corpus_dir: Path, args) -> tuple[list[str], dict[tuple, np.nda
     return run.targets, runs
 
 
+def choose_by_dev(features, labeller, dev, run, regressor: str, seed: int) -> str:
+    """The platform's "auto" normalisation (learner.training.dev_score): the view whose
+    regressor, fitted on the pool's labels, scores best on the development speakers'
+    labels; never on test gold."""
+    config = RoundConfig(
+        targets=tuple(run.targets), extractor_key="bench", regressor=regressor, random_state=seed
+    )
+    speakers = run.corpus.speakers
+    scores = {
+        name: dev_score(labeller.labelled_set(X, speakers), dev.labelled_set(X, speakers), config)
+        for name, X in features.items()
+    }
+    finite = {name: score for name, score in scores.items() if np.isfinite(score)}
+    return max(finite, key=lambda name: finite[name]) if finite else "none"
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, action="append", required=True)
     parser.add_argument("--extractors", type=lambda s: s.split(","), default=["librosa"])
     parser.add_argument(
-        "--normalisations", type=lambda s: s.split(","), default=["none", "speaker"]
+        "--normalisations", type=lambda s: s.split(","), default=["none", "speaker", "auto"]
     )
     parser.add_argument("--regressors", type=lambda s: s.split(","), default=["linear"])
     parser.add_argument("--seeds", type=int, default=5)

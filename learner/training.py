@@ -465,6 +465,42 @@ def should_promote(
     return _mean_ccc(dev_ccc) >= _mean_ccc(active_dev_ccc) - tolerance
 
 
+def development_mask(data: LabelledSet, dev_seed: int) -> NDArray[np.bool_]:
+    """The development speakers of a retraining (a quarter of the clips, whole speakers,
+    fixed by `dev_seed` so a project keeps them from run to run)."""
+    return speaker_split(data.groups, dev_fraction=0.25, random_state=dev_seed)
+
+
+def dev_score(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> float:
+    """Mean CCC over targets on `dev` of the plain regressor fitted on `train`; NaN with
+    fewer than 10 training or 5 development clips."""
+    if len(train) < 10 or len(dev) < 5:
+        return float("nan")
+    return _mean_dev_ccc(_fit_regressor(train, config), dev)
+
+
+def choose_on_dev(
+    views: dict[str, LabelledSet], config: RoundConfig, *, dev_seed: int
+) -> tuple[str, dict[str, float]]:
+    """Which view of the same labelled clips (one per feature normalisation, say) a
+    plain regressor learns best from: fitted on all but the development speakers, mean
+    CCC over targets on their human labels. Returns the winner (the first listed on a
+    tie) and every view's score.
+
+    Speaker normalisation wins where every speaker shows every emotion and loses where
+    each speaker carries one or two (natural speech): the project's own labels decide."""
+    if not views:
+        raise ValueError("choose_on_dev needs at least one view")
+    scores = {}
+    for name, data in views.items():
+        dev_speakers = development_mask(data, dev_seed)
+        train, dev = data.subset(~dev_speakers), data.subset(dev_speakers & data.human)
+        scores[name] = dev_score(train, dev, config)
+    finite = {name: score for name, score in scores.items() if np.isfinite(score)}
+    chosen = max(finite, key=lambda name: finite[name]) if finite else next(iter(views))
+    return chosen, scores
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A model version ready to deploy (`bundle`, refitted), its metrics, and whether it
@@ -495,7 +531,7 @@ def train_candidate(
     extractor is compared by its stored `active_metrics`. Raises ValueError with too few
     labels (`train_round`).
     """
-    dev_speakers = speaker_split(data.groups, dev_fraction=0.25, random_state=dev_seed)
+    dev_speakers = development_mask(data, dev_seed)
     dev_mask = dev_speakers & data.human
     bundle = train_round(data.subset(~dev_speakers), data.subset(dev_mask), config)
     if progress is not None:
@@ -541,7 +577,10 @@ __all__ = [
     "LabelledSet",
     "RoundConfig",
     "TrainedBundle",
+    "choose_on_dev",
     "confidence_rank_on_held_out_speakers",
+    "dev_score",
+    "development_mask",
     "machine_label_bars",
     "should_promote",
     "speaker_split",

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from annotate.learning.features import extractor_key
+from annotate.learning.features import extractor_key, normalisation_in_use
 from annotate.models import Project
 from learner.training import RoundConfig, machine_label_bars
 
@@ -26,6 +26,6 @@ def learner_config(project: Project, *, random_state: int = 0) -> RoundConfig:
         target_error=target_error,
         max_self_label_error=max_self_label_error,
         extractor_key=extractor_key(project),
-        feature_normalisation=project.feature_normalisation,
+        feature_normalisation=normalisation_in_use(project),
         random_state=random_state,
     )

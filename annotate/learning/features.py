@@ -6,14 +6,23 @@ import numpy as np
 from django.db.models import Count, Max
 from numpy.typing import NDArray
 
-from annotate.models import ClipFeatures, FeatureNormalisation, Project
+from annotate.models import ClipFeatures, FeatureNormalisation, ModelVersion, Project
 from learner.features import Extractor, get_extractor, speaker_normalise
 
-# How features are put on a common scale before learning (learner.features.normalise).
-NORMALISATIONS = tuple(FeatureNormalisation.values)
+# How features are put on a common scale before learning (learner.features.normalise);
+# a project's "auto" picks one of these on its development speakers.
+NORMALISATIONS = tuple(v for v in FeatureNormalisation.values if v != FeatureNormalisation.AUTO)
 
 
-__all__ = ["NORMALISATIONS", "Extractor", "FeatureCache", "extractor_for", "feature_cache"]
+__all__ = [
+    "NORMALISATIONS",
+    "Extractor",
+    "FeatureCache",
+    "extractor_for",
+    "feature_cache",
+    "normalisation_in_use",
+    "normalisations_to_try",
+]
 
 Stamp = dict[str, int | None]
 Ids = NDArray[np.int64]
@@ -28,6 +37,33 @@ def extractor_for(project: Project) -> Extractor:
 def extractor_key(project: Project) -> str:
     """The cache key of the project's extractor: stored features are reused only for it."""
     return extractor_for(project).cache_key
+
+
+def _active_normalisation(project: Project) -> str | None:
+    return (
+        ModelVersion.objects.filter(project=project, is_active=True)
+        .values_list("metrics__feature_normalisation", flat=True)
+        .first()
+    )
+
+
+def normalisations_to_try(project: Project) -> tuple[str, ...]:
+    """The normalisations a retraining compares: the project's own, or with "auto" all of
+    them, the active model's first (it keeps a tie)."""
+    if project.feature_normalisation != FeatureNormalisation.AUTO:
+        return (project.feature_normalisation,)
+    active = _active_normalisation(project)
+    return tuple(sorted(NORMALISATIONS, key=lambda name: name != active))
+
+
+def normalisation_in_use(project: Project) -> str:
+    """The normalisation the project's clips are scaled with outside a retraining (the
+    online queue): with "auto", the active model's choice, else none (no speaker
+    normalisation before the labels have shown it helps)."""
+    if project.feature_normalisation != FeatureNormalisation.AUTO:
+        return str(project.feature_normalisation)
+    active = _active_normalisation(project)
+    return active if active in NORMALISATIONS else str(FeatureNormalisation.NONE)
 
 
 def features_of(

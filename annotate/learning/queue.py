@@ -6,7 +6,7 @@ import numpy as np
 from django.db.models import Q
 from numpy.typing import NDArray
 
-from annotate.learning.features import extractor_key, feature_cache
+from annotate.learning.features import extractor_key, feature_cache, normalisation_in_use
 from annotate.models import Clip, ClipState, Label, LabelSource, Project
 from learner.cooperative import online_queue
 
@@ -37,7 +37,7 @@ def queue_order(*, project: Project) -> QueueOrder | None:
     clip_ids, X = feature_cache.matrix(
         project_id=project.pk,
         extractor_key=extractor_key(project),
-        normalisation=project.feature_normalisation,
+        normalisation=normalisation_in_use(project),
     )
     if not clip_ids.size:
         return None

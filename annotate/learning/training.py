@@ -1,21 +1,23 @@
 """Labelled clips -> a candidate model, compared with the active one, and promotion."""
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from annotate.learning.config import learner_config
-from annotate.learning.features import extractor_key, feature_cache
+from annotate.learning.features import extractor_key, feature_cache, normalisations_to_try
 from annotate.learning.scoring import bundle_load
 from annotate.models import Clip, Label, LabelSource, ModelVersion, Project
-from learner.training import Candidate, LabelledSet, train_candidate
+from learner.training import Candidate, LabelledSet, choose_on_dev, train_candidate
 
 __all__ = ["Candidate", "candidate_train", "labelled_set"]
 
 
-def labelled_set(project: Project) -> LabelledSet:
-    """Every clip with a live label (human or machine) and features, as arrays."""
+def labelled_set(project: Project, *, normalisation: str | None = None) -> LabelledSet:
+    """Every clip with a live label (human or machine) and features, as arrays; features
+    scaled by `normalisation` (default: the first the project tries)."""
     targets = list(project.targets.values_list("name", flat=True))
     labels = Label.objects.filter(clip__project=project, revoked_at__isnull=True).values_list(
         "clip_id", "target", "value", "source", "agreement"
@@ -31,7 +33,7 @@ def labelled_set(project: Project) -> LabelledSet:
     kept, X = feature_cache.rows(
         project_id=project.pk,
         extractor_key=extractor_key(project),
-        normalisation=project.feature_normalisation,
+        normalisation=normalisation or normalisations_to_try(project)[0],
         clip_ids=sorted(by_clip),
     )
     kept_ids = kept.tolist()
@@ -60,9 +62,17 @@ def candidate_train(
 ) -> Candidate:
     """Train a candidate on the project's labels and compare it with the active model on
     the project's development speakers (learner.training.train_candidate). Raises
-    ValueError with too few labels."""
-    data = labelled_set(project)
+    ValueError with too few labels.
+
+    With the project's normalisation "auto", the features' normalisation is chosen
+    first, on the same development speakers (learner.training.choose_on_dev)."""
     config = learner_config(project)
+    views = {
+        name: labelled_set(project, normalisation=name) for name in normalisations_to_try(project)
+    }
+    chosen, scores = choose_on_dev(views, config, dev_seed=project.pk)
+    data = views[chosen]
+    config = replace(config, feature_normalisation=chosen)
     active = ModelVersion.objects.filter(project=project, is_active=True).first()
     previous = bundle_load(active) if active is not None else None
     active_X = None
@@ -78,7 +88,7 @@ def candidate_train(
             normalisation=previous.feature_normalisation,
             clip_ids=data.clip_ids,
         )
-    return train_candidate(
+    candidate = train_candidate(
         data,
         config,
         dev_seed=project.pk,
@@ -87,3 +97,9 @@ def candidate_train(
         active_metrics=active.metrics if active is not None else None,
         progress=progress,
     )
+    candidate.metrics["feature_normalisation"] = chosen
+    if len(views) > 1:
+        candidate.metrics["normalisation_dev_ccc"] = {
+            name: score if np.isfinite(score) else None for name, score in scores.items()
+        }
+    return candidate

@@ -4,6 +4,7 @@ from django.db.models import F, Q
 
 
 class FeatureNormalisation(models.TextChoices):
+    AUTO = "auto", "Chosen on the development speakers' labels"
     SPEAKER = "speaker", "Standardised within each speaker"
     NONE = "none", "As extracted"
 
@@ -57,9 +58,11 @@ class Project(models.Model):
     feature_normalisation = models.CharField(
         max_length=20,
         choices=FeatureNormalisation,
-        default=FeatureNormalisation.SPEAKER,
+        default=FeatureNormalisation.AUTO,
         help_text="How features are scaled before the models see them "
-        "(learner.features.speaker_normalise).",
+        "(learner.features.speaker_normalise). auto: each retraining keeps whichever "
+        "scores better on the development speakers (speaker normalisation suits acted "
+        "corpora where every speaker shows every emotion, not natural speech).",
     )
     speakers_version = models.PositiveIntegerField(
         default=0,

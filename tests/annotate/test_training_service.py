@@ -173,7 +173,8 @@ def test_the_learner_sees_features_normalised_per_speaker(trained_project, setti
     from learner.features import speaker_normalise
     from learner.training import TrainedBundle
 
-    assert trained_project.feature_normalisation == "speaker"  # the measured default
+    trained_project.feature_normalisation = "speaker"
+    trained_project.save(update_fields=["feature_normalisation"])
     clips = list(Clip.objects.filter(project=trained_project).order_by("id"))
     raw = np.vstack([np.frombuffer(bytes(c.features.get().values), dtype="<f4") for c in clips])
     # Speaker statistics come from every clip of the speaker, labelled or not.
@@ -193,6 +194,56 @@ def test_the_learner_sees_features_normalised_per_speaker(trained_project, setti
     trained_project.feature_normalisation = "none"
     trained_project.save(update_fields=["feature_normalisation"])
     np.testing.assert_array_equal(labelled_set(trained_project).X, raw[rows])
+
+
+def _speakers_project(*, natural: bool, seed: int = 0):
+    """20 speakers x 10 clips, all labelled. Features = a large per-speaker offset + the
+    labels + noise. Acted: every speaker spans the scale; natural: each speaker carries
+    one emotion of their own."""
+    project = make_project(min_raters=2)
+    assert project.feature_normalisation == "auto"  # the default
+    rng = np.random.default_rng(seed)
+    key = get_extractor(project.feature_extractor).cache_key
+    n_speakers, per_speaker, d = 20, 10, 16
+    if natural:
+        y = np.repeat(rng.uniform(-0.8, 0.8, (n_speakers, 2)), per_speaker, axis=0)
+    else:
+        y = rng.uniform(-0.9, 0.9, (n_speakers * per_speaker, 2))
+    offsets = np.repeat(rng.normal(0, 1.5, (n_speakers, d)), per_speaker, axis=0)
+    X = (offsets + y @ rng.normal(0, 1, (2, d)) + rng.normal(0, 0.3, offsets.shape)).astype("<f4")
+    for i, clip in enumerate(make_clips(project, len(X))):
+        clip.speaker = f"s{i // per_speaker}"
+        clip.save(update_fields=["speaker"])
+        ClipFeatures.objects.create(
+            clip=clip, extractor_key=key, values=X[i].tobytes(), n_features=d
+        )
+        for t, target in enumerate(("arousal", "valence")):
+            Label.objects.create(
+                clip=clip, target=target, value=float(y[i, t]), source="human", n_ratings=2
+            )
+        Clip.objects.filter(pk=clip.pk).update(state=ClipState.RATED, n_ratings=2)
+    return project
+
+
+@pytest.mark.parametrize(("natural", "expected"), [(False, "speaker"), (True, "none")])
+def test_auto_normalisation_chooses_itself_on_the_development_speakers(
+    media_root, settings, natural, expected
+):
+    from annotate.learning.features import normalisation_in_use
+    from learner.training import TrainedBundle
+
+    project = _speakers_project(natural=natural)
+    assert normalisation_in_use(project) == "none"  # before any model: nothing removed
+    run = training_run_execute(run_id=training_run_start(project=project).pk)
+    assert run.state == RunState.SUCCEEDED, run.error
+    scores = run.metrics["normalisation_dev_ccc"]
+    assert set(scores) == {"speaker", "none"}
+    assert run.metrics["feature_normalisation"] == expected, scores
+    assert scores[expected] > scores[next(n for n in scores if n != expected)]
+    version = ModelVersion.objects.get(project=project, is_active=True)
+    bundle = TrainedBundle.load(Path(settings.MEDIA_ROOT) / version.artifact)
+    assert bundle.feature_normalisation == expected  # scored on the scale it chose
+    assert normalisation_in_use(project) == expected  # and the online queue follows
 
 
 def test_a_speaker_edited_in_the_admin_reaches_every_cached_normalisation(
