@@ -63,7 +63,7 @@ def test_full_supervision_table_compares_feature_settings_on_the_same_splits():
     corpus = shared_corpus("emodb")
     report = full_supervision(["--corpus", str(corpus), "--seeds", "1", "--folds", "3"])
     rows = [line for line in report.splitlines() if line.startswith("| librosa |")]
-    assert [row.split(" | ")[1] for row in rows] == ["none", "speaker"]
+    assert [row.split(" | ")[1] for row in rows] == ["none", "speaker", "auto"]
     for row in rows:
         arousal = float(row.split(" | ")[3].split()[0])
         assert 0 < arousal <= 1  # a real model, above chance on acted arousal
