@@ -1,16 +1,52 @@
 """Multi-target regressors; targets missing for a clip are NaN and masked out."""
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from learner.regressors.extra import (
+    ClippedRegressor,
+    PerTargetRegressor,
+    PLSRegressor,
+    SVRRegressor,
+)
 from learner.regressors.linear import LinearRegressor
 from learner.regressors.torch_models import MLPRegressor
 
-REGRESSORS: dict[str, type[LinearRegressor | MLPRegressor]] = {
+Regressor = (
+    LinearRegressor
+    | MLPRegressor
+    | PLSRegressor
+    | SVRRegressor
+    | PerTargetRegressor
+    | ClippedRegressor
+)
+
+
+def _mlp_per_target(*, random_state: int | None = 0, **params: Any) -> PerTargetRegressor:
+    return PerTargetRegressor(MLPRegressor(**params), random_state=random_state)
+
+
+def _svr_rbf(*, random_state: int | None = 0, **params: Any) -> SVRRegressor:
+    return SVRRegressor(kernel="rbf", random_state=random_state, **params)
+
+
+def _linear_clipped(*, random_state: int | None = 0, **params: Any) -> ClippedRegressor:
+    return ClippedRegressor(LinearRegressor(random_state=random_state, **params))
+
+
+# name -> factory(random_state=..., **params); the params go to the model's constructor
+# (to the per-target or clipped model's inner one).
+REGRESSORS: dict[str, Callable[..., Regressor]] = {
     "linear": LinearRegressor,
     "mlp": MLPRegressor,
+    "pls": PLSRegressor,
+    "svr": SVRRegressor,
+    "svr_rbf": _svr_rbf,
+    "mlp_per_target": _mlp_per_target,
+    "linear_clipped": _linear_clipped,
 }
 
 
@@ -22,14 +58,15 @@ class _Predicts(Protocol):
 
 def make_regressor(
     name: str = "linear", *, random_state: int | None = 0, **params: Any
-) -> LinearRegressor | MLPRegressor:
-    """A clip-level regressor by name: "linear" (ridge) or "mlp" (torch)."""
+) -> Regressor:
+    """A clip-level regressor by name: "linear" (ridge), "mlp" (torch), "pls" (partial
+    least squares), "svr" (linear SVR), "svr_rbf" (kernel SVR), "mlp_per_target" (one MLP
+    per target) or "linear_clipped" (ridge on robustly scaled, outlier-clipped features)."""
     try:
-        cls = REGRESSORS[name]
+        factory = REGRESSORS[name]
     except KeyError:
         raise ValueError(f"unknown regressor {name!r}; known: {', '.join(REGRESSORS)}") from None
-    model: LinearRegressor | MLPRegressor = cls(random_state=random_state, **params)
-    return model
+    return factory(random_state=random_state, **params)
 
 
 def predict_matrix(model: _Predicts, X: NDArray[Any]) -> NDArray[np.float64]:
@@ -39,8 +76,14 @@ def predict_matrix(model: _Predicts, X: NDArray[Any]) -> NDArray[np.float64]:
 
 
 __all__ = [
+    "REGRESSORS",
+    "ClippedRegressor",
     "LinearRegressor",
     "MLPRegressor",
+    "PLSRegressor",
+    "PerTargetRegressor",
+    "Regressor",
+    "SVRRegressor",
     "make_regressor",
     "predict_matrix",
 ]
