@@ -262,12 +262,14 @@ def development_ratings(
 @dataclass(frozen=True)
 class Trained:
     """A round's model on the test speakers: predictions, and for the platform's round
-    its bundle and how well its confidence ranks the real errors, per target."""
+    its bundle and how well its confidence ranks the real errors, per target; `model` is
+    the regressor itself (scored on the development speakers, round_record)."""
 
     test_prediction: np.ndarray
     bundle: object = None
     confidence_rank: list[float] | None = None
     target_error: float = MACHINE_LABEL_TARGET_ERROR
+    model: object = None
 
 
 def train_platform_round(
@@ -292,7 +294,7 @@ def train_platform_round(
         rank_correlation(test_scores.expected_error[:, t], test_error[:, t])
         for t in range(gold.shape[1])
     ]
-    return Trained(test_scores.values, bundle, confidence_rank, config.target_error)
+    return Trained(test_scores.values, bundle, confidence_rank, config.target_error, bundle.model)
 
 
 def train_plain_model(labeller: Labeller, X, groups, split: Split, regressor: str, seed: int):
@@ -300,20 +302,27 @@ def train_plain_model(labeller: Labeller, X, groups, split: Split, regressor: st
     data = labeller.labelled_set(X, groups)
     model = make_regressor(regressor, random_state=seed)
     model.fit(data.X, data.y, sample_weight=data.weight)
-    return Trained(predict_matrix(model, X[split.test]))
+    return Trained(predict_matrix(model, X[split.test]), model=model)
 
 
-def round_record(labeller: Labeller, gold, split: Split, trained: Trained) -> dict:
-    """What a round reports: test CCC per target against ratings spent."""
+def round_record(labeller: Labeller, gold, split: Split, trained: Trained, dev_set) -> dict:
+    """What a round reports: test CCC per target against ratings spent, and the model's
+    CCC per target on the development speakers' crowd labels (`dev_set`), the learning
+    curve a stopping rule may read (never test gold)."""
     machine_ids = np.array(sorted(labeller.machine), dtype=int)
     machine_mae = None
     if machine_ids.size:
         machine = np.array([labeller.machine[i] for i in machine_ids])
         machine_mae = float(np.mean(np.abs(machine - gold[machine_ids])))
     pred = trained.test_prediction
+    dev_pred, dev_ccc = predict_matrix(trained.model, dev_set.X), []
+    for t in range(gold.shape[1]):
+        rows = np.isfinite(dev_set.y[:, t])
+        dev_ccc.append(ccc(dev_set.y[rows, t], dev_pred[rows, t]) if rows.sum() >= 3 else None)
     return {
         "cost": labeller.cost,
         "ccc": [ccc(gold[split.test, t], pred[:, t]) for t in range(gold.shape[1])],
+        "dev_ccc": dev_ccc,
         "confidence_rank": trained.confidence_rank,
         "machine_labels": int(machine_ids.size),
         "machine_mae": machine_mae,
@@ -366,7 +375,7 @@ def run_once(
             )
         else:
             trained = train_plain_model(labeller, X, groups, split, regressor, seed)
-        rounds.append(round_record(labeller, gold, split, trained))
+        rounds.append(round_record(labeller, gold, split, trained, dev_set))
         if labeller.cost >= max_cost or (
             len(rounds) > 1 and rounds[-1]["cost"] == rounds[-2]["cost"]
         ):

@@ -1,10 +1,12 @@
 """The summary of a corpus's rounds: curves on a common cost grid, the ratings each
 strategy needs to reach and stay at 95 % of full supervision (with bootstrap intervals
-over splits), plots and the markdown table."""
+over splits), where the platform's stop signal fires, plots and the markdown tables."""
 
 from pathlib import Path
 
 import numpy as np
+
+from learner.stopping import StopSignal, stop_signal
 
 
 def curve_on_grid(runs: list[list[dict]], t: int, grid: np.ndarray) -> np.ndarray:
@@ -57,9 +59,66 @@ def _interval(values: np.ndarray) -> list[float | None]:
     return [None if not np.isfinite(v) else float(v) for v in (low, high)]
 
 
+def stop_round(rounds: list[dict], targets) -> tuple[int | None, StopSignal]:
+    """The round of `rounds` where the platform's stop signal (learner.stopping) fires on
+    the development learning curve (ratings spent, dev CCC per target), None when it does
+    not, and the signal. A round that spent nothing more than the one before (the
+    strategy asked nobody) adds no point to the curve."""
+    kept = [i for i, r in enumerate(rounds) if i == 0 or r["cost"] > rounds[i - 1]["cost"]]
+    signal = stop_signal(
+        [rounds[i]["cost"] for i in kept],
+        [[np.nan if v is None else v for v in rounds[i]["dev_ccc"]] for i in kept],
+        targets=list(targets),
+    )
+    return (None if signal.round_index is None else kept[signal.round_index]), signal
+
+
+def stop_summary(
+    runs: list[list[dict]], stops: list[tuple[int | None, StopSignal]], t: int, full: dict
+) -> dict:
+    """Where the stop signal fired on target `t`: the share of splits it fired in, and over
+    those splits the ratings spent as a share of full supervision's and the test CCC there
+    as a share of full supervision's on the same split (median, 2.5th-97.5th percentiles);
+    why it did not fire in the others."""
+    fired = [
+        (s, run[i])
+        for s, (run, (i, _)) in enumerate(zip(runs, stops, strict=True))
+        if i is not None
+    ]
+    cost = np.array([r["cost"] / full["cost"] for _, r in fired], dtype=np.float64)
+    full_ccc = full["fixed"][:, t]
+    test = np.array(
+        [r["ccc"][t] / full_ccc[s] if full_ccc[s] > 0 else np.nan for s, r in fired],
+        dtype=np.float64,
+    )
+
+    def median(values: np.ndarray) -> float | None:
+        return float(np.nanmedian(values)) if np.isfinite(values).any() else None
+
+    return {
+        "fired_splits": len(fired),
+        "splits": len(runs),
+        "fired_share": len(fired) / len(runs),
+        "ratings": median(np.array([r["cost"] for _, r in fired], dtype=np.float64)),
+        "ratings_share_of_full": median(cost),
+        "ratings_share_of_full_range": _interval(cost),
+        "test_ccc_share_of_full": median(test),
+        "test_ccc_share_of_full_range": _interval(test),
+        "not_fired_reasons": [signal.reason for i, signal in stops if i is None],
+    }
+
+
 def summarise(results: dict, full: dict, targets, grid, rng) -> dict:
-    """Per target: full supervision's CCC and cost, and each strategy's figures."""
+    """Per target: full supervision's CCC and cost, and each strategy's figures. Runs and
+    the rows of `full` are aligned by split."""
     summary = {}
+    # The stop signal reads every target's curve at once; runs without development CCC
+    # (older round records) get none.
+    stops = {
+        name: [stop_round(rounds, targets) for rounds in runs]
+        for name, runs in results.items()
+        if all("dev_ccc" in r for rounds in runs for r in rounds)
+    }
     for t, target in enumerate(targets):
         entry = {
             "full_supervision_ccc": float(np.median(full["fixed"][:, t])),
@@ -85,6 +144,9 @@ def summarise(results: dict, full: dict, targets, grid, rng) -> dict:
                 random_reach=random_reach,
                 draws=draws,
                 rng=rng,
+            )
+            entry["strategies"][name]["stop_signal"] = (
+                stop_summary(runs, stops[name], t, full) if name in stops else None
             )
         summary[target] = entry
     return summary
@@ -212,5 +274,33 @@ def markdown(summary: dict, corpus_name: str) -> str:
                 f"| {s['final_ccc']:.3f} | {s['auc_ratio_vs_random']:.3f} "
                 f"({low:.3f}-{high:.3f}) | {mae} | {rank} | {s['ratings_per_clip']:.2f} |"
             )
-        lines.append("")
+        lines += ["", *stop_table(entry["strategies"])]
     return "\n".join(lines)
+
+
+def stop_table(strategies: dict) -> list[str]:
+    """The markdown lines of the stop-signal table; none without stop signals."""
+    rows = [(name, s["stop_signal"]) for name, s in strategies.items() if s.get("stop_signal")]
+    if not rows:
+        return []
+    lines = [
+        "Stop signal (learner.stopping on the development learning curve, never test "
+        "gold): where it fired, median and 2.5-97.5 % range over those splits.",
+        "",
+        "| strategy | fired in | ratings at stop | share of full | test CCC there / full |",
+        "|---|---|---|---|---|",
+    ]
+    for name, stop in rows:
+        if not stop["fired_splits"]:
+            lines.append(f"| {name} | 0/{stop['splits']} | - | - | - |")
+            continue
+        cost = _span(stop["ratings_share_of_full_range"], ".0%", "-")
+        test = stop["test_ccc_share_of_full"]
+        test = "-" if test is None else f"{test:.0%}"
+        test_range = _span(stop["test_ccc_share_of_full_range"], ".0%", "-")
+        lines.append(
+            f"| {name} | {stop['fired_splits']}/{stop['splits']} | {stop['ratings']:.0f} "
+            f"| {stop['ratings_share_of_full']:.0%} ({cost}) | {test} ({test_range}) |"
+        )
+    lines.append("")
+    return lines
