@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.authtoken.views import ObtainAuthToken
 
-from annotate.api import assignments, clips, projects, training
+from annotate.api import assignments, clips, projects, stopping, training
 
 urlpatterns = [
     path("auth/token/", ObtainAuthToken.as_view(), name="auth-token"),
@@ -53,5 +53,10 @@ urlpatterns = [
     ),
     path(
         "training-runs/<int:run_id>/", training.TrainingRunDetailApi.as_view(), name="training-run"
+    ),
+    path(
+        "projects/<int:project_id>/stop-signal/",
+        stopping.ProjectStopSignalApi.as_view(),
+        name="project-stop-signal",
     ),
 ]
