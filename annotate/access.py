@@ -45,7 +45,7 @@ def _not_found(kind: str, code: str) -> NotFound:
     return NotFound(f"this {kind} does not exist or is not yours", code=code)
 
 
-def _require_staff(user: User) -> None:
+def require_staff(user: User) -> None:
     if user_role(user) == Role.RATER:
         raise PermissionDenied("only researchers and admins may do this", code="staff_only")
 
@@ -66,7 +66,7 @@ def project_get_for_member(*, user: User, project_id: int) -> Project:
 def project_get_for_staff(*, user: User, project_id: int) -> Project:
     """A project the user may manage (researcher member or admin), else 404/403."""
     project = project_get_for_member(user=user, project_id=project_id)
-    _require_staff(user)
+    require_staff(user)
     return project
 
 
@@ -99,7 +99,7 @@ def clip_get_for_staff(*, user: User, clip_id: int) -> Clip:
     clip = Clip.objects.filter(pk=clip_id, project__in=projects_visible_to(user)).first()
     if clip is None:
         raise _not_found("clip", "no_clip")
-    _require_staff(user)
+    require_staff(user)
     return clip
 
 
@@ -113,5 +113,5 @@ def training_run_get_for_staff(*, user: User, run_id: int) -> TrainingRun:
     )
     if run is None:
         raise _not_found("training run", "no_run")
-    _require_staff(user)
+    require_staff(user)
     return run

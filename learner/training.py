@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 from learner.confidence import ConfidenceModel
 from learner.cooperative import choose_self_label_threshold
 from learner.metrics import ccc, rank_correlation
+from learner.prior import with_prior
 from learner.raters import human_label_error
 from learner.regressors import make_regressor, predict_matrix
 
@@ -108,9 +109,13 @@ class RoundConfig:
     random_state: int = 0
     # The confidence engines' inputs: the features' leading principal components (None: all).
     confidence_components: int | None = 16
-    # How the features were scaled before they got here ("speaker" or "none"); the bundle
-    # remembers it so that clips are scored on the same scale.
+    # How the features were scaled before they got here ("speaker", "corpus" or "none");
+    # the bundle remembers it so that clips are scored on the same scale.
     feature_normalisation: str = "none"
+    # A prior (learner.prior.FrozenPrior) the regressor learns together with, as
+    # `prior_mode` says (learner.prior.PRIOR_MODES); None: a cold model.
+    prior: Any = None
+    prior_mode: str = "residual"
 
 
 @dataclass(frozen=True)
@@ -241,9 +246,13 @@ def _masked_ccc(y_true: NDArray[np.float64], y_pred: NDArray[np.float64]) -> flo
     return ccc(y_true[mask], y_pred[mask])
 
 
-def _fit_regressor(data: LabelledSet, config: RoundConfig) -> Any:
+def _make_regressor(config: RoundConfig) -> Any:
     model = make_regressor(config.regressor, random_state=config.random_state)
-    return model.fit(data.X, data.y, sample_weight=data.weight)
+    return model if config.prior is None else with_prior(model, config.prior, config.prior_mode)
+
+
+def _fit_regressor(data: LabelledSet, config: RoundConfig) -> Any:
+    return _make_regressor(config).fit(data.X, data.y, sample_weight=data.weight)
 
 
 def _mean_dev_ccc(model: Any, dev: LabelledSet) -> float:
@@ -371,7 +380,7 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
     # A model's errors on its own past predictions say nothing: learn them from people.
     error_source = human_train if len(human_train) >= 10 else train
     confidence = ConfidenceModel(
-        regressor=make_regressor(config.regressor, random_state=config.random_state),
+        regressor=_make_regressor(config),
         n_folds=config.n_folds,
         n_error_engines=config.n_error_engines,
         n_components=config.confidence_components,
@@ -480,22 +489,28 @@ def dev_score(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> floa
 
 
 def choose_on_dev(
-    views: dict[str, LabelledSet], config: RoundConfig, *, dev_seed: int
+    views: dict[str, LabelledSet],
+    config: RoundConfig,
+    *,
+    dev_seed: int,
+    configs: Mapping[str, RoundConfig] | None = None,
 ) -> tuple[str, dict[str, float]]:
-    """Which view of the same labelled clips (one per feature normalisation, say) a
-    plain regressor learns best from: fitted on all but the development speakers, mean
-    CCC over targets on their human labels. Returns the winner (the first listed on a
-    tie) and every view's score.
+    """Which view of the same labelled clips (one per feature normalisation, say, or
+    with and without a prior: `configs` gives a view its own settings, default `config`)
+    a plain regressor learns best from: fitted on all but the development speakers,
+    mean CCC over targets on their human labels. Returns the winner (the first listed
+    on a tie) and every view's score.
 
     Speaker normalisation wins where every speaker shows every emotion and loses where
-    each speaker carries one or two (natural speech): the project's own labels decide."""
+    each speaker carries one or two (natural speech); a prior from other corpora helps
+    where they resemble the project's: the project's own labels decide."""
     if not views:
         raise ValueError("choose_on_dev needs at least one view")
     scores = {}
     for name, data in views.items():
         dev_speakers = development_mask(data, dev_seed)
         train, dev = data.subset(~dev_speakers), data.subset(dev_speakers & data.human)
-        scores[name] = dev_score(train, dev, config)
+        scores[name] = dev_score(train, dev, (configs or {}).get(name, config))
     finite = {name: score for name, score in scores.items() if np.isfinite(score)}
     chosen = max(finite, key=lambda name: finite[name]) if finite else next(iter(views))
     return chosen, scores

@@ -21,7 +21,11 @@ from annotate.services.assignments import assignment_next
 class ProjectListApi(APIView):
     @extend_schema(responses=ProjectSerializer(many=True))
     def get(self, request: Request) -> Response:
-        projects = projects_visible_to(signed_in(request)).prefetch_related("targets")
+        projects = (
+            projects_visible_to(signed_in(request))
+            .select_related("prior")
+            .prefetch_related("targets")
+        )
         return Response(ProjectSerializer(projects, many=True, context={"request": request}).data)
 
 

@@ -36,6 +36,10 @@ class TargetSerializer(serializers.ModelSerializer):
 class ProjectSerializer(serializers.ModelSerializer):
     targets = TargetSerializer(many=True, read_only=True)
     role = serializers.SerializerMethodField()
+    prior = serializers.SerializerMethodField(
+        help_text="The prior the project starts from (name@version), for researchers and "
+        "admins; null without one."
+    )
 
     class Meta:
         model = Project
@@ -55,12 +59,18 @@ class ProjectSerializer(serializers.ModelSerializer):
             "retrain_after_labels",
             "lease_seconds",
             "role",
+            "prior",
         ]
 
     def get_role(self, project: Project) -> str:
         from annotate.access import user_role
 
         return user_role(self.context["request"].user)
+
+    def get_prior(self, project: Project) -> str | None:
+        if project.prior is None or self.get_role(project) == "rater":
+            return None
+        return project.prior.label
 
 
 class RatingSerializer(serializers.ModelSerializer):

@@ -1,11 +1,15 @@
 from django.urls import path
 from rest_framework.authtoken.views import ObtainAuthToken
 
-from annotate.api import assignments, clips, projects, stopping, training
+from annotate.api import assignments, clips, priors, projects, stopping, training
 
 urlpatterns = [
     path("auth/token/", ObtainAuthToken.as_view(), name="auth-token"),
+    path("priors/", priors.PriorListApi.as_view(), name="prior-list"),
     path("projects/", projects.ProjectListApi.as_view(), name="project-list"),
+    path(
+        "projects/<int:project_id>/prior/", priors.ProjectPriorApi.as_view(), name="project-prior"
+    ),
     path("projects/<int:project_id>/", projects.ProjectDetailApi.as_view(), name="project-detail"),
     path("projects/<int:project_id>/next/", projects.ProjectNextApi.as_view(), name="project-next"),
     path(

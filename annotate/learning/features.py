@@ -7,14 +7,26 @@ from django.db.models import Count, Max
 from numpy.typing import NDArray
 
 from annotate.models import ClipFeatures, FeatureNormalisation, ModelVersion, Project
-from learner.features import Extractor, get_extractor, speaker_normalise
+from learner.features import (
+    EXTRACTORS,
+    Extractor,
+    corpus_normalise,
+    get_extractor,
+    speaker_normalise,
+)
 
 # How features are put on a common scale before learning (learner.features.normalise);
 # a project's "auto" picks one of these on its development speakers.
 NORMALISATIONS = tuple(v for v in FeatureNormalisation.values if v != FeatureNormalisation.AUTO)
+EXTRACTOR_NAMES = tuple(sorted(EXTRACTORS))
+# Every scale the cache gives features on: a prior's features may also be standardised
+# over the whole project ("corpus", learner.prior.PRIOR_NORMALISATIONS).
+FEATURE_SCALES = (*NORMALISATIONS, "corpus")
 
 
 __all__ = [
+    "EXTRACTOR_NAMES",
+    "FEATURE_SCALES",
     "NORMALISATIONS",
     "Extractor",
     "FeatureCache",
@@ -63,7 +75,7 @@ def normalisation_in_use(project: Project) -> str:
     if project.feature_normalisation != FeatureNormalisation.AUTO:
         return str(project.feature_normalisation)
     active = _active_normalisation(project)
-    return active if active in NORMALISATIONS else str(FeatureNormalisation.NONE)
+    return active if active in FEATURE_SCALES else str(FeatureNormalisation.NONE)
 
 
 def features_of(
@@ -84,17 +96,17 @@ class FeatureCache:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[int, str], tuple[Stamp, Ids, Speakers, Matrix]] = {}
-        self._normalised: dict[tuple[int, str], tuple[Stamp, Matrix]] = {}
+        self._normalised: dict[tuple[int, str, str], tuple[Stamp, Matrix]] = {}
 
     def matrix(
         self, *, project_id: int, extractor_key: str, normalisation: str = "none"
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """(clip_ids, X) of every clip of the project with features, ordered by clip id;
         `normalisation="speaker"` standardises them within each speaker first
-        (learner.features.speaker_normalise)."""
-        if normalisation not in NORMALISATIONS:
+        (learner.features.speaker_normalise), "corpus" over all the project's clips."""
+        if normalisation not in FEATURE_SCALES:
             raise ValueError(
-                f"normalisation must be one of {NORMALISATIONS}, not {normalisation!r}"
+                f"normalisation must be one of {FEATURE_SCALES}, not {normalisation!r}"
             )
         rows = ClipFeatures.objects.filter(clip__project_id=project_id, extractor_key=extractor_key)
         stamp = rows.aggregate(n=Count("id"), last=Max("id"))
@@ -117,9 +129,13 @@ class FeatureCache:
         _, clip_ids, speakers, X = cached
         if normalisation == "none" or not clip_ids.size:
             return clip_ids, X
-        normalised = self._normalised.get(key)
+        scaled_key = (*key, normalisation)
+        normalised = self._normalised.get(scaled_key)
         if normalised is None or normalised[0] != stamp:
-            normalised = self._normalised[key] = (stamp, speaker_normalise(X, speakers))
+            scaled = (
+                corpus_normalise(X) if normalisation == "corpus" else speaker_normalise(X, speakers)
+            )
+            normalised = self._normalised[scaled_key] = (stamp, scaled)
         return clip_ids, normalised[1]
 
     def rows(

@@ -7,54 +7,14 @@ from typing import Any
 import numpy as np
 
 from annotate.learning.config import learner_config
-from annotate.learning.features import extractor_key, feature_cache, normalisations_to_try
+from annotate.learning.features import feature_cache, normalisations_to_try
+from annotate.learning.labelled import labelled_set
+from annotate.learning.prior import warm_views
 from annotate.learning.scoring import bundle_load
-from annotate.models import Clip, Label, LabelSource, ModelVersion, Project
-from learner.training import Candidate, LabelledSet, choose_on_dev, train_candidate
+from annotate.models import ModelVersion, Project
+from learner.training import Candidate, choose_on_dev, train_candidate
 
-__all__ = ["Candidate", "candidate_train", "labelled_set"]
-
-
-def labelled_set(project: Project, *, normalisation: str | None = None) -> LabelledSet:
-    """Every clip with a live label (human or machine) and features, as arrays; features
-    scaled by `normalisation` (default: the first the project tries)."""
-    targets = list(project.targets.values_list("name", flat=True))
-    labels = Label.objects.filter(clip__project=project, revoked_at__isnull=True).values_list(
-        "clip_id", "target", "value", "source", "agreement"
-    )
-    by_clip: dict[int, dict[str, Any]] = {}
-    for clip_id, target, value, source, agreement in labels:
-        entry = by_clip.setdefault(clip_id, {"values": {}, "human": False, "agreement": []})
-        entry["values"][target] = value
-        entry["human"] |= source == LabelSource.HUMAN
-        if agreement is not None:
-            entry["agreement"].append(agreement)
-    # Normalised over every clip of the project, labelled or not.
-    kept, X = feature_cache.rows(
-        project_id=project.pk,
-        extractor_key=extractor_key(project),
-        normalisation=normalisation or normalisations_to_try(project)[0],
-        clip_ids=sorted(by_clip),
-    )
-    kept_ids = kept.tolist()
-    speakers = dict(Clip.objects.filter(pk__in=kept_ids).values_list("id", "speaker"))
-    return LabelledSet.build(
-        clip_ids=kept,
-        X=X,
-        y=np.array(
-            [[by_clip[c]["values"].get(t, np.nan) for t in targets] for c in kept_ids],
-            dtype=np.float64,
-        ).reshape(len(kept_ids), len(targets)),
-        agreement=np.array(
-            [
-                np.mean(by_clip[c]["agreement"]) if by_clip[c]["agreement"] else np.nan
-                for c in kept_ids
-            ]
-        ),
-        # Unknown speakers count as their own group, so splits stay speaker-independent.
-        groups=np.array([speakers[c] or f"clip-{c}" for c in kept_ids], dtype=object),
-        human=np.array([by_clip[c]["human"] for c in kept_ids], dtype=bool),
-    )
+__all__ = ["Candidate", "candidate_train", "labelled_set", "prior_verdict"]
 
 
 def candidate_train(
@@ -65,14 +25,20 @@ def candidate_train(
     ValueError with too few labels.
 
     With the project's normalisation "auto", the features' normalisation is chosen
-    first, on the same development speakers (learner.training.choose_on_dev)."""
+    first, on the same development speakers (learner.training.choose_on_dev); a
+    project's prior competes there too, learning with the project's labels in each of
+    learner.prior.PLATFORM_MODES, and is dropped when a cold model does better."""
     config = learner_config(project)
     views = {
         name: labelled_set(project, normalisation=name) for name in normalisations_to_try(project)
     }
-    chosen, scores = choose_on_dev(views, config, dev_seed=project.pk)
-    data = views[chosen]
-    config = replace(config, feature_normalisation=chosen)
+    cold = tuple(views)
+    warm = warm_views(project, config, views)
+    chosen, scores = choose_on_dev(
+        {**views, **warm.views}, config, dev_seed=project.pk, configs=warm.configs
+    )
+    config = warm.configs.get(chosen) or replace(config, feature_normalisation=chosen)
+    data = {**views, **warm.views}[chosen]
     active = ModelVersion.objects.filter(project=project, is_active=True).first()
     previous = bundle_load(active) if active is not None else None
     active_X = None
@@ -97,9 +63,50 @@ def candidate_train(
         active_metrics=active.metrics if active is not None else None,
         progress=progress,
     )
-    candidate.metrics["feature_normalisation"] = chosen
-    if len(views) > 1:
-        candidate.metrics["normalisation_dev_ccc"] = {
-            name: score if np.isfinite(score) else None for name, score in scores.items()
-        }
+    candidate.metrics["feature_normalisation"] = config.feature_normalisation
+    finite = {name: score if np.isfinite(score) else None for name, score in scores.items()}
+    if len(cold) > 1:
+        candidate.metrics["normalisation_dev_ccc"] = {name: finite[name] for name in cold}
+    if project.prior is not None:
+        candidate.metrics["prior"] = prior_verdict(
+            project.prior.label,
+            chosen,
+            {n: finite[n] for n in cold},
+            {n.rsplit(":", 1)[1]: finite[n] for n in warm.views},
+        )
     return candidate
+
+
+def prior_verdict(
+    label: str,
+    chosen: str,
+    cold: dict[str, float | None],
+    warm: dict[str, float | None],
+) -> dict[str, Any]:
+    """What became of a project's prior in a retraining, for the researcher: used or
+    dropped, how, and the development CCC with and without it."""
+    mode = chosen.rsplit(":", 1)[1] if "+prior:" in chosen else None
+    best_cold = max((v for v in cold.values() if v is not None), default=None)
+    best_warm = max((v for v in warm.values() if v is not None), default=None)
+
+    def shown(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    if mode is not None:
+        why = (
+            f"prior {label} used ({mode}): development CCC {shown(best_warm)} with it, "
+            f"{shown(best_cold)} without"
+        )
+    else:
+        why = (
+            f"prior {label} dropped: it does not help on the development speakers "
+            f"(CCC {shown(best_warm)} with it, {shown(best_cold)} without)"
+        )
+    return {
+        "name": label,
+        "used": mode is not None,
+        "mode": mode,
+        "dev_ccc": warm,
+        "cold_dev_ccc": best_cold,
+        "why": why,
+    }

@@ -70,6 +70,15 @@ class Project(models.Model):
         help_text="Raised whenever a clip changes speaker: feature caches normalised per "
         "speaker reload.",
     )
+    prior = models.ForeignKey(
+        "annotate.Prior",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="projects",
+        help_text="A model from earlier corpora the project starts from (learner.prior); "
+        "each retraining keeps it only where it helps on the development speakers.",
+    )
     regressor = models.CharField(
         max_length=20, default="linear", help_text="linear | mlp (learner.regressors)."
     )

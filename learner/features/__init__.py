@@ -13,7 +13,7 @@ from typing import Any
 from learner.features.base import Extractor
 from learner.features.egemaps import CompareExtractor, EgemapsExtractor, OpensmileExtractor
 from learner.features.lld import LibrosaExtractor
-from learner.features.normalise import speaker_normalise
+from learner.features.normalise import corpus_normalise, speaker_normalise
 
 EXTRACTORS: dict[str, type[Extractor]] = {
     LibrosaExtractor.name: LibrosaExtractor,
@@ -39,6 +39,7 @@ __all__ = [
     "Extractor",
     "LibrosaExtractor",
     "OpensmileExtractor",
+    "corpus_normalise",
     "get_extractor",
     "speaker_normalise",
 ]

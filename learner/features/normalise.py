@@ -44,3 +44,13 @@ def speaker_normalise(
     if (~own).any():
         out[~own] = standardise(X[~own], X.mean(axis=0), X.std(axis=0), min_scale=MIN_STD)
     return out.astype(np.float32)
+
+
+def corpus_normalise(X: ArrayLike, corpora: ArrayLike | None = None) -> NDArray[np.float32]:
+    """Z-score each feature within each corpus (`corpora`: one name per clip; None: all
+    clips are one corpus). Removes what a recording set-up adds to every clip
+    (microphone, room, level) and keeps what varies between its clips, speakers and
+    emotions alike: the scale a prior from other corpora sees its inputs on."""
+    X = np.asarray(X)
+    names = np.zeros(len(X), dtype=object) if corpora is None else corpora
+    return speaker_normalise(X, np.asarray(names, dtype=str), min_clips=1)

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from annotate.models import ModelVersion, RaterNoise, Rating
+from annotate.models import ModelVersion, Prior, RaterNoise, Rating
 from tests.conftest import make_clips, make_project, make_user
 from tests.e2e.conftest import sign_in
 
@@ -62,3 +62,32 @@ def test_dashboard_shows_how_well_each_model_ranks_its_errors(live_server, page,
     row = page.locator("#models tr").inner_text()
     assert "arousal 0.42" in row
     assert "valence too few clips" in row
+
+
+def test_dashboard_says_whether_the_prior_was_kept(live_server, page, media_root):
+    prior = Prior.objects.create(
+        name="lab",
+        version=1,
+        targets={"arousal": [-1, 1], "valence": [-1, 1]},
+        extractor_key="test",
+        feature_normalisation="corpus",
+        artifact="priors/lab/v1.bundle",
+        sha256="0" * 64,
+    )
+    project = make_project(prior=prior)
+    make_user("rhea", "researcher", [project])
+    why = "prior lab@1 dropped: it does not help on the development speakers"
+    ModelVersion.objects.create(
+        project=project,
+        name="p-run2",
+        artifact="models/p-run2.bundle",
+        sha256="0" * 64,
+        extractor_key="test",
+        metrics={"dev_ccc": {"arousal": 0.61, "valence": None}, "prior": {"why": why}},
+    )
+
+    sign_in(page, live_server.url, "rhea", "pw-rhea")
+    page.goto(f"{live_server.url}/projects/{project.pk}/")
+    page.wait_for_function("() => !document.getElementById('prior').hidden")
+    assert page.locator("#prior").inner_text() == f"Starts from prior lab@1. Newest model: {why}."
+    assert "arousal 0.610, valence -" in page.locator("#models tr").inner_text()

@@ -5,8 +5,11 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from annotate.errors import ConcordError
 from annotate.management.commands.import_audio import print_report
+from annotate.models import Project
 from annotate.services.ingest import corpus_import
+from annotate.services.priors import prior_get, project_prior_set
 
 
 class Command(BaseCommand):
@@ -18,8 +21,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("corpus_dir", type=Path)
         parser.add_argument("--project", required=True, help="project name")
+        parser.add_argument(
+            "--prior",
+            help="start the project from this prior (NAME or NAME@VERSION, see train_prior)",
+        )
 
     def handle(self, *args, **options):
+        prior = None
+        if options["prior"]:
+            try:
+                prior = prior_get(options["prior"])
+            except ConcordError as exc:
+                raise CommandError(exc.message) from None
         bar = tqdm(unit="clip", desc="importing", disable=options["verbosity"] == 0)
         try:
             report = corpus_import(
@@ -32,4 +45,11 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         finally:
             bar.close()
+        if prior is not None:
+            project = Project.objects.get(name=options["project"])
+            try:
+                project_prior_set(project=project, prior=prior)
+            except ConcordError as exc:
+                raise CommandError(exc.message) from None
+            self.stdout.write(f"project {project.name!r} starts from prior {prior.label}")
         print_report(self, report)

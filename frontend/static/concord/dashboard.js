@@ -40,8 +40,10 @@
         r.username, r.ratings, r.reliability === null ? "-" : r.reliability.toFixed(2),
         Object.entries(r.noise).map(([t, v]) => `${t} ${v === null ? "unmeasured" : v.toFixed(3)}`).join(", "))));
       const models = await get(`/projects/${projectId}/models/`).catch(() => ({ results: [] }));
+      const project = await get(`/projects/${projectId}/`);
+      showPrior(project.prior, models.results.find((m) => m.metrics.prior));
       el("models").replaceChildren(...models.results.map((m) => row(
-        m.name, m.is_active ? "yes" : "", JSON.stringify(m.metrics.dev_ccc || {}),
+        m.name, m.is_active ? "yes" : "", perTarget(m.metrics.dev_ccc, 3),
         Object.entries(m.metrics.confidence_rank || {})
           .map(([t, v]) => `${t} ${v === null ? "too few clips" : v.toFixed(2)}`).join(", ") || "-",
         new Date(m.created_at).toLocaleString())));
@@ -49,6 +51,19 @@
     } catch (error) {
       banner(`Could not refresh: ${error.message}`);
     }
+  }
+
+  function perTarget(values, digits) {
+    return Object.entries(values || {})
+      .map(([t, v]) => `${t} ${v === null ? "-" : v.toFixed(digits)}`).join(", ") || "-";
+  }
+
+  // The prior the project starts from, and what the newest model made of it.
+  function showPrior(prior, latest) {
+    const verdict = latest ? latest.metrics.prior.why : "";
+    const named = prior ? `Starts from prior ${prior}.` : (verdict ? "No prior named now." : "");
+    el("prior").textContent = [named, verdict ? `Newest model: ${verdict}.` : ""].join(" ").trim();
+    el("prior").hidden = !named;
   }
 
   async function watch(runId) {

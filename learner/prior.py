@@ -1,0 +1,199 @@
+"""Priors: models trained on earlier corpora that a new project starts from.
+
+A prior is a `TrainedBundle` (regressor, confidence, targets, extractor, feature
+normalisation) fitted on other corpora's labels. A project that names one
+
+- uses it, before any human rating, for priority and confidence (its self-label
+  threshold is 0 there: its confidence was calibrated on another corpus), and
+- learns every later model from its own labels together with it, in one of two ways
+  (`PRIOR_MODES`), each a scikit-learn estimator around the project's own regressor:
+
+  * "residual": the regressor learns the project's labels minus the prior's
+    predictions; a ridge then shrinks towards the prior rather than towards zero, so
+    the prior dominates while labels are few and fades as they grow;
+  * "stacked": the prior's predictions are extra inputs beside the features.
+
+Whether the prior helps is measured on the project's development speakers at every
+retraining (`learner.training.choose_on_dev`, against the cold models): a prior that
+does not help there is dropped. The platform tries `PLATFORM_MODES` (residual only): on
+EmoDB and RAVDESS, stacking scored like a cold model at every label count while the
+residual gained up to 0.3 CCC with 10-20 labels (docs/benchmarks.md), and every extra
+candidate chosen on a small development set adds noise to the choice. The seed's
+transfer learning (D4.2 section 2.3.1) starts models from related data; here the
+relation is tested on the project's own labels, never taken for granted.
+
+Across corpora the features' scale differs (microphones, rooms, levels): a prior is
+trained on features standardised within each corpus ("corpus") or within each speaker
+("speaker"), never on raw features, and the project's clips are scaled the same way.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from learner.regressors import predict_matrix
+from learner.validation import check_features, check_sample_weight, check_targets
+
+PRIOR_MODES = ("residual", "stacked")
+PLATFORM_MODES = ("residual",)
+# A prior's features are scaled within each corpus or each speaker: raw features do not
+# carry across recording set-ups.
+PRIOR_NORMALISATIONS = ("corpus", "speaker")
+
+Scales = Mapping[str, tuple[float, float]]
+
+
+class FrozenPrior:
+    """A fitted prior regressor, read-only: `predict` gives its predictions of `columns`
+    (indices of the prior's targets, in the order the project rates them).
+
+    Deliberately not a scikit-learn estimator (no get_params): `sklearn.base.clone`
+    copies it as it is instead of resetting it, so cross-validation and refits around
+    it keep the prior fitted."""
+
+    def __init__(self, model: Any, columns: Sequence[int]) -> None:
+        self.model = model
+        self.columns = list(columns)
+
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
+        X = np.asarray(X)
+        return predict_matrix(self.model, X)[:, self.columns]
+
+
+class _WithPrior(RegressorMixin, BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
+    def __init__(self, base: Any = None, prior: FrozenPrior | None = None) -> None:
+        self.base = base
+        self.prior = prior
+
+    def _prior(self, X: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
+        if self.prior is None:
+            raise ValueError(f"{type(self).__name__} needs a prior")
+        return self.prior.predict(X)
+
+
+class PriorResidual(_WithPrior):
+    """`base` fitted on the labels minus the prior's predictions; predicts their sum.
+
+    NaN labels stay missing. Attributes: `base_` (the fitted copy of `base`)."""
+
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> "PriorResidual":
+        X = check_features(self, X)
+        y = check_targets(y, len(X)).reshape(len(X), -1)
+        weight = check_sample_weight(sample_weight, len(X))
+        fit_params = {} if weight is None else {"sample_weight": weight}
+        self.base_ = clone(self.base).fit(X, y - self._prior(X), **fit_params)
+        return self
+
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
+        check_is_fitted(self, "base_")
+        X = check_features(self, X, reset=False)
+        return self._prior(X) + predict_matrix(self.base_, X)
+
+
+class PriorStacked(_WithPrior):
+    """`base` fitted on the features with the prior's predictions as extra columns.
+
+    Attributes: `base_` (the fitted copy of `base`)."""
+
+    def _inputs(self, X: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
+        return np.hstack([np.asarray(X, dtype=np.float64), self._prior(X)])
+
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> "PriorStacked":
+        X = check_features(self, X)
+        y = check_targets(y, len(X)).reshape(len(X), -1)
+        weight = check_sample_weight(sample_weight, len(X))
+        fit_params = {} if weight is None else {"sample_weight": weight}
+        self.base_ = clone(self.base).fit(self._inputs(X), y, **fit_params)
+        return self
+
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
+        check_is_fitted(self, "base_")
+        X = check_features(self, X, reset=False)
+        return predict_matrix(self.base_, self._inputs(X))
+
+
+_MODES: dict[str, type[_WithPrior]] = {"residual": PriorResidual, "stacked": PriorStacked}
+
+
+def with_prior(base: Any, prior: FrozenPrior, mode: str) -> _WithPrior:
+    """`base` (an unfitted regressor) learning together with `prior`, as `mode` says."""
+    try:
+        return _MODES[mode](base=base, prior=prior)
+    except KeyError:
+        raise ValueError(f"unknown prior mode {mode!r}; known: {', '.join(PRIOR_MODES)}") from None
+
+
+def frozen_prior(model: Any, prior_targets: Sequence[str], targets: Sequence[str]) -> FrozenPrior:
+    """The prior regressor `model` (predicting `prior_targets`) as a FrozenPrior giving
+    `targets`, in that order. Raises ValueError when it lacks one of them."""
+    missing = [t for t in targets if t not in prior_targets]
+    if missing:
+        raise ValueError(f"the prior does not predict {', '.join(missing)}")
+    return FrozenPrior(model, [list(prior_targets).index(t) for t in targets])
+
+
+def compatibility_problems(
+    *,
+    prior_scales: Scales,
+    project_scales: Scales,
+    prior_extractor: str,
+    project_extractor: str,
+    prior_normalisation: str,
+    project_normalisation: str,
+) -> list[str]:
+    """Why a prior cannot serve a project, one sentence per reason ([] when it can).
+
+    Targets must be the same set, each on the same scale; the features must come from
+    the same extractor (same key: name, parameters, version); and a project whose
+    normalisation is fixed must use the prior's ("auto" can use any)."""
+    problems = []
+    prior_names, project_names = set(prior_scales), set(project_scales)
+    if prior_names != project_names:
+        problems.append(
+            f"the prior predicts {_names(prior_names)} but the project rates "
+            f"{_names(project_names)}"
+        )
+    for name in sorted(prior_names & project_names):
+        low, high = (float(v) for v in prior_scales[name])
+        p_low, p_high = (float(v) for v in project_scales[name])
+        if not (np.isclose(low, p_low) and np.isclose(high, p_high)):
+            problems.append(
+                f"{name}: the prior's scale is [{low:g}, {high:g}], the project's "
+                f"[{p_low:g}, {p_high:g}]"
+            )
+    if prior_extractor != project_extractor:
+        problems.append(
+            f"the prior's features come from {prior_extractor}, the project's from "
+            f"{project_extractor}"
+        )
+    if project_normalisation not in ("auto", prior_normalisation):
+        problems.append(
+            f"the prior needs features normalised per {prior_normalisation}, the project "
+            f"fixes them to {project_normalisation!r} (set it to auto)"
+        )
+    return problems
+
+
+def _names(names: set[str]) -> str:
+    return ", ".join(sorted(names)) or "nothing"
+
+
+__all__ = [
+    "PLATFORM_MODES",
+    "PRIOR_MODES",
+    "PRIOR_NORMALISATIONS",
+    "FrozenPrior",
+    "PriorResidual",
+    "PriorStacked",
+    "compatibility_problems",
+    "frozen_prior",
+    "with_prior",
+]
