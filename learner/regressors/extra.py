@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.svm import SVR, LinearSVR
+from sklearn.svm import SVR
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -24,10 +24,11 @@ from learner.validation import check_features, check_sample_weight, check_target
 
 Matrix = NDArray[np.float64]
 Vector = NDArray[np.float64]
+Index = NDArray[np.intp]
 
 CLIP = 5.0  # robust z-scores beyond this are outliers, clipped
 COMPONENTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
-LINEAR_SVR_CS = tuple(10.0 ** np.arange(-5.0, 0.5))
+LINEAR_SVR_CS = tuple(10.0 ** np.arange(-4.0, -0.5))
 RBF_SVR_CS = (0.1, 0.3, 1.0, 3.0, 10.0)
 
 
@@ -64,25 +65,23 @@ def _folds(n: int, random_state: int | None) -> NDArray[np.int64] | None:
 
 
 def _best_by_cv(
-    fit_predict: Callable[..., NDArray[np.float64]],
-    Z: NDArray[np.float64],
-    y: NDArray[np.float64],
-    w: NDArray[np.float64],
+    fit_predict: Callable[[Index, Index], Matrix],
+    y: Vector,
     n_candidates: int,
     random_state: int | None,
 ) -> int:
     """The index of the candidate whose out-of-fold predictions have the best CCC.
 
-    `fit_predict(Z_train, y_train, w_train, Z_held)` returns (n_held, n_candidates)
-    predictions, one column per candidate; with too few samples for folds, the middle
-    candidate."""
+    `fit_predict(train_rows, held_rows)` fits every candidate on the training rows and
+    returns (n_held, n_candidates) predictions of the held rows; with too few samples for
+    folds, the middle candidate."""
     folds = _folds(len(y), random_state)
     if folds is None:
         return n_candidates // 2
     oof = np.empty((len(y), n_candidates))
     for k in range(int(folds.max()) + 1):
-        held = folds == k
-        oof[held] = fit_predict(Z[~held], y[~held], w[~held], Z[held])
+        held = np.flatnonzero(folds == k)
+        oof[held] = fit_predict(np.flatnonzero(folds != k), held)
     return int(np.argmax([ccc(y, oof[:, c]) for c in range(n_candidates)]))
 
 
@@ -180,13 +179,13 @@ class PLSRegressor(_PerTargetBase):
         inner = len(y) - (0 if folds is None else int(np.bincount(folds).max()))
         candidates = self._candidates(inner, Z.shape[1])
 
-        def fit_predict(Zt: Matrix, yt: Vector, wt: Vector, Zh: Matrix) -> Matrix:
-            coefs, intercepts = simpls(Zt, yt, wt, max(candidates))
+        def fit_predict(train: Index, held: Index) -> Matrix:
+            coefs, intercepts = simpls(Z[train], y[train], w[train], max(candidates))
             columns = [k - 1 for k in candidates]
-            pred: Matrix = Zh @ coefs[:, columns] + intercepts[columns]
+            pred: Matrix = Z[held] @ coefs[:, columns] + intercepts[columns]
             return pred
 
-        best = candidates[_best_by_cv(fit_predict, Z, y, w, len(candidates), self.random_state)]
+        best = candidates[_best_by_cv(fit_predict, y, len(candidates), self.random_state)]
         coefs, intercepts = simpls(Z, y, w, best)
         return coefs[:, best - 1], float(intercepts[best - 1]), best
 
@@ -238,20 +237,24 @@ def simpls(
 
 
 class SVRRegressor(_PerTargetBase):
-    """Support vector regression per target, C chosen per target by the CCC of K-fold
-    out-of-fold predictions (on at most `cv_max_samples` clips; the final fit uses all).
+    """Epsilon-insensitive support vector regression per target (libsvm), C chosen per
+    target by the CCC of K-fold out-of-fold predictions on at most `cv_max_samples` clips
+    (the final fit uses all).
 
-    kernel="linear": L2-regularised linear SVR (liblinear, squared epsilon-insensitive
-    loss), the seed's baseline; "rbf": kernel SVR (libsvm, gamma="scale"), whose cost
-    grows with the square of the number of clips. Targets are centred by their weighted
-    mean first (liblinear penalises the intercept).
+    kernel="linear": the seed's linear SVR; its weight vector is kept (`coef`), so a model
+    is small and predicts with one product. "rbf": Gaussian kernel, gamma = 1 /
+    (n_features x variance of the scaled features), as scikit-learn's "scale"; the model
+    keeps its support vectors. Both solve on a precomputed kernel matrix (n_samples^2
+    memory and n_samples^2 x n_features time: meant for thousands of clips, not for
+    hundreds of thousands). Targets are centred by their weighted mean first.
 
-    `Cs`: the grid of C (None: 1e-5 .. 1 for the linear kernel, 0.1 .. 10 for rbf).
+    `Cs`: the grid of C (None: 1e-4 .. 0.1 for the linear kernel, 0.1 .. 10 for rbf, on
+    features scaled to unit robust spread).
 
     Attributes
     ----------
-    center_, scale_ : robust feature scaling; models_ : per target (model, offset)
-    C_ : (n_targets,) chosen C; n_iter_ : the most iterations a final fit took
+    center_, scale_ : robust feature scaling; models_ : per target (kind, parameters)
+    C_ : (n_targets,) chosen C
     """
 
     def __init__(
@@ -261,7 +264,6 @@ class SVRRegressor(_PerTargetBase):
         epsilon: float = 0.05,
         clip: float | None = CLIP,
         cv_max_samples: int = 2000,
-        max_iter: int = 5000,
         random_state: int | None = 0,
     ) -> None:
         self.kernel = kernel
@@ -269,55 +271,70 @@ class SVRRegressor(_PerTargetBase):
         self.epsilon = epsilon
         self.clip = clip
         self.cv_max_samples = cv_max_samples
-        self.max_iter = max_iter
         self.random_state = random_state
 
     def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Any:
         if self.kernel not in ("linear", "rbf"):
             raise ValueError(f"unknown kernel {self.kernel!r}; known: linear, rbf")
         super().fit(X, y, sample_weight)
-        self.C_ = np.array([np.nan if m is None else m[0].C for m in self.models_])
-        self.n_iter_ = max([int(np.max(m[0].n_iter_)) for m in self.models_ if m] or [0])
+        self.C_ = np.array([np.nan if m is None else m[1]["C"] for m in self.models_])
         return self
 
-    def _svr(self, C: float, n: int, d: int) -> Any:
+    def _gram(self, A: Matrix, B: Matrix, gamma: float) -> Matrix:
+        K: Matrix = A @ B.T
         if self.kernel == "rbf":
-            return SVR(C=C, epsilon=self.epsilon, gamma="scale", cache_size=500)
-        return LinearSVR(
-            C=C,
-            epsilon=self.epsilon,
-            loss="squared_epsilon_insensitive",
-            dual=n < d,
-            max_iter=self.max_iter,
-            random_state=self.random_state,
-        )
+            sq = (A**2).sum(axis=1)[:, None] + (B**2).sum(axis=1)[None, :] - 2 * K
+            K = np.exp(-gamma * np.maximum(sq, 0.0))
+        return K
 
-    def _fit_one(
-        self, Z: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64]
-    ) -> tuple[Any, float]:
+    def _fit_one(self, Z: Matrix, y: Vector, w: Vector) -> tuple[str, dict[str, Any]]:
         default = LINEAR_SVR_CS if self.kernel == "linear" else RBF_SVR_CS
         Cs = list(default if self.Cs is None else self.Cs)
         offset = float(np.average(y, weights=w))
+        yc = y - offset
+        variance = float(Z.var())
+        gamma = 1.0 / (Z.shape[1] * variance) if variance > 0 else 1.0
         rows = np.arange(len(y))
         if len(y) > self.cv_max_samples:
-            rows = check_random_state(self.random_state).choice(
-                len(y), self.cv_max_samples, replace=False
+            rows = np.sort(
+                check_random_state(self.random_state).choice(
+                    len(y), self.cv_max_samples, replace=False
+                )
             )
+        K = self._gram(Z[rows], Z[rows], gamma)
 
-        def fit_predict(Zt: Matrix, yt: Vector, wt: Vector, Zh: Matrix) -> Matrix:
-            return np.column_stack(
-                [self._svr(C, *Zt.shape).fit(Zt, yt, sample_weight=wt).predict(Zh) for C in Cs]
-            )
+        def fit_predict(train: Index, held: Index) -> Matrix:
+            fits = [
+                SVR(kernel="precomputed", C=C, epsilon=self.epsilon).fit(
+                    K[np.ix_(train, train)], yc[rows][train], sample_weight=w[rows][train]
+                )
+                for C in Cs
+            ]
+            return np.column_stack([f.predict(K[np.ix_(held, train)]) for f in fits])
 
-        best = _best_by_cv(
-            fit_predict, Z[rows], y[rows] - offset, w[rows], len(Cs), self.random_state
-        )
-        model = self._svr(Cs[best], *Z.shape).fit(Z, y - offset, sample_weight=w)
-        return model, offset
+        C = Cs[_best_by_cv(fit_predict, yc[rows], len(Cs), self.random_state)]
+        if len(rows) < len(y):
+            K = self._gram(Z, Z, gamma)
+        svr = SVR(kernel="precomputed", C=C, epsilon=self.epsilon).fit(K, yc, sample_weight=w)
+        support = Z[svr.support_]
+        dual = svr.dual_coef_[0]
+        intercept = float(svr.intercept_[0]) + offset
+        if self.kernel == "linear":
+            return "linear", {"C": C, "coef": dual @ support, "intercept": intercept}
+        return "rbf", {
+            "C": C,
+            "support": support,
+            "dual": dual,
+            "gamma": gamma,
+            "intercept": intercept,
+        }
 
-    def _predict_one(self, model: Any, Z: NDArray[np.float64]) -> NDArray[np.float64]:
-        svr, offset = model
-        pred: NDArray[np.float64] = svr.predict(Z) + offset
+    def _predict_one(self, model: Any, Z: Matrix) -> Vector:
+        kind, p = model
+        if kind == "linear":
+            pred: Vector = Z @ p["coef"] + p["intercept"]
+        else:
+            pred = self._gram(Z, p["support"], p["gamma"]) @ p["dual"] + p["intercept"]
         return pred
 
 
