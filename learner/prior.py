@@ -38,7 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 from learner.regressors import predict_matrix
 from learner.validation import check_features, check_sample_weight, check_targets
 
-PRIOR_MODES = ("residual", "stacked")
+PRIOR_MODES = ("residual", "stacked", "pooled")
 PLATFORM_MODES = ("residual",)
 # A prior's features are scaled within each corpus or each speaker: raw features do not
 # carry across recording set-ups.
@@ -55,13 +55,28 @@ class FrozenPrior:
     copies it as it is instead of resetting it, so cross-validation and refits around
     it keep the prior fitted."""
 
-    def __init__(self, model: Any, columns: Sequence[int]) -> None:
+    def __init__(
+        self,
+        model: Any,
+        columns: Sequence[int],
+        X: NDArray[np.floating[Any]] | None = None,
+        y: NDArray[np.floating[Any]] | None = None,
+    ) -> None:
         self.model = model
         self.columns = list(columns)
+        # The clips it learned from (features, labels of every prior target), for pooling.
+        self.X = X
+        self.y = y
 
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         X = np.asarray(X)
         return predict_matrix(self.model, X)[:, self.columns]
+
+    def training_data(self) -> tuple[NDArray[np.floating[Any]], NDArray[np.float64]]:
+        """Its own training clips: features and labels of the project's targets."""
+        if self.X is None or self.y is None:
+            raise ValueError("this prior does not carry its training clips: it cannot be pooled")
+        return self.X, np.asarray(self.y, dtype=np.float64)[:, self.columns]
 
 
 class _WithPrior(RegressorMixin, BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
@@ -120,7 +135,46 @@ class PriorStacked(_WithPrior):
         return predict_matrix(self.base_, self._inputs(X))
 
 
-_MODES: dict[str, type[_WithPrior]] = {"residual": PriorResidual, "stacked": PriorStacked}
+class PriorPooled(_WithPrior):
+    """`base` fitted on the prior's own training clips, each weighing `weight`, together
+    with the project's labelled clips (instance-weighted pooled training).
+
+    Attributes: `base_` (the fitted copy of `base`)."""
+
+    def __init__(
+        self, base: Any = None, prior: FrozenPrior | None = None, weight: float = 0.3
+    ) -> None:
+        super().__init__(base=base, prior=prior)
+        self.weight = weight
+
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> "PriorPooled":
+        X = check_features(self, X)
+        y = check_targets(y, len(X)).reshape(len(X), -1)
+        weight = check_sample_weight(sample_weight, len(X))
+        if self.prior is None:
+            raise ValueError("PriorPooled needs a prior")
+        prior_X, prior_y = self.prior.training_data()
+        weights = np.r_[
+            np.full(len(prior_X), self.weight), np.ones(len(X)) if weight is None else weight
+        ]
+        self.base_ = clone(self.base).fit(
+            np.vstack([prior_X, X]), np.vstack([prior_y, y]), sample_weight=weights
+        )
+        return self
+
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
+        check_is_fitted(self, "base_")
+        X = check_features(self, X, reset=False)
+        return predict_matrix(self.base_, X)
+
+
+_MODES: dict[str, type[_WithPrior]] = {
+    "residual": PriorResidual,
+    "stacked": PriorStacked,
+    "pooled": PriorPooled,
+}
 
 
 def with_prior(base: Any, prior: FrozenPrior, mode: str) -> _WithPrior:
@@ -131,13 +185,21 @@ def with_prior(base: Any, prior: FrozenPrior, mode: str) -> _WithPrior:
         raise ValueError(f"unknown prior mode {mode!r}; known: {', '.join(PRIOR_MODES)}") from None
 
 
-def frozen_prior(model: Any, prior_targets: Sequence[str], targets: Sequence[str]) -> FrozenPrior:
-    """The prior regressor `model` (predicting `prior_targets`) as a FrozenPrior giving
-    `targets`, in that order. Raises ValueError when it lacks one of them."""
+def frozen_prior(
+    model: Any,
+    prior_targets: Sequence[str],
+    targets: Sequence[str],
+    *,
+    X: NDArray[np.floating[Any]] | None = None,
+    y: NDArray[np.floating[Any]] | None = None,
+) -> FrozenPrior:
+    """The prior regressor `model` (predicting `prior_targets`, learned from `X`, `y`
+    when given) as a FrozenPrior giving `targets`, in that order. Raises ValueError when
+    it lacks one of them."""
     missing = [t for t in targets if t not in prior_targets]
     if missing:
         raise ValueError(f"the prior does not predict {', '.join(missing)}")
-    return FrozenPrior(model, [list(prior_targets).index(t) for t in targets])
+    return FrozenPrior(model, [list(prior_targets).index(t) for t in targets], X=X, y=y)
 
 
 def compatibility_problems(
@@ -191,6 +253,7 @@ __all__ = [
     "PRIOR_MODES",
     "PRIOR_NORMALISATIONS",
     "FrozenPrior",
+    "PriorPooled",
     "PriorResidual",
     "PriorStacked",
     "compatibility_problems",

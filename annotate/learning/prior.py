@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from annotate.learning.features import extractor_for, features_of
 from annotate.learning.labelled import labelled_set
 from annotate.models import Prior, Project
+from learner.corpus import gold_targets, read_clips_csv
 from learner.features import Extractor, corpus_normalise, get_extractor, speaker_normalise
 from learner.prior import (
     PLATFORM_MODES,
@@ -47,6 +48,7 @@ __all__ = [
     "prior_fit",
     "prior_problems",
     "project_prior_data",
+    "shared_gold_targets",
     "warm_views",
     "zero_shot_bundle",
 ]
@@ -103,6 +105,18 @@ def _corpus_features(
         if progress is not None:
             progress(1)
     return rows, kept, skipped
+
+
+def shared_gold_targets(corpus_dirs: Sequence[Path]) -> tuple[str, ...]:
+    """The targets whose gold every one of the corpora fills in (in the format's order).
+    Raises ValueError when they share none."""
+    shared: tuple[str, ...] | None = None
+    for root in corpus_dirs:
+        own = gold_targets(read_clips_csv(root))
+        shared = own if shared is None else tuple(t for t in shared if t in own)
+    if not shared:
+        raise ValueError("the corpora share no gold column (arousal, valence, dominance)")
+    return shared
 
 
 def corpus_prior_data(

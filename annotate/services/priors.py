@@ -34,6 +34,7 @@ from annotate.learning.prior import (
     prior_fit,
     prior_problems,
     project_prior_data,
+    shared_gold_targets,
     zero_shot_bundle,
 )
 from annotate.models import ModelVersion, Prior, Project
@@ -110,15 +111,17 @@ def prior_train_from_corpora(
     *,
     name: str,
     corpus_dirs: Sequence[Path],
-    targets: Sequence[str] = ("arousal", "valence"),
+    targets: Sequence[str] | None = None,
     extractor: str = "librosa",
     normalisation: str = "auto",
     user: User | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Prior:
-    """A new version of prior `name` from corpus folders' gold labels. Raises
-    ValidationError for an unusable corpus or too few clips."""
+    """A new version of prior `name` from corpus folders' gold labels of `targets`
+    (default: every gold column all the corpora fill in). Raises ValidationError for an
+    unusable corpus or too few clips."""
     try:
+        targets = targets or shared_gold_targets(corpus_dirs)
         data = corpus_prior_data(
             corpus_dirs,
             targets=targets,

@@ -97,7 +97,7 @@ def test_frozen_prior_gives_the_projects_targets_in_its_order(weights):
     with pytest.raises(ValueError, match="does not predict dominance"):
         frozen_prior(model, TARGETS, ("arousal", "dominance"))
     with pytest.raises(ValueError, match="unknown prior mode"):
-        with_prior(make_regressor("linear"), swapped, "pooled")
+        with_prior(make_regressor("linear"), swapped, "averaged")
 
 
 def test_compatibility_names_every_problem():
@@ -173,3 +173,16 @@ def test_corpus_normalise_standardises_within_each_corpus():
         np.testing.assert_allclose(Z[corpora == name].mean(axis=0), 0, atol=1e-5)
         np.testing.assert_allclose(Z[corpora == name].std(axis=0), 1, atol=1e-4)
     np.testing.assert_allclose(corpus_normalise(X).mean(axis=0), 0, atol=1e-5)
+
+
+def test_pooled_learns_from_the_priors_own_clips_with_their_weight(weights):
+    X_prior, y_prior = _task(1, 600, weights)
+    model = make_regressor("linear").fit(X_prior, y_prior)
+    prior = frozen_prior(model, TARGETS, ("valence", "arousal"), X=X_prior, y=y_prior)
+    X, y = _task(2, 12, weights[:, ::-1])  # the project rates valence first
+    X_test, y_test = _task(3, 400, weights[:, ::-1])
+    pooled = with_prior(make_regressor("linear"), prior, "pooled").fit(X, y)
+    cold = make_regressor("linear").fit(X, y)
+    assert _test_ccc(pooled, X_test, y_test) > _test_ccc(cold, X_test, y_test) + 0.2
+    with pytest.raises(ValueError, match="cannot be pooled"):
+        with_prior(make_regressor("linear"), _prior(X_prior, y_prior), "pooled").fit(X, y)

@@ -23,8 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--project", help="learn from this project's human labels instead")
         parser.add_argument(
             "--targets",
-            default="arousal,valence",
-            help="comma-separated gold columns to learn (corpora only; default %(default)s)",
+            help="comma-separated gold columns to learn (corpora only; default: every gold "
+            "column all the corpora fill in). A project can name the prior only if it rates "
+            "the same targets",
         )
         parser.add_argument(
             "--extractor",
@@ -75,7 +76,8 @@ class Command(BaseCommand):
             return prior_train_from_corpora(
                 name=options["name"],
                 corpus_dirs=dirs,
-                targets=[t.strip() for t in options["targets"].split(",") if t.strip()],
+                targets=[t.strip() for t in (options["targets"] or "").split(",") if t.strip()]
+                or None,
                 extractor=options["extractor"],
                 normalisation=options["normalisation"],
                 progress=bar.update,
