@@ -221,3 +221,15 @@ def test_admins_name_a_prior_through_the_api_and_others_may_not(
     assert cleared.status_code == 200
     assert Project.objects.get(pk=project.pk).prior is None
     assert prior.projects.count() == 0
+
+
+def test_a_prior_learns_from_a_projects_human_labels(corpora, media_root):
+    project = _import(corpora["earlier"], "first-study")
+    _rate_from_reference(project, 40)
+    call_command("train_prior", "--project", "first-study", "--name", "ours", verbosity=0)
+    prior = Prior.objects.get(name="ours")
+    assert prior.sources == [{"project": "first-study", "clips": 40}]
+    assert prior.targets == {"arousal": [-1.0, 1.0], "valence": [-1.0, 1.0]}
+    assert prior.n_clips == 40
+    with pytest.raises(CommandError, match="no project named 'nope'"):
+        call_command("train_prior", "--project", "nope", "--name", "x", verbosity=0)
