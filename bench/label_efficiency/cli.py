@@ -16,8 +16,9 @@ import numpy as np
 
 from bench.label_efficiency import protocol
 from bench.label_efficiency.report import cost_grid, markdown, plot, summarise
-from bench.label_efficiency.strategies import DIAGNOSTICS, STRATEGIES
+from bench.label_efficiency.strategies import DIAGNOSTICS, PRIOR_STRATEGIES, REGISTRY, STRATEGIES
 from bench.machine import describe
+from learner.prior import PRIOR_NORMALISATIONS
 
 
 def run_jobs(run: protocol.CorpusRun, jobs: list[tuple], progress) -> dict[tuple, dict]:
@@ -57,6 +58,10 @@ def round_row(corpus_name: str, targets, seed: int, fold: int, name: str, i: int
             f"confidence_spearman_{t}": r["confidence_rank"][j] if r["confidence_rank"] else None
             for j, t in enumerate(targets)
         },
+        # Prior strategies: the view the round's model learnt from, and whether it was
+        # the prior's (protocol.choose_view); empty for cold strategies.
+        "view": r.get("view", ""),
+        "prior_kept": r.get("prior_kept", ""),
     }
 
 
@@ -146,10 +151,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--strategies",
         type=lambda text: text.split(","),
-        default=list(STRATEGIES),
+        default=None,
         help="comma-separated subset of "
-        + ",".join(STRATEGIES + DIAGNOSTICS)
-        + " (random always runs)",
+        + ",".join(STRATEGIES + PRIOR_STRATEGIES + DIAGNOSTICS)
+        + " (random always runs; default: "
+        + ",".join(STRATEGIES)
+        + ", and with --prior "
+        + ",".join(PRIOR_STRATEGIES)
+        + ")",
+    )
+    parser.add_argument(
+        "--prior",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="CORPUS_DIR",
+        help="a corpus the prior strategies' prior learns from (its gold; repeatable); "
+        "the corpus under test itself lends a fold's worth of its speakers, taken out of "
+        "every strategy's pool",
+    )
+    parser.add_argument(
+        "--prior-normalisation",
+        default="auto",
+        choices=["auto", *PRIOR_NORMALISATIONS],
+        help="the prior's feature scale: within each corpus, within each speaker, or "
+        "(auto) whichever scores better zero-shot on the development speakers",
     )
     parser.add_argument(
         "--selection",
@@ -166,12 +192,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.corpus, args.seeds, args.folds, args.max_share = args.corpus[:1], 1, 3, 0.4
-    unknown = set(args.strategies) - set(STRATEGIES) - set(DIAGNOSTICS)
+    if args.strategies is None:
+        args.strategies = list(STRATEGIES) + (list(PRIOR_STRATEGIES) if args.prior else [])
+    unknown = set(args.strategies) - set(REGISTRY)
     if unknown:
         parser.error(f"unknown strategies: {', '.join(sorted(unknown))}")
+    if not args.prior and set(args.strategies) & set(PRIOR_STRATEGIES):
+        parser.error("prior strategies need --prior CORPUS_DIR")
     args.strategies = [
         "random",
-        *[s for s in STRATEGIES + DIAGNOSTICS if s in args.strategies and s != "random"],
+        *[s for s in REGISTRY if s in args.strategies and s != "random"],
     ]
     return args
 
@@ -197,10 +227,24 @@ def main(argv: list[str] | None = None) -> dict:
         f"{time.time() - started:.0f} s; "
         f"extractor {args.extractor} (normalised: {args.normalise}), regressor "
         f"{args.regressor}, {args.seeds} seeds x "
-        f"{args.folds} speaker folds, {args.raters} raters per clip for fixed strategies.\n\n"
-        + "\n".join(tables)
+        f"{args.folds} speaker folds, {args.raters} raters per clip for fixed strategies."
+        f"{prior_note(args)}\n\n" + "\n".join(tables)
     )
     return summary
+
+
+def prior_note(args) -> str:
+    """What the prior strategies' prior learnt from, for the report's header."""
+    if not args.prior:
+        return ""
+    names = ", ".join(path.resolve().name for path in args.prior)
+    return (
+        f" Prior: ridge ({args.regressor}) on the gold of {names} (a corpus under test "
+        "lends a fold's worth of its own speakers, out of every strategy's pool), features "
+        f"normalised {args.prior_normalisation} (auto: per split, the scale scoring better "
+        "zero-shot on the development speakers); each round keeps it only where it helps "
+        "there (residual mode)."
+    )
 
 
 def command_line(argv: list[str] | None) -> str:

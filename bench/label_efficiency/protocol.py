@@ -4,25 +4,41 @@ A run holds one corpus (features, crowd, gold; `prepare_corpus`); a job is one s
 or full supervision, on one speaker split (`run_job`); `run_once` is the round loop of
 one strategy (train, evaluate on the test speakers, spend the round's ratings as the
 strategy decides, bench.label_efficiency.strategies).
+
+Priors (`--prior CORPUS_DIR`): a ridge on other corpora's gold, each corpus's features
+standardised within that corpus or within each speaker (learner.prior), frozen and
+learnt with (`split_prior`). The corpus under test given as its own prior lends the gold
+of a fold's worth of its speakers, drawn per split outside the test and development
+speakers and taken out of the pool of every strategy and of full supervision
+(`Split.prior`), so that cold and warm strategies compare on the same splits.
 """
 
 import argparse
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
 
-from bench.label_efficiency.strategies import REGISTRY, Turn
+from bench.label_efficiency.strategies import REGISTRY, Turn, prior_seed_set
 from learner.agreement import clip_agreement
-from learner.features import get_extractor, speaker_normalise
+from learner.features import corpus_normalise, get_extractor, speaker_normalise
 from learner.metrics import ccc, rank_correlation
+from learner.prior import PRIOR_NORMALISATIONS, FrozenPrior, frozen_prior, with_prior
 from learner.raters import clip_label, rater_noise, rater_noise_each, settle_clip
 from learner.regressors import make_regressor, predict_matrix
 from learner.simulate import CremaVotes, CrowdSimulator, load_corpus
-from learner.training import LabelledSet, RoundConfig, machine_label_bars, train_round
+from learner.training import (
+    LabelledSet,
+    RoundConfig,
+    TrainedBundle,
+    dev_score,
+    machine_label_bars,
+    train_candidate,
+    train_round,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data"
@@ -68,10 +84,14 @@ def principal_components(X: np.ndarray, n_components: int = 16) -> np.ndarray:
 # ----------------------------------------------------------------------------- splits
 @dataclass
 class Split:
+    """Clip indices: test, development and pool speakers, the pool's labelled seed set,
+    and the speakers lent to a prior from the corpus itself (none without one)."""
+
     test: np.ndarray
     dev: np.ndarray
     pool: np.ndarray
     seed_set: np.ndarray
+    prior: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
 
 
 def speaker_folds(speakers: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
@@ -80,11 +100,30 @@ def speaker_folds(speakers: np.ndarray, n_folds: int, seed: int) -> list[np.ndar
 
 
 def make_split(
-    speakers: np.ndarray, folds: list[np.ndarray], fold: int, seed: int, seed_share: float
+    speakers: np.ndarray,
+    folds: list[np.ndarray],
+    fold: int,
+    seed: int,
+    seed_share: float,
+    *,
+    prior_speakers: int = 0,
 ) -> Split:
+    """Test speakers `folds[fold]`, development the next fold, the rest the pool; with
+    `prior_speakers`, that many of the pool's speakers (drawn per seed and fold, at least
+    one speaker left in the pool) go to a prior instead (`Split.prior`)."""
     test = folds[fold]
     dev = folds[(fold + 1) % len(folds)]
-    pool = np.flatnonzero(~test & ~dev)
+    lent = np.zeros(len(speakers), dtype=bool)
+    if prior_speakers:
+        names = speakers.astype(str)
+        rest = np.unique(names[~test & ~dev])
+        if rest.size < 2:
+            raise ValueError(f"{rest.size} pool speakers: none to spare for a prior")
+        drawn = np.random.default_rng(2000 + 100 * seed + fold).choice(
+            rest, size=min(prior_speakers, rest.size - 1), replace=False
+        )
+        lent = np.isin(names, drawn)
+    pool = np.flatnonzero(~test & ~dev & ~lent)
     rng = np.random.default_rng(1000 + seed)
     n_seed = max(10, round(seed_share * pool.size))
     return Split(
@@ -92,6 +131,7 @@ def make_split(
         np.flatnonzero(dev),
         pool,
         rng.choice(pool, size=n_seed, replace=False),
+        np.flatnonzero(lent),
     )
 
 
@@ -297,10 +337,22 @@ def train_platform_round(
     return Trained(test_scores.values, bundle, confidence_rank, config.target_error, bundle.model)
 
 
-def train_plain_model(labeller: Labeller, X, groups, split: Split, regressor: str, seed: int):
-    """A regressor on the labels held, machine labels weighing less."""
+def train_plain_model(
+    labeller: Labeller,
+    X,
+    groups,
+    split: Split,
+    regressor: str,
+    seed: int,
+    prior: FrozenPrior | None = None,
+    prior_mode: str = "residual",
+):
+    """A regressor on the labels held, machine labels weighing less; with `prior`,
+    learning together with it (learner.prior.with_prior)."""
     data = labeller.labelled_set(X, groups)
     model = make_regressor(regressor, random_state=seed)
+    if prior is not None:
+        model = with_prior(model, prior, prior_mode)
     model.fit(data.X, data.y, sample_weight=data.weight)
     return Trained(predict_matrix(model, X[split.test]), model=model)
 
@@ -348,15 +400,22 @@ def run_once(
     selection: str = "top",
     panel: int | None = None,
     layout: np.ndarray | None = None,
+    prior: "SplitPrior | None" = None,
+    cold_view: str = "cold",
 ) -> list[dict]:
-    """Rounds of one strategy on one split: test CCC per target against ratings spent."""
+    """Rounds of one strategy on one split: test CCC per target against ratings spent.
+
+    A prior strategy (`prior` given) picks its seed set with the prior alone
+    (strategies.prior_seed_set), and each round trains on the view chosen as the
+    platform chooses (`choose_view`: the cold view `cold_view`, the features as given,
+    or the prior's view, the prior's feature scale learning with it); its first round
+    also records the prior's own CCC (`prior_ccc`, `prior_dev_ccc`: zero labels)."""
     rule = REGISTRY[strategy]
+    if rule.prior and prior is None:
+        raise ValueError(f"{strategy} needs a prior (--prior)")
     rng = np.random.default_rng(seed)
     panel = panel or raters  # dynamic raters: as certain as a mean of `panel` raters
     labeller = Labeller(crowd, targets, known=dev, weighted=dev.weighted)
-    dev_set = dev.labelled_set(X, groups)
-    for clip in split.seed_set:
-        labeller.ask(int(clip), raters)
     config = RoundConfig(
         targets=tuple(targets),
         extractor_key="bench",
@@ -367,15 +426,38 @@ def run_once(
         max_self_label_error=MACHINE_LABEL_TARGET_ERROR,
         random_state=seed,
     )
+    views = {cold_view: (X, config)}
+    if rule.prior:
+        views[prior.view] = (prior.X, replace(config, prior=prior.frozen, prior_mode="residual"))
+    dev_sets = {name: dev.labelled_set(view_X, groups) for name, (view_X, _) in views.items()}
+    seed_set = split.seed_set
+    if rule.prior and rule.cooperative:
+        seed_set = prior_seed_set(prior.bundle, prior.X, split.pool, seed_set.size, raters)
+    for clip in seed_set:
+        labeller.ask(int(clip), raters)
     rounds = []
     while True:
+        view, view_scores = cold_view, None
+        if rule.prior:
+            view, view_scores = choose_view(labeller, views, dev_sets, groups)
+        view_X, view_config = views[view]
         if rule.cooperative:
             trained = train_platform_round(
-                labeller, X, gold, groups, split, dev_set, config, raters
+                labeller, view_X, gold, groups, split, dev_sets[view], view_config, raters
             )
         else:
-            trained = train_plain_model(labeller, X, groups, split, regressor, seed)
-        rounds.append(round_record(labeller, gold, split, trained, dev_set))
+            trained = train_plain_model(
+                labeller, view_X, groups, split, regressor, seed, prior=view_config.prior
+            )
+        rounds.append(round_record(labeller, gold, split, trained, dev_sets[view]))
+        if rule.prior:
+            rounds[-1] |= {
+                "view": view,
+                "prior_kept": view != cold_view,
+                "view_dev_ccc": view_scores,
+            }
+            if len(rounds) == 1:
+                rounds[-1] |= prior.zero_shot(gold, split, dev_sets[prior.view])
         if labeller.cost >= max_cost or (
             len(rounds) > 1 and rounds[-1]["cost"] == rounds[-2]["cost"]
         ):
@@ -395,7 +477,7 @@ def run_once(
         rule.act(
             Turn(
                 labeller=labeller,
-                X=X,
+                X=view_X,
                 open_pool=open_pool,
                 budget=budget,
                 raters=raters,
@@ -412,6 +494,159 @@ def run_once(
         )
 
 
+def choose_view(
+    labeller: Labeller, views: dict, dev_sets: dict[str, LabelledSet], groups
+) -> tuple[str, dict[str, float | None]]:
+    """The view of the labels held that a plain regressor learns best from, as the
+    platform keeps or drops a prior (learner.training.choose_on_dev's rule and scorer,
+    dev_score: fitted on the labels held, mean CCC over targets on the development
+    speakers' human labels; the first view listed, the cold one, wins ties and when none
+    can be scored). The development speakers are the protocol's (`dev_sets`), those the
+    platform's round already calibrates on, rather than a hashed quarter of the labels.
+    Returns the view's name and every view's score (None: not scorable)."""
+    scores = {
+        name: dev_score(labeller.labelled_set(view_X, groups), dev_sets[name], view_config)
+        for name, (view_X, view_config) in views.items()
+    }
+    finite = {name: score for name, score in scores.items() if np.isfinite(score)}
+    chosen = max(finite, key=lambda name: finite[name]) if finite else next(iter(views))
+    return chosen, {name: (score if np.isfinite(score) else None) for name, score in scores.items()}
+
+
+# ----------------------------------------------------------------------------- priors
+@dataclass(frozen=True)
+class PriorCorpus:
+    """Another corpus a prior learns from: its features standardised per normalisation
+    (learner.prior.PRIOR_NORMALISATIONS: within the corpus, within each speaker), its
+    gold of the targets under test and its speakers."""
+
+    name: str
+    views: dict[str, np.ndarray]
+    gold: np.ndarray
+    speakers: np.ndarray
+
+
+def prior_views(X: np.ndarray, speakers: np.ndarray) -> dict[str, np.ndarray]:
+    """One corpus's raw features on each of a prior's scales."""
+    return {"corpus": corpus_normalise(X), "speaker": speaker_normalise(X, speakers)}
+
+
+def prior_corpus(corpus_dir: Path, targets: list[str], extractor: str) -> PriorCorpus:
+    """A corpus folder as prior data. Raises ValueError when it lacks a target's gold."""
+    corpus = load_corpus(corpus_dir)
+    missing = [t for t in targets if t not in corpus.targets]
+    if missing:
+        raise ValueError(f"{corpus_dir}: no gold {', '.join(missing)} for a prior")
+    X = corpus_features(corpus, extractor)
+    return PriorCorpus(
+        name=corpus.root.name,
+        views=prior_views(X, corpus.speakers),
+        gold=corpus.gold[:, [corpus.targets.index(t) for t in targets]],
+        speakers=corpus.speakers.astype(str),
+    )
+
+
+@dataclass(frozen=True)
+class SplitPrior:
+    """The prior of one split: the scale it was learnt on (`normalisation`), the corpus
+    under test on that scale (`X`), the prior as a zero-shot bundle (regressor and
+    confidence trained as the platform trains a prior, learner.training.train_candidate;
+    self-label threshold 0: its confidence was calibrated on other recordings), the
+    regressor frozen for warm starts, the zero-shot development CCC of every scale tried
+    (the choice of scale), and the clips of the corpus under test it learnt from."""
+
+    normalisation: str
+    X: np.ndarray
+    bundle: TrainedBundle
+    frozen: FrozenPrior
+    scale_dev_ccc: dict[str, float]
+    own_clips: np.ndarray
+
+    @property
+    def view(self) -> str:
+        return f"{self.normalisation}+prior:residual"
+
+    def zero_shot(self, gold: np.ndarray, split: Split, dev_set: LabelledSet) -> dict:
+        """The prior alone, before any label: test CCC per target, development CCC."""
+        test = self.frozen.predict(self.X[split.test])
+        return {
+            "prior_ccc": [ccc(gold[split.test, t], test[:, t]) for t in range(gold.shape[1])],
+            "prior_dev_ccc": mean_dev_ccc_each(self.frozen, dev_set),
+            "prior_normalisation": self.normalisation,
+            "prior_scale_dev_ccc": self.scale_dev_ccc,
+        }
+
+
+def mean_dev_ccc_each(model, dev_set: LabelledSet) -> list[float | None]:
+    """CCC per target of `model` on a labelled set's finite labels (None under 3)."""
+    pred = predict_matrix(model, dev_set.X)
+    out = []
+    for t in range(dev_set.y.shape[1]):
+        rows = np.isfinite(dev_set.y[:, t])
+        out.append(ccc(dev_set.y[rows, t], pred[rows, t]) if rows.sum() >= 3 else None)
+    return out
+
+
+def prior_data(run: "CorpusRun", split: Split, normalisation: str) -> LabelledSet:
+    """What the split's prior learns from on one scale: every other prior corpus's gold,
+    and the gold of the corpus's own lent speakers (`split.prior`), nothing else of the
+    corpus under test."""
+    X, y, groups = [], [], []
+    for other in run.priors:
+        X.append(other.views[normalisation])
+        y.append(other.gold)
+        groups.extend(f"{other.name}/{speaker}" for speaker in other.speakers)
+    if split.prior.size:
+        X.append(run.views[normalisation][split.prior])
+        y.append(run.gold[split.prior])
+        groups.extend(run.corpus.speakers[split.prior].astype(str))
+    n = sum(len(part) for part in X)
+    return LabelledSet.build(
+        clip_ids=np.arange(n),
+        X=np.vstack(X).astype(np.float32),
+        y=np.vstack(y),
+        agreement=np.full(n, np.nan),
+        groups=np.array(groups, dtype=object),
+        human=np.ones(n, dtype=bool),
+    )
+
+
+def split_prior(run: "CorpusRun", split: Split, dev: Labeller, seed: int) -> SplitPrior:
+    """The split's prior. Its scale (`--prior-normalisation`; auto: whichever scale's
+    ridge, fitted on all the prior data, scores the higher mean CCC on the corpus under
+    test's development speakers: labels the protocol gives every strategy, never test
+    gold), then its bundle on that scale."""
+    args = run.args
+    scales = (
+        PRIOR_NORMALISATIONS if args.prior_normalisation == "auto" else (args.prior_normalisation,)
+    )
+    data = {scale: prior_data(run, split, scale) for scale in scales}
+    scale_dev_ccc = {}
+    for scale in scales:
+        model = make_regressor(args.regressor, random_state=seed).fit(data[scale].X, data[scale].y)
+        dev_ccc = mean_dev_ccc_each(model, dev.labelled_set(run.views[scale], run.corpus.speakers))
+        scale_dev_ccc[scale] = float(np.mean([v for v in dev_ccc if v is not None] or [0.0]))
+    chosen = max(scale_dev_ccc, key=lambda scale: scale_dev_ccc[scale])
+    config = RoundConfig(
+        targets=tuple(run.targets),
+        extractor_key="bench",
+        regressor=args.regressor,
+        n_folds=3,
+        n_error_engines=3,
+        random_state=seed,
+        feature_normalisation=chosen,
+    )
+    bundle = train_candidate(data[chosen], config, dev_seed=seed).bundle
+    return SplitPrior(
+        normalisation=chosen,
+        X=run.views[chosen],
+        bundle=replace(bundle, self_label_threshold=0.0),
+        frozen=frozen_prior(bundle.model, run.targets, run.targets),
+        scale_dev_ccc=scale_dev_ccc,
+        own_clips=split.prior,
+    )
+
+
 # ----------------------------------------------------------------------------- a corpus
 @dataclass
 class CorpusRun:
@@ -424,6 +659,11 @@ class CorpusRun:
     gold: np.ndarray
     args: argparse.Namespace
     layout: np.ndarray  # principal components, for the coverage diagnostics
+    # With --prior: the other corpora a prior learns from, whether the corpus lends its
+    # own speakers too, and its clips on each of a prior's scales.
+    priors: list[PriorCorpus] = field(default_factory=list)
+    own_prior: bool = False
+    views: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def prepare_corpus(corpus_dir: Path, args) -> CorpusRun:
@@ -452,7 +692,18 @@ def prepare_corpus(corpus_dir: Path, args) -> CorpusRun:
             for clip in range(len(corpus.clip_ids))
         ]
     )
-    return CorpusRun(corpus, X, crowd, targets, gold, args, principal_components(X))
+    run = CorpusRun(corpus, X, crowd, targets, gold, args, principal_components(X))
+    prior_dirs = getattr(args, "prior", None) or []
+    if prior_dirs:
+        itself = Path(corpus_dir).resolve()
+        run.own_prior = any(Path(d).resolve() == itself for d in prior_dirs)
+        run.priors = [
+            prior_corpus(Path(d), targets, args.extractor)
+            for d in prior_dirs
+            if Path(d).resolve() != itself
+        ]
+        run.views = prior_views(corpus_features(corpus, args.extractor), corpus.speakers)
+    return run
 
 
 def crowd_note(run: CorpusRun) -> str:
@@ -472,16 +723,29 @@ def adopt(run: CorpusRun) -> None:
     _RUN = run
 
 
+def job_split(run: CorpusRun, seed: int, fold: int) -> Split:
+    """The speaker split of (seed, fold), the same for every strategy and full
+    supervision; with the corpus as its own prior, a fold's worth of its speakers lent
+    to the prior (make_split's `prior_speakers`)."""
+    speakers = run.corpus.speakers
+    lent = 0
+    if run.own_prior:
+        lent = max(1, round(np.unique(speakers.astype(str)).size / run.args.folds))
+    folds = speaker_folds(speakers, run.args.folds, seed)
+    return make_split(speakers, folds, fold, seed, 0.05, prior_speakers=lent)
+
+
 def run_job(seed: int, fold: int, name: str) -> dict:
     """One strategy (or "full" supervision) on one speaker split of the current corpus."""
     run, args = _RUN, _RUN.args
     speakers = run.corpus.speakers
-    split = make_split(speakers, speaker_folds(speakers, args.folds, seed), fold, seed, 0.05)
+    split = job_split(run, seed, fold)
     full_cost = args.raters * split.pool.size
     weighted = args.labels == "weighted"
     dev = development_ratings(run.crowd, run.targets, split.dev, args.raters, weighted=weighted)
     if name == "full":
         return full_supervision(run, split, dev, seed) | {"cost": full_cost}
+    prior = split_prior(run, split, dev, seed) if REGISTRY[name].prior else None
     return {
         "rounds": run_once(
             run.X,
@@ -500,6 +764,8 @@ def run_job(seed: int, fold: int, name: str) -> dict:
             selection=args.selection,
             panel=args.panel,
             layout=run.layout,
+            prior=prior,
+            cold_view=args.normalise,
         )
     }
 

@@ -1,6 +1,7 @@
 """The summary of a corpus's rounds: curves on a common cost grid, the ratings each
 strategy needs to reach and stay at 95 % of full supervision (with bootstrap intervals
-over splits), where the platform's stop signal fires, plots and the markdown tables."""
+over splits), where the platform's stop signal fires, what a prior did (prior
+strategies against their cold twins), plots and the markdown tables."""
 
 from pathlib import Path
 
@@ -148,8 +149,28 @@ def summarise(results: dict, full: dict, targets, grid, rng) -> dict:
             entry["strategies"][name]["stop_signal"] = (
                 stop_summary(runs, stops[name], t, full) if name in stops else None
             )
+            twin = cold_twin(name, runs, results)
+            if twin is not None:
+                entry["strategies"][name]["prior"] = prior_summary(
+                    runs,
+                    t,
+                    curve_on_grid(results[twin], t, grid),
+                    curve_on_grid(runs, t, grid),
+                    grid,
+                    max(r[-1]["cost"] for r in results[twin]),
+                    rng,
+                ) | {"cold_twin": twin}
         summary[target] = entry
     return summary
+
+
+def cold_twin(name: str, runs: list[list[dict]], results: dict) -> str | None:
+    """The cold strategy a prior strategy (one whose rounds record `prior_kept`) is
+    compared with, when it ran too: its name without "_prior"."""
+    if not runs or "prior_kept" not in runs[0][0]:
+        return None
+    twin = name.removesuffix("_prior")
+    return twin if twin != name and twin in results else None
 
 
 def strategy_summary(
@@ -181,8 +202,7 @@ def strategy_summary(
         if (per_run := [x["confidence_rank"][t] for x in run if x["confidence_rank"]])
         and np.isfinite(per_run).any()
     ]
-    ratio = np.nanmean(curves[:, upto], axis=1) / np.nanmean(random_curves[:, upto], axis=1)
-    boot = [np.nanmedian(rng.choice(ratio, ratio.size)) for _ in range(1000)]
+    ratio, ratio_ci = auc_ratio(curves, random_curves, upto, rng)
     return {
         "ratings_to_95": needed,
         "final_ccc": float(np.nanmedian([run[-1]["ccc"][t] for run in runs])),
@@ -194,15 +214,61 @@ def strategy_summary(
         "ratings_per_clip": float(
             np.median([run[-1]["cost"] / max(1, run[-1]["human_clips"]) for run in runs])
         ),
-        "auc_ratio_vs_random": float(np.nanmedian(ratio)),
-        "auc_ratio_vs_random_ci95": [
-            float(np.percentile(boot, 2.5)),
-            float(np.percentile(boot, 97.5)),
-        ],
+        "auc_ratio_vs_random": ratio,
+        "auc_ratio_vs_random_ci95": ratio_ci,
+        "ccc_at": ccc_at(grid, median),
         "median_curve": [None if np.isnan(v) else float(v) for v in median],
         # Not reached counts as infinitely many ratings: an open upper end is null.
         "ratings_to_95_share_of_full_ci95": _interval(share),
         "ratings_to_95_ratio_to_random_ci95": _interval(versus),
+    }
+
+
+def auc_ratio(
+    curves: np.ndarray, reference: np.ndarray, upto: np.ndarray, rng
+) -> tuple[float, list[float]]:
+    """Per split, the area under `curves` over that under `reference` (the same split's
+    row) on the costs `upto`: the median over splits and a bootstrap 95 % interval of it."""
+    ratio = np.nanmean(curves[:, upto], axis=1) / np.nanmean(reference[:, upto], axis=1)
+    boot = [np.nanmedian(rng.choice(ratio, ratio.size)) for _ in range(1000)]
+    return float(np.nanmedian(ratio)), [
+        float(np.percentile(boot, 2.5)),
+        float(np.percentile(boot, 97.5)),
+    ]
+
+
+# The costs the tables quote CCC at: the seed set's (the first round's) times these.
+CCC_AT_MULTIPLES = (1, 2, 4, 8)
+
+
+def ccc_at(grid: np.ndarray, median: np.ndarray) -> list[list[float | None]]:
+    """[cost, median CCC] at the first round's cost times CCC_AT_MULTIPLES, within the grid."""
+    out = []
+    for multiple in CCC_AT_MULTIPLES:
+        cost = int(grid[0]) * multiple
+        if cost <= grid[-1]:
+            value = median[cost - int(grid[0])]
+            out.append([cost, None if np.isnan(value) else float(value)])
+    return out
+
+
+def prior_summary(runs: list[list[dict]], t: int, twin_curves, curves, grid, twin_budget, rng):
+    """What a prior strategy's prior did on target `t`: the prior alone before any label
+    (test CCC, median and range over splits), the scale chosen for it per split, the share
+    of rounds whose model kept it (and of first rounds), and the area under the curve
+    over its cold twin's on the same splits, up to the twin's budget."""
+    zero = np.array([run[0]["prior_ccc"][t] for run in runs], dtype=np.float64)
+    kept = [bool(r["prior_kept"]) for run in runs for r in run]
+    scales = [run[0]["prior_normalisation"] for run in runs]
+    ratio, ratio_ci = auc_ratio(curves, twin_curves, grid <= twin_budget, rng)
+    return {
+        "zero_shot_ccc": float(np.nanmedian(zero)),
+        "zero_shot_ccc_range": [float(np.nanmin(zero)), float(np.nanmax(zero))],
+        "normalisation": {scale: scales.count(scale) for scale in sorted(set(scales))},
+        "kept_share": float(np.mean(kept)),
+        "kept_share_first_round": float(np.mean([bool(run[0]["prior_kept"]) for run in runs])),
+        "auc_ratio_vs_cold": ratio,
+        "auc_ratio_vs_cold_ci95": ratio_ci,
     }
 
 
@@ -274,8 +340,47 @@ def markdown(summary: dict, corpus_name: str) -> str:
                 f"| {s['final_ccc']:.3f} | {s['auc_ratio_vs_random']:.3f} "
                 f"({low:.3f}-{high:.3f}) | {mae} | {rank} | {s['ratings_per_clip']:.2f} |"
             )
-        lines += ["", *stop_table(entry["strategies"])]
+        lines += ["", *prior_table(entry["strategies"]), *stop_table(entry["strategies"])]
     return "\n".join(lines)
+
+
+def prior_table(strategies: dict) -> list[str]:
+    """The markdown lines of the prior table (prior strategies against their cold twins);
+    none without prior strategies."""
+    rows = [(name, s) for name, s in strategies.items() if s.get("prior")]
+    if not rows:
+        return []
+    costs = [cost for cost, _ in rows[0][1]["ccc_at"]]
+    lines = [
+        "Prior: the prior alone before any label (test CCC, median and range over splits), "
+        "the rounds whose model kept it (chosen on the development speakers), test CCC at "
+        "a few rating counts against the cold twin's (in brackets), and the area under the "
+        "curve over the cold twin's (95 % CI over splits).",
+        "",
+        "| strategy | scale | zero-shot CCC | prior kept (first round) | "
+        + " | ".join(f"CCC at {cost}" for cost in costs)
+        + " | AUC vs cold (95 % CI) |",
+        "|---|---|---|---|" + "---|" * len(costs) + "---|",
+    ]
+    for name, s in rows:
+        prior = s["prior"]
+        twin = dict(map(tuple, strategies[prior["cold_twin"]]["ccc_at"]))
+        scale = ", ".join(f"{k} {v}" for k, v in prior["normalisation"].items())
+        low, high = prior["zero_shot_ccc_range"]
+        at = [f"{_number(value)} ({_number(twin.get(cost))})" for cost, value in s["ccc_at"]]
+        c_low, c_high = prior["auc_ratio_vs_cold_ci95"]
+        lines.append(
+            f"| {name} | {scale} | {prior['zero_shot_ccc']:.3f} ({low:.2f}-{high:.2f}) "
+            f"| {prior['kept_share']:.0%} ({prior['kept_share_first_round']:.0%}) | "
+            + " | ".join(at)
+            + f" | {prior['auc_ratio_vs_cold']:.3f} ({c_low:.3f}-{c_high:.3f}) |"
+        )
+    lines.append("")
+    return lines
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def stop_table(strategies: dict) -> list[str]:

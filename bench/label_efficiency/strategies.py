@@ -3,6 +3,10 @@
 `REGISTRY` maps a strategy's name to its function and flags. A function gets the round
 (`Turn`) after the model was trained and evaluated, and asks the labeller for ratings
 (and sets or revokes machine labels) until the round's budget is spent.
+
+The prior strategies (`PRIOR_STRATEGIES`, with `--prior`) spend as their cold twins do;
+the protocol gives them a prior: it picks their seed set (`prior_seed_set`) and competes
+with the cold model for every round's model (protocol.choose_view).
 """
 
 from collections.abc import Callable
@@ -61,6 +65,8 @@ class Strategy:
     cooperative: bool = False
     # Run only on request: a bound or a comparison, never a result.
     diagnostic: bool = False
+    # Starts from a prior (--prior) and keeps it only while it helps on development data.
+    prior: bool = False
 
 
 # ----------------------------------------------------------------------------- spending
@@ -171,6 +177,22 @@ def cooperate(turn: Turn, *, dynamic: bool, oracle: bool = False, coverage: bool
         turn.labeller.ask(int(turn.open_pool[i]), decisions[i].n_raters)
 
 
+def prior_seed_set(bundle: TrainedBundle, X: np.ndarray, pool: np.ndarray, n: int, raters: int):
+    """A cooperative strategy's first clips for people before any label: the prior's
+    zero-shot bundle scores the pool, and the `n` least confident clips go to people
+    (learner.cooperative.decide; the prior's threshold is 0, so it labels none)."""
+    scores = bundle.predict(X[pool])
+    decisions = decide(
+        expected_error=scores.expected_error,
+        agreement=scores.agreement,
+        self_label_threshold=bundle.self_label_threshold,
+        human_budget=n,
+        min_raters=raters,
+        max_raters=raters,
+    )
+    return pool[priority_order(decisions)[:n]]
+
+
 def priority_order(decisions) -> list[int]:
     """The clips sent to people, highest priority (least confident) first."""
     return sorted(
@@ -225,7 +247,8 @@ def cooperative_coverage(turn: Turn) -> None:
     cooperate(turn, dynamic=True, coverage=True)
 
 
-# Default strategies first, then the diagnostics; the order of the tables and curves.
+# Default strategies first, then those with a prior, then the diagnostics; the order of
+# the tables and curves.
 REGISTRY: dict[str, Strategy] = {
     "random": Strategy(random),
     "uncertainty": Strategy(uncertainty),
@@ -233,9 +256,19 @@ REGISTRY: dict[str, Strategy] = {
     "cooperative": Strategy(cooperative, cooperative=True),
     "cooperative_dynamic": Strategy(cooperative_dynamic, cooperative=True),
     "random_dynamic": Strategy(random_dynamic),
+    # The random rule on the prior's predictions is the random rule: random_prior's seed
+    # set is random's, and only its models differ.
+    "random_prior": Strategy(random, prior=True),
+    "cooperative_prior": Strategy(cooperative, cooperative=True, prior=True),
+    "cooperative_dynamic_prior": Strategy(cooperative_dynamic, cooperative=True, prior=True),
     "cooperative_oracle": Strategy(cooperative_oracle, cooperative=True, diagnostic=True),
     "cooperative_coverage": Strategy(cooperative_coverage, cooperative=True, diagnostic=True),
     "random_coverage": Strategy(random_coverage, diagnostic=True),
 }
-STRATEGIES = tuple(name for name, entry in REGISTRY.items() if not entry.diagnostic)
+STRATEGIES = tuple(
+    name for name, entry in REGISTRY.items() if not entry.diagnostic and not entry.prior
+)
+PRIOR_STRATEGIES = tuple(name for name, entry in REGISTRY.items() if entry.prior)
 DIAGNOSTICS = tuple(name for name, entry in REGISTRY.items() if entry.diagnostic)
+# A prior strategy's cold twin: the same spending without a prior.
+COLD_TWIN = {name: name.removesuffix("_prior") for name in PRIOR_STRATEGIES}
