@@ -13,10 +13,11 @@ Per number of labelled clips, each repeat draws them (and, same corpus, the spea
 partition). Ways the prior enters (ridge throughout): `cold` (none), `prior only` (its
 predictions, no label used), `residual` and `stacked` (learner.prior), `pooled` (one
 ridge on the prior's clips, weight `--pool-weight` each, and the project's, weight 1),
-and `platform`: what a project does (learner.training.choose_on_dev between cold and
-residual on development speakers of the labelled clips; the prior alone while there are
-too few labels to train). The table gives mean test CCC per target and, per way, the
-mean difference to cold with a 95 % bootstrap interval over repeats.
+and `platform: cold or R`: what a project does with warm candidate R
+(learner.training.choose_on_dev between cold and R on development speakers of the
+labelled clips; the prior alone while there are too few labels to train). The table
+gives mean test CCC per target and, per way, the mean difference to cold with a 95 %
+bootstrap interval over repeats.
 """
 
 import os
@@ -26,7 +27,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -76,11 +77,22 @@ def _labelled(X, y, groups) -> LabelledSet:
 
 
 def scores_by_way(
-    prior_X, prior_y, X, y, groups, X_test, y_test, *, pool_weights: list[float], seed: int
+    prior_X,
+    prior_y,
+    X,
+    y,
+    groups,
+    X_test,
+    y_test,
+    *,
+    pool_weights: list[float],
+    platform_rules: list[str],
+    seed: int,
 ) -> dict[str, list[float]]:
     """Test CCC per target of every way, for one draw of labelled clips."""
     targets = tuple(f"t{t}" for t in range(y.shape[1]))
-    prior = frozen_prior(make_regressor("linear").fit(prior_X, prior_y), targets, targets)
+    prior_model = make_regressor("linear").fit(prior_X, prior_y)
+    prior = frozen_prior(prior_model, targets, targets, X=prior_X, y=prior_y)
     fitted = {
         "cold": make_regressor("linear", random_state=seed).fit(X, y),
         "prior only": prior,
@@ -98,13 +110,34 @@ def scores_by_way(
             sample_weight=np.r_[np.full(len(prior_X), weight), np.ones(len(X))],
         )
     cold = RoundConfig(targets=targets, extractor_key="bench", random_state=seed)
-    warm = RoundConfig(targets=targets, extractor_key="bench", random_state=seed, prior=prior)
     data = _labelled(X, y, groups)
-    chosen, scores = choose_on_dev(
-        {"cold": data, "residual": data}, cold, dev_seed=seed, configs={"residual": warm}
-    )
-    too_few = not any(np.isfinite(s) for s in scores.values())
-    fitted["platform"] = fitted["prior only"] if too_few else fitted[chosen]
+    for rule in platform_rules:
+        candidates = {}
+        for part in rule.split("+"):
+            mode, _, weight = part.partition(" ")
+            candidates[part] = replace(
+                cold, prior=prior, prior_mode=mode, prior_weight=float(weight or 0.3)
+            )
+        chosen, scores = choose_on_dev(
+            {"cold": data, **dict.fromkeys(candidates, data)},
+            cold,
+            dev_seed=seed,
+            configs=candidates,
+        )
+        too_few = not any(np.isfinite(s) for s in scores.values())
+        if too_few:
+            model = fitted["prior only"]
+        elif chosen == "cold":
+            model = fitted["cold"]
+        else:
+            config = candidates[chosen]
+            model = with_prior(
+                make_regressor("linear", random_state=seed),
+                prior,
+                config.prior_mode,
+                weight=config.prior_weight,
+            ).fit(X, y)
+        fitted[f"platform: cold or {' or '.join(candidates)}"] = model
     return {way: _mean_ccc(y_test, predict_matrix(model, X_test)) for way, model in fitted.items()}
 
 
@@ -145,6 +178,7 @@ def run_setting(
                 X_all[test],
                 y_all[test],
                 pool_weights=args.pool_weights,
+                platform_rules=args.platform_rules,
                 seed=repeat,
             )
             for way, value in scores.items():
@@ -186,6 +220,13 @@ def main(argv: list[str] | None = None) -> str:
     )
     parser.add_argument(
         "--pool-weights", type=lambda s: [float(v) for v in s.split(",")], default=[0.1, 0.3, 1.0]
+    )
+    parser.add_argument(
+        "--platform-rules",
+        type=lambda s: s.split(","),
+        default=["residual", "pooled 1", "residual+pooled 1"],
+        help="warm candidates (+ between several) a project's choice on development "
+        "speakers may pick over cold",
     )
     parser.add_argument("--targets", type=lambda s: s.split(","), default=["arousal", "valence"])
     args = parser.parse_args(argv)

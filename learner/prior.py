@@ -5,20 +5,27 @@ normalisation) fitted on other corpora's labels. A project that names one
 
 - uses it, before any human rating, for priority and confidence (its self-label
   threshold is 0 there: its confidence was calibrated on another corpus), and
-- learns every later model from its own labels together with it, in one of two ways
+- learns every later model from its own labels together with it, in one of three ways
   (`PRIOR_MODES`), each a scikit-learn estimator around the project's own regressor:
 
+  * "pooled": one regressor fitted on the prior's own clips (each weighing
+    `POOLED_WEIGHT` of a project clip) together with the project's;
   * "residual": the regressor learns the project's labels minus the prior's
-    predictions; a ridge then shrinks towards the prior rather than towards zero, so
-    the prior dominates while labels are few and fades as they grow;
+    predictions (a ridge then shrinks towards the prior rather than towards zero);
   * "stacked": the prior's predictions are extra inputs beside the features.
 
 Whether the prior helps is measured on the project's development speakers at every
 retraining (`learner.training.choose_on_dev`, against the cold models): a prior that
-does not help there is dropped. The platform tries `PLATFORM_MODES` (residual only): on
-EmoDB and RAVDESS, stacking scored like a cold model at every label count while the
-residual gained up to 0.3 CCC with 10-20 labels (docs/benchmarks.md), and every extra
-candidate chosen on a small development set adds noise to the choice. The seed's
+does not help there is dropped. The platform tries `PLATFORM_MODES` (pooled only),
+chosen by measurement (`python -m bench.prior_modes`, docs/benchmarks.md "Priors"): with
+a prior from other speakers of the same corpus, "cold or pooled" was ahead of cold in 29
+of 32 target x label-count cells at 20-200 labels on EmoDB and RAVDESS (by up to 0.23
+CCC) and behind by at most 0.02 in the other 3, while "cold or residual" lost up to 0.06
+from 50 labels on (the residual helps only with 10-20 labels) and stacking scored like a
+cold model throughout; adding residual as a third candidate made the choice noisier, not
+better. Across corpora (EmoDB <-> RAVDESS) no way helped beyond 20 labels; the choice
+mostly dropped the prior, and where the development speakers picked it by chance it cost
+up to 0.08 CCC (RAVDESS to EmoDB at 20 labels, EmoDB to RAVDESS at 200). The seed's
 transfer learning (D4.2 section 2.3.1) starts models from related data; here the
 relation is tested on the project's own labels, never taken for granted.
 
@@ -39,7 +46,9 @@ from learner.regressors import predict_matrix
 from learner.validation import check_features, check_sample_weight, check_targets
 
 PRIOR_MODES = ("residual", "stacked", "pooled")
-PLATFORM_MODES = ("residual",)
+PLATFORM_MODES = ("pooled",)
+# A pooled prior clip weighs this much of one of the project's labelled clips.
+POOLED_WEIGHT = 1.0
 # A prior's features are scaled within each corpus or each speaker: raw features do not
 # carry across recording set-ups.
 PRIOR_NORMALISATIONS = ("corpus", "speaker")
@@ -142,7 +151,7 @@ class PriorPooled(_WithPrior):
     Attributes: `base_` (the fitted copy of `base`)."""
 
     def __init__(
-        self, base: Any = None, prior: FrozenPrior | None = None, weight: float = 0.3
+        self, base: Any = None, prior: FrozenPrior | None = None, weight: float = POOLED_WEIGHT
     ) -> None:
         super().__init__(base=base, prior=prior)
         self.weight = weight
@@ -177,8 +186,13 @@ _MODES: dict[str, type[_WithPrior]] = {
 }
 
 
-def with_prior(base: Any, prior: FrozenPrior, mode: str) -> _WithPrior:
-    """`base` (an unfitted regressor) learning together with `prior`, as `mode` says."""
+def with_prior(
+    base: Any, prior: FrozenPrior, mode: str, *, weight: float = POOLED_WEIGHT
+) -> _WithPrior:
+    """`base` (an unfitted regressor) learning together with `prior`, as `mode` says
+    (`weight`: of each of the prior's clips, when pooled)."""
+    if mode == "pooled":
+        return PriorPooled(base=base, prior=prior, weight=weight)
     try:
         return _MODES[mode](base=base, prior=prior)
     except KeyError:
@@ -250,6 +264,7 @@ def _names(names: set[str]) -> str:
 
 __all__ = [
     "PLATFORM_MODES",
+    "POOLED_WEIGHT",
     "PRIOR_MODES",
     "PRIOR_NORMALISATIONS",
     "FrozenPrior",

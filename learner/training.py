@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 from learner.confidence import ConfidenceModel
 from learner.cooperative import choose_self_label_threshold
 from learner.metrics import ccc, rank_correlation
-from learner.prior import with_prior
+from learner.prior import POOLED_WEIGHT, with_prior
 from learner.raters import human_label_error
 from learner.regressors import make_regressor, predict_matrix
 
@@ -116,6 +116,7 @@ class RoundConfig:
     # `prior_mode` says (learner.prior.PRIOR_MODES); None: a cold model.
     prior: Any = None
     prior_mode: str = "residual"
+    prior_weight: float = POOLED_WEIGHT  # of each prior clip, when pooled
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,9 @@ def _masked_ccc(y_true: NDArray[np.float64], y_pred: NDArray[np.float64]) -> flo
 
 def _make_regressor(config: RoundConfig) -> Any:
     model = make_regressor(config.regressor, random_state=config.random_state)
-    return model if config.prior is None else with_prior(model, config.prior, config.prior_mode)
+    if config.prior is None:
+        return model
+    return with_prior(model, config.prior, config.prior_mode, weight=config.prior_weight)
 
 
 def _fit_regressor(data: LabelledSet, config: RoundConfig) -> Any:

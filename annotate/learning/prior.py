@@ -19,6 +19,7 @@ from learner.features import Extractor, corpus_normalise, get_extractor, speaker
 from learner.prior import (
     PLATFORM_MODES,
     PRIOR_NORMALISATIONS,
+    FrozenPrior,
     compatibility_problems,
     frozen_prior,
 )
@@ -44,8 +45,10 @@ __all__ = [
     "WarmViews",
     "corpus_prior_data",
     "prior_bundle_load",
+    "prior_clips_save",
     "prior_config",
     "prior_fit",
+    "prior_frozen",
     "prior_problems",
     "project_prior_data",
     "shared_gold_targets",
@@ -221,6 +224,32 @@ def prior_bundle_load(prior: Prior) -> TrainedBundle:
     return TrainedBundle.load(Path(settings.MEDIA_ROOT) / prior.artifact)
 
 
+def _clips_path(artifact: str | Path) -> Path:
+    return Path(settings.MEDIA_ROOT) / Path(artifact).with_suffix(".clips.npz")
+
+
+def prior_clips_save(data: LabelledSet, artifact: str | Path) -> None:
+    """Keep the clips a prior learned from (features on its scale, labels) beside its
+    bundle, written atomically."""
+    path = _clips_path(artifact)
+    tmp = path.with_name(f".tmp-{path.name}")
+    with tmp.open("wb") as handle:
+        np.savez(handle, X=np.asarray(data.X, dtype=np.float32), y=data.y)
+    tmp.replace(path)
+
+
+def prior_frozen(prior: Prior, targets: Sequence[str]) -> FrozenPrior:
+    """The prior's regressor predicting `targets`, with the clips it learned from when
+    they were kept (learner.prior.frozen_prior)."""
+    bundle = prior_bundle_load(prior)
+    path = _clips_path(prior.artifact)
+    clips = {}
+    if path.is_file():
+        with np.load(path) as stored:
+            clips = {"X": stored["X"], "y": stored["y"]}
+    return frozen_prior(bundle.model, bundle.targets, targets, **clips)
+
+
 def zero_shot_bundle(prior: Prior) -> TrainedBundle:
     """The prior as a project's first model: its predictions and confidence rank the
     project's clips from the first minute, but it labels none itself (threshold 0: its
@@ -248,12 +277,13 @@ def warm_views(
     prior = project.prior
     if prior is None:
         return WarmViews({}, {})
-    bundle = prior_bundle_load(prior)
     scale = prior.feature_normalisation
     data = cold_views.get(scale) or labelled_set(project, normalisation=scale)
-    frozen = frozen_prior(bundle.model, bundle.targets, config.targets)
+    frozen = prior_frozen(prior, config.targets)
+    # A prior stored without its clips cannot be pooled: its predictions can still help.
+    modes = PLATFORM_MODES if frozen.X is not None else ("residual",)
     views, configs = {}, {}
-    for mode in PLATFORM_MODES:
+    for mode in modes:
         name = f"{scale}+prior:{mode}"
         views[name] = data
         configs[name] = replace(config, feature_normalisation=scale, prior=frozen, prior_mode=mode)

@@ -30,6 +30,7 @@ from annotate.learning.config import learner_config
 from annotate.learning.prior import (
     PriorData,
     corpus_prior_data,
+    prior_clips_save,
     prior_config,
     prior_fit,
     prior_problems,
@@ -87,6 +88,8 @@ def _prior_store(
         version = (Prior.objects.filter(name=name).aggregate(v=Max("version"))["v"] or 0) + 1
         relative = Path("priors") / name / f"v{version}.bundle"
         sha256 = bundle.save(Path(settings.MEDIA_ROOT) / relative)
+        # Its own clips, for projects that pool them with theirs.
+        prior_clips_save(data.views[bundle.feature_normalisation], relative)
         try:
             with transaction.atomic():
                 return Prior.objects.create(

@@ -169,7 +169,7 @@ def test_a_retraining_keeps_a_prior_only_where_it_helps(corpora, media_root, sou
     assert verdict["name"] == prior.label
     assert verdict["used"] is used, verdict
     assert verdict["why"].startswith(f"prior {prior.label} {'used' if used else 'dropped'}")
-    assert set(verdict["dev_ccc"]) == {"residual"}
+    assert set(verdict["dev_ccc"]) == {"pooled"}
     if not used:
         assert run.metrics["feature_normalisation"] in ("none", "speaker")
 
