@@ -85,7 +85,16 @@ def _best_by_cv(
     return int(np.argmax([ccc(y, oof[:, c]) for c in range(n_candidates)]))
 
 
-class _PerTargetBase(RegressorMixin, BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
+class _MultiTarget:
+    """scikit-learn tags of a regressor with several targets (mixed in first)."""
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()  # type: ignore[misc]  # the estimator's own
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class _PerTargetBase(_MultiTarget, RegressorMixin, BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
     """Fits one model per target on the rows that have it, on robustly scaled features.
 
     Subclasses define `_fit_one(Z, y, w, random_state) -> model` and
@@ -130,11 +139,6 @@ class _PerTargetBase(RegressorMixin, BaseEstimator):  # type: ignore[misc]  # sk
             ]
         )
         return pred[:, 0] if self._y_1d else pred
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
 
 
 class PLSRegressor(_PerTargetBase):
@@ -338,7 +342,7 @@ class SVRRegressor(_PerTargetBase):
         return pred
 
 
-class PerTargetRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
+class PerTargetRegressor(_MultiTarget, RegressorMixin, BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
     """One clone of `estimator` per target, each fitted on the clips that have that
     target (with their sample weights): e.g. one MLP per target instead of one network
     with a head per target.
@@ -397,13 +401,8 @@ class PerTargetRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]  
         )
         return pred[:, 0] if self._y_1d else pred
 
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
 
-
-class ClippedRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
+class ClippedRegressor(_MultiTarget, RegressorMixin, BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
     """`estimator` on robustly scaled features clipped to +-`clip` (see the module's
     docstring); NaN targets and sample weights are passed on as they are.
 
@@ -439,8 +438,3 @@ class ClippedRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]  # 
             robust_scale(X, self.center_, self.scale_, self.clip)
         )
         return pred
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
