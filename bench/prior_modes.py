@@ -112,6 +112,7 @@ def scores_by_way(
     cold = RoundConfig(targets=targets, extractor_key="bench", random_state=seed)
     data = _labelled(X, y, groups)
     for rule in platform_rules:
+        rule, _, strict = rule.partition(" strict")
         candidates = {}
         for part in rule.split("+"):
             mode, _, weight = part.partition(" ")
@@ -123,6 +124,8 @@ def scores_by_way(
             cold,
             dev_seed=seed,
             configs=candidates,
+            challengers=tuple(candidates) if strict else (),
+            quantile=float(strict or 0.2),
         )
         too_few = not any(np.isfinite(s) for s in scores.values())
         if too_few:
@@ -137,7 +140,8 @@ def scores_by_way(
                 config.prior_mode,
                 weight=config.prior_weight,
             ).fit(X, y)
-        fitted[f"platform: cold or {' or '.join(candidates)}"] = model
+        shown = " or ".join(candidates) + (f" (clearly, q {strict})" if strict else "")
+        fitted[f"platform: cold or {shown}"] = model
     return {way: _mean_ccc(y_test, predict_matrix(model, X_test)) for way, model in fitted.items()}
 
 
@@ -226,7 +230,8 @@ def main(argv: list[str] | None = None) -> str:
         type=lambda s: s.split(","),
         default=["residual", "pooled 1", "residual+pooled 1"],
         help="warm candidates (+ between several) a project's choice on development "
-        "speakers may pick over cold",
+        "speakers may pick over cold; ' strict Q': only when better beyond the noise "
+        "(learner.training.paired_dev_gain at quantile Q above 0)",
     )
     parser.add_argument("--targets", type=lambda s: s.split(","), default=["arousal", "valence"])
     args = parser.parse_args(argv)

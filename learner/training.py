@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -491,31 +491,93 @@ def dev_score(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> floa
     return _mean_dev_ccc(_fit_regressor(train, config), dev)
 
 
+def _dev_predictions(
+    data: LabelledSet, config: RoundConfig, dev_seed: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    dev_speakers = development_mask(data, dev_seed)
+    train, dev = data.subset(~dev_speakers), data.subset(dev_speakers & data.human)
+    if len(train) < 10 or len(dev) < 5:
+        return None
+    return predict_matrix(_fit_regressor(train, config), dev.X), dev.y
+
+
+def paired_dev_gain(
+    baseline: tuple[LabelledSet, RoundConfig],
+    challenger: tuple[LabelledSet, RoundConfig],
+    *,
+    dev_seed: int,
+    quantile: float = 0.2,
+    n_boot: int = 300,
+) -> float:
+    """The `quantile` of a paired bootstrap, over the development clips both views share,
+    of the challenger's mean CCC over targets minus the baseline's (NaN with too few
+    labels). Above 0: the challenger is better beyond the noise of a small development
+    set, not by the luck of which clips are in it."""
+    base = _dev_predictions(*baseline, dev_seed)
+    other = _dev_predictions(*challenger, dev_seed)
+    if base is None or other is None:
+        return float("nan")
+    (base_pred, y), (other_pred, _) = base, other
+    rng = np.random.default_rng(dev_seed)
+
+    def gain(rows: NDArray[np.integer[Any]]) -> float:
+        return float(
+            np.mean(
+                [
+                    (_masked_ccc(y[rows, t], other_pred[rows, t]) or 0.0)
+                    - (_masked_ccc(y[rows, t], base_pred[rows, t]) or 0.0)
+                    for t in range(y.shape[1])
+                ]
+            )
+        )
+
+    gains = [gain(rng.integers(0, len(y), len(y))) for _ in range(n_boot)]
+    return float(np.quantile(gains, quantile))
+
+
 def choose_on_dev(
     views: dict[str, LabelledSet],
     config: RoundConfig,
     *,
     dev_seed: int,
     configs: Mapping[str, RoundConfig] | None = None,
+    challengers: Sequence[str] = (),
+    quantile: float = 0.2,
 ) -> tuple[str, dict[str, float]]:
     """Which view of the same labelled clips (one per feature normalisation, say, or
     with and without a prior: `configs` gives a view its own settings, default `config`)
     a plain regressor learns best from: fitted on all but the development speakers,
     mean CCC over targets on their human labels. Returns the winner (the first listed
-    on a tie) and every view's score.
+    on a tie) and every view's score. A view named in `challengers` wins only when it
+    is also better than the best of the others beyond the noise of the development set
+    (`paired_dev_gain` at `quantile` above 0).
 
     Speaker normalisation wins where every speaker shows every emotion and loses where
     each speaker carries one or two (natural speech); a prior from other corpora helps
     where they resemble the project's: the project's own labels decide."""
     if not views:
         raise ValueError("choose_on_dev needs at least one view")
+    settings = {name: (configs or {}).get(name, config) for name in views}
     scores = {}
     for name, data in views.items():
         dev_speakers = development_mask(data, dev_seed)
         train, dev = data.subset(~dev_speakers), data.subset(dev_speakers & data.human)
-        scores[name] = dev_score(train, dev, (configs or {}).get(name, config))
+        scores[name] = dev_score(train, dev, settings[name])
     finite = {name: score for name, score in scores.items() if np.isfinite(score)}
-    chosen = max(finite, key=lambda name: finite[name]) if finite else next(iter(views))
+    if not finite:
+        return next(iter(views)), scores
+    chosen = max(finite, key=lambda name: finite[name])
+    incumbents = {name: score for name, score in finite.items() if name not in challengers}
+    if chosen in challengers and incumbents:
+        best = max(incumbents, key=lambda name: incumbents[name])
+        low = paired_dev_gain(
+            (views[best], settings[best]),
+            (views[chosen], settings[chosen]),
+            dev_seed=dev_seed,
+            quantile=quantile,
+        )
+        if not low > 0:
+            chosen = best
     return chosen, scores
 
 
@@ -600,6 +662,7 @@ __all__ = [
     "dev_score",
     "development_mask",
     "machine_label_bars",
+    "paired_dev_gain",
     "should_promote",
     "speaker_split",
     "train_candidate",

@@ -16,7 +16,14 @@ from learner.prior import (
     with_prior,
 )
 from learner.regressors import make_regressor, predict_matrix
-from learner.training import LabelledSet, RoundConfig, TrainedBundle, choose_on_dev, train_candidate
+from learner.training import (
+    LabelledSet,
+    RoundConfig,
+    TrainedBundle,
+    choose_on_dev,
+    paired_dev_gain,
+    train_candidate,
+)
 
 TARGETS = ("arousal", "valence")
 CONFIG = RoundConfig(targets=TARGETS, extractor_key="test")
@@ -144,10 +151,28 @@ def test_the_projects_development_speakers_decide_whether_the_prior_is_used(weig
     X, y = _task(2, 40, weights)
     data = _labelled(X, y, np.repeat([f"s{i}" for i in range(8)], 5))
     warm = RoundConfig(targets=TARGETS, extractor_key="test", prior=prior)
-    chosen, scores = choose_on_dev(
-        {"none": data, "none+prior": data}, CONFIG, dev_seed=0, configs={"none+prior": warm}
-    )
-    assert chosen == ("none+prior" if related else "none"), scores
+    for challengers in ((), ("none+prior",)):
+        chosen, scores = choose_on_dev(
+            {"none": data, "none+prior": data},
+            CONFIG,
+            dev_seed=0,
+            configs={"none+prior": warm},
+            challengers=challengers,
+        )
+        assert chosen == ("none+prior" if related else "none"), (challengers, scores)
+
+
+def test_a_challenger_must_win_beyond_the_noise_of_the_development_set(weights):
+    X, y = _task(2, 40, weights)
+    data = _labelled(X, y, np.repeat([f"s{i}" for i in range(8)], 5))
+    # The same model under another name: level on every bootstrap draw, never clearly better.
+    level = {"cold": data, "same": data, "challenger": data}
+    assert choose_on_dev(level, CONFIG, dev_seed=0, challengers=("challenger",))[0] == "cold"
+    gain = paired_dev_gain((data, CONFIG), (data, CONFIG), dev_seed=0)
+    assert gain == 0.0
+    prior = _prior(*_task(1, 600, weights))
+    warm = RoundConfig(targets=TARGETS, extractor_key="test", prior=prior)
+    assert paired_dev_gain((data, CONFIG), (data, warm), dev_seed=0) > 0
 
 
 def test_a_warm_bundle_trains_saves_and_loads(weights, tmp_path):
