@@ -61,6 +61,9 @@ def test_prior_strategies_run_on_the_cold_ones_splits_and_enter_the_summary(corp
             assert -1 <= prior["zero_shot_ccc"] <= 1
             assert sum(prior["normalisation"].values()) == 5  # one scale per split
             assert np.isfinite(prior["auc_ratio_vs_cold"])
+            assert set(prior["first_round_dev_ccc"]) == {"cold", "prior:pooled", "prior alone"}
+            assert -1 <= strategies[name]["first_round_ccc"] <= 1
+            assert 0 <= prior["prior_alone_beats_first_round_share"] <= 1
             assert "stop_signal" in strategies[name]
             assert "ratings_to_95" in strategies[name]
         assert "prior" not in strategies["random"]
@@ -76,7 +79,7 @@ def test_prior_strategies_run_on_the_cold_ones_splits_and_enter_the_summary(corp
         rows = list(csv.DictReader(handle))
     for row in rows:
         if row["strategy"].endswith("_prior"):
-            assert row["view"] in {"speaker", "corpus+prior:residual", "speaker+prior:residual"}
+            assert row["view"] in {"speaker", "corpus+prior:pooled", "speaker+prior:pooled"}
             assert row["prior_kept"] == str(row["view"] != "speaker")
         else:
             assert row["view"] == row["prior_kept"] == ""
@@ -153,6 +156,7 @@ def _rounds_with(run, split, view_X, frozen):
         seed=0,
         prior=prior,
         cold_view="speaker",
+        prior_modes=("residual",),
     )
 
 
@@ -193,3 +197,29 @@ def test_prior_strategies_need_a_prior_and_are_not_run_without_one(tmp_path):
     assert with_prior.strategies == [*STRATEGIES, *PRIOR_STRATEGIES]
     with pytest.raises(SystemExit):
         parse_args(["--corpus", "x", "--out", str(tmp_path), "--strategies", "random_prior"])
+
+
+def test_cross_corpus_table_has_every_ordered_pair_but_a_corpus_and_its_view(corpora, tmp_path):
+    from bench.cross_corpus import main as cross_corpus
+    from learner.corpus import read_clips_csv, write_corpus_view
+
+    a, b = corpora
+    view = tmp_path / "syn_a_view"
+    write_corpus_view(read_clips_csv(a)[:30], a, view)
+    report = cross_corpus(
+        ["--corpus", str(a), "--corpus", str(b), "--corpus", str(view), "--folds", "3"]
+    )
+    pairs = {
+        tuple(line.split(" | ")[:2]) for line in report.splitlines() if line.startswith("| syn")
+    }
+    assert pairs == {
+        ("| syn_a", "syn_b"),
+        ("| syn_b", "syn_a"),
+        ("| syn_b", "syn_a_view"),
+        ("| syn_a_view", "syn_b"),
+    }
+    rows = [line.split(" | ") for line in report.splitlines() if line.startswith("| syn")]
+    assert len(rows) == 8  # two targets per pair
+    for row in rows:
+        for cell in row[3:]:
+            assert -1 <= float(cell.strip(" |").split()[0]) <= 1

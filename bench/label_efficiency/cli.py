@@ -18,7 +18,7 @@ from bench.label_efficiency import protocol
 from bench.label_efficiency.report import cost_grid, markdown, plot, summarise
 from bench.label_efficiency.strategies import DIAGNOSTICS, PRIOR_STRATEGIES, REGISTRY, STRATEGIES
 from bench.machine import describe
-from learner.prior import PRIOR_NORMALISATIONS
+from learner.prior import PLATFORM_MODES, PRIOR_MODES, PRIOR_NORMALISATIONS
 
 
 def run_jobs(run: protocol.CorpusRun, jobs: list[tuple], progress) -> dict[tuple, dict]:
@@ -178,6 +178,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(auto) whichever scores better zero-shot on the development speakers",
     )
     parser.add_argument(
+        "--prior-modes",
+        type=lambda text: text.split(","),
+        default=list(PLATFORM_MODES),
+        help="comma-separated ways the prior learns with the labels, each a warm "
+        f"candidate against the cold model ({', '.join(PRIOR_MODES)}; default the "
+        f"platform's: {', '.join(PLATFORM_MODES)})",
+    )
+    parser.add_argument(
         "--selection",
         default="top",
         choices=["top", "proportional"],
@@ -199,6 +207,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown strategies: {', '.join(sorted(unknown))}")
     if not args.prior and set(args.strategies) & set(PRIOR_STRATEGIES):
         parser.error("prior strategies need --prior CORPUS_DIR")
+    if set(args.prior_modes) - set(PRIOR_MODES) or not args.prior_modes:
+        parser.error(f"--prior-modes: choose among {', '.join(PRIOR_MODES)}")
     args.strategies = [
         "random",
         *[s for s in REGISTRY if s in args.strategies and s != "random"],
@@ -243,7 +253,7 @@ def prior_note(args) -> str:
         "lends a fold's worth of its own speakers, out of every strategy's pool), features "
         f"normalised {args.prior_normalisation} (auto: per split, the scale scoring better "
         "zero-shot on the development speakers); each round keeps it only where it helps "
-        "there (residual mode)."
+        f"there (prior modes: {', '.join(args.prior_modes)})."
     )
 
 

@@ -26,7 +26,13 @@ from bench.label_efficiency.strategies import REGISTRY, Turn, prior_seed_set
 from learner.agreement import clip_agreement
 from learner.features import corpus_normalise, get_extractor, speaker_normalise
 from learner.metrics import ccc, rank_correlation
-from learner.prior import PRIOR_NORMALISATIONS, FrozenPrior, frozen_prior, with_prior
+from learner.prior import (
+    PLATFORM_MODES,
+    PRIOR_NORMALISATIONS,
+    FrozenPrior,
+    frozen_prior,
+    with_prior,
+)
 from learner.raters import clip_label, rater_noise, rater_noise_each, settle_clip
 from learner.regressors import make_regressor, predict_matrix
 from learner.simulate import CremaVotes, CrowdSimulator, load_corpus
@@ -402,13 +408,15 @@ def run_once(
     layout: np.ndarray | None = None,
     prior: "SplitPrior | None" = None,
     cold_view: str = "cold",
+    prior_modes: tuple[str, ...] = PLATFORM_MODES,
 ) -> list[dict]:
     """Rounds of one strategy on one split: test CCC per target against ratings spent.
 
     A prior strategy (`prior` given) picks its seed set with the prior alone
     (strategies.prior_seed_set), and each round trains on the view chosen as the
     platform chooses (`choose_view`: the cold view `cold_view`, the features as given,
-    or the prior's view, the prior's feature scale learning with it); its first round
+    or one of the prior's views, on the prior's feature scale learning with it in each
+    of `prior_modes`, learner.prior.PLATFORM_MODES by default); its first round
     also records the prior's own CCC (`prior_ccc`, `prior_dev_ccc`: zero labels)."""
     rule = REGISTRY[strategy]
     if rule.prior and prior is None:
@@ -428,7 +436,11 @@ def run_once(
     )
     views = {cold_view: (X, config)}
     if rule.prior:
-        views[prior.view] = (prior.X, replace(config, prior=prior.frozen, prior_mode="residual"))
+        for mode in prior_modes:
+            views[prior.view(mode)] = (
+                prior.X,
+                replace(config, prior=prior.frozen, prior_mode=mode),
+            )
     dev_sets = {name: dev.labelled_set(view_X, groups) for name, (view_X, _) in views.items()}
     seed_set = split.seed_set
     if rule.prior and rule.cooperative:
@@ -447,7 +459,14 @@ def run_once(
             )
         else:
             trained = train_plain_model(
-                labeller, view_X, groups, split, regressor, seed, prior=view_config.prior
+                labeller,
+                view_X,
+                groups,
+                split,
+                regressor,
+                seed,
+                prior=view_config.prior,
+                prior_mode=view_config.prior_mode,
             )
         rounds.append(round_record(labeller, gold, split, trained, dev_sets[view]))
         if rule.prior:
@@ -457,7 +476,7 @@ def run_once(
                 "view_dev_ccc": view_scores,
             }
             if len(rounds) == 1:
-                rounds[-1] |= prior.zero_shot(gold, split, dev_sets[prior.view])
+                rounds[-1] |= prior.zero_shot(gold, split, dev_sets[prior.view(prior_modes[0])])
         if labeller.cost >= max_cost or (
             len(rounds) > 1 and rounds[-1]["cost"] == rounds[-2]["cost"]
         ):
@@ -552,8 +571,9 @@ class SplitPrior:
     under test on that scale (`X`), the prior as a zero-shot bundle (regressor and
     confidence trained as the platform trains a prior, learner.training.train_candidate;
     self-label threshold 0: its confidence was calibrated on other recordings), the
-    regressor frozen for warm starts, the zero-shot development CCC of every scale tried
-    (the choice of scale), and the clips of the corpus under test it learnt from."""
+    regressor frozen for warm starts (with its training clips, for pooling), the
+    zero-shot development CCC of every scale tried (the choice of scale), and the clips
+    of the corpus under test it learnt from."""
 
     normalisation: str
     X: np.ndarray
@@ -562,9 +582,9 @@ class SplitPrior:
     scale_dev_ccc: dict[str, float]
     own_clips: np.ndarray
 
-    @property
-    def view(self) -> str:
-        return f"{self.normalisation}+prior:residual"
+    def view(self, mode: str) -> str:
+        """The name of its view learning in `mode`, as the platform names it."""
+        return f"{self.normalisation}+prior:{mode}"
 
     def zero_shot(self, gold: np.ndarray, split: Split, dev_set: LabelledSet) -> dict:
         """The prior alone, before any label: test CCC per target, development CCC."""
@@ -641,7 +661,9 @@ def split_prior(run: "CorpusRun", split: Split, dev: Labeller, seed: int) -> Spl
         normalisation=chosen,
         X=run.views[chosen],
         bundle=replace(bundle, self_label_threshold=0.0),
-        frozen=frozen_prior(bundle.model, run.targets, run.targets),
+        frozen=frozen_prior(
+            bundle.model, run.targets, run.targets, X=data[chosen].X, y=data[chosen].y
+        ),
         scale_dev_ccc=scale_dev_ccc,
         own_clips=split.prior,
     )
@@ -766,6 +788,7 @@ def run_job(seed: int, fold: int, name: str) -> dict:
             layout=run.layout,
             prior=prior,
             cold_view=args.normalise,
+            prior_modes=tuple(args.prior_modes),
         )
     }
 

@@ -217,6 +217,8 @@ def strategy_summary(
         "auc_ratio_vs_random": ratio,
         "auc_ratio_vs_random_ci95": ratio_ci,
         "ccc_at": ccc_at(grid, median),
+        # The first round (the seed set's labels), whatever its cost on each split.
+        "first_round_ccc": float(np.nanmedian([run[0]["ccc"][t] for run in runs])),
         "median_curve": [None if np.isnan(v) else float(v) for v in median],
         # Not reached counts as infinitely many ratings: an open upper end is null.
         "ratings_to_95_share_of_full_ci95": _interval(share),
@@ -256,8 +258,37 @@ def prior_summary(runs: list[list[dict]], t: int, twin_curves, curves, grid, twi
     """What a prior strategy's prior did on target `t`: the prior alone before any label
     (test CCC, median and range over splits), the scale chosen for it per split, the share
     of rounds whose model kept it (and of first rounds), and the area under the curve
-    over its cold twin's on the same splits, up to the twin's budget."""
+    over its cold twin's on the same splits, up to the twin's budget.
+
+    And what the first round's choice saw: the development scores (mean CCC over
+    targets, medians over splits) of the cold and warm views and of the prior alone, which
+    is no candidate (learner.prior.PLATFORM_MODES), and the share of splits where the
+    prior alone, with zero labels, scored a higher test CCC than the first round's model
+    (reported, never used to decide)."""
     zero = np.array([run[0]["prior_ccc"][t] for run in runs], dtype=np.float64)
+    first_test = np.array([run[0]["ccc"][t] for run in runs], dtype=np.float64)
+
+    # Views by kind: "cold", and "prior:<mode>" whatever scale the prior had per split.
+    def kind(view: str) -> str:
+        return "prior:" + view.split("+prior:")[1] if "+prior:" in view else "cold"
+
+    kinds = {kind(view) for run in runs for view in run[0]["view_dev_ccc"]}
+    first_dev = {
+        side: float(
+            np.nanmedian(
+                [
+                    np.nan if score is None else score
+                    for run in runs
+                    for view, score in run[0]["view_dev_ccc"].items()
+                    if kind(view) == side
+                ]
+            )
+        )
+        for side in sorted(kinds, key=lambda side: side != "cold")
+    }
+    alone_dev = [
+        np.mean([v for v in run[0]["prior_dev_ccc"] if v is not None] or [np.nan]) for run in runs
+    ]
     kept = [bool(r["prior_kept"]) for run in runs for r in run]
     scales = [run[0]["prior_normalisation"] for run in runs]
     ratio, ratio_ci = auc_ratio(curves, twin_curves, grid <= twin_budget, rng)
@@ -269,6 +300,8 @@ def prior_summary(runs: list[list[dict]], t: int, twin_curves, curves, grid, twi
         "kept_share_first_round": float(np.mean([bool(run[0]["prior_kept"]) for run in runs])),
         "auc_ratio_vs_cold": ratio,
         "auc_ratio_vs_cold_ci95": ratio_ci,
+        "first_round_dev_ccc": first_dev | {"prior alone": float(np.nanmedian(alone_dev))},
+        "prior_alone_beats_first_round_share": float(np.mean(zero > first_test)),
     }
 
 
@@ -359,8 +392,8 @@ def prior_table(strategies: dict) -> list[str]:
         "",
         "| strategy | scale | zero-shot CCC | prior kept (first round) | "
         + " | ".join(f"CCC at {cost}" for cost in costs)
-        + " | AUC vs cold (95 % CI) |",
-        "|---|---|---|---|" + "---|" * len(costs) + "---|",
+        + " | AUC vs cold (95 % CI) | first round's dev CCC | prior alone beats first round |",
+        "|---|---|---|---|" + "---|" * len(costs) + "---|---|---|",
     ]
     for name, s in rows:
         prior = s["prior"]
@@ -373,7 +406,9 @@ def prior_table(strategies: dict) -> list[str]:
             f"| {name} | {scale} | {prior['zero_shot_ccc']:.3f} ({low:.2f}-{high:.2f}) "
             f"| {prior['kept_share']:.0%} ({prior['kept_share_first_round']:.0%}) | "
             + " | ".join(at)
-            + f" | {prior['auc_ratio_vs_cold']:.3f} ({c_low:.3f}-{c_high:.3f}) |"
+            + f" | {prior['auc_ratio_vs_cold']:.3f} ({c_low:.3f}-{c_high:.3f}) | "
+            + ", ".join(f"{k} {_number(v)}" for k, v in prior["first_round_dev_ccc"].items())
+            + f" | {prior['prior_alone_beats_first_round_share']:.0%} |"
         )
     lines.append("")
     return lines
