@@ -8,7 +8,9 @@ On the label-efficiency benchmark's own speaker splits, every pool clip rated by
 simulated (or replayed) raters; the median test CCC over splits per extractor, feature
 normalisation and regressor, and how often each combination beats the first one on the
 same split. "auto" is the platform's default: per split, whichever of none and speaker
-scores better on the development speakers' labels (never on test gold). Prints a
+scores better on the development speakers' labels (never on test gold);
+"auto-clearly-Q" keeps none unless speaker normalisation is better beyond the noise of
+the development set (paired bootstrap quantile Q above 0). Prints a
 markdown table.
 """
 
@@ -35,7 +37,7 @@ from bench.machine import describe
 from learner.features import speaker_normalise
 from learner.metrics import ccc
 from learner.regressors import make_regressor, predict_matrix
-from learner.training import RoundConfig, dev_score
+from learner.training import RoundConfig, dev_score, paired_gain
 
 
 def corpus_scores(corpus_dir: Path, args) -> tuple[list[str], dict[tuple, np.ndarray]]:
@@ -66,6 +68,9 @@ def corpus_scores(corpus_dir: Path, args) -> tuple[list[str], dict[tuple, np.nda
                 chosen = normalisation
                 if normalisation == "auto":
                     chosen = choose_by_dev(features, labeller, dev, run, regressor, seed)
+                elif normalisation.startswith("auto-clearly-"):
+                    q = float(normalisation.removeprefix("auto-clearly-"))
+                    chosen = choose_clearly(features, labeller, dev, run, regressor, seed, q)
                 X = features[chosen]
                 labelled = labeller.labelled_set(X, run.corpus.speakers)
                 model = make_regressor(regressor, random_state=seed)
@@ -91,6 +96,21 @@ def choose_by_dev(features, labeller, dev, run, regressor: str, seed: int) -> st
     }
     finite = {name: score for name, score in scores.items() if np.isfinite(score)}
     return max(finite, key=lambda name: finite[name]) if finite else "none"
+
+
+def choose_clearly(features, labeller, dev, run, regressor: str, seed: int, q: float) -> str:
+    """Speaker normalisation only when it beats none on the development speakers beyond
+    their noise (learner.training.paired_gain at quantile `q` above 0)."""
+    speakers = run.corpus.speakers
+    predictions = {}
+    for name, X in features.items():
+        pool = labeller.labelled_set(X, speakers)
+        held = dev.labelled_set(X, speakers)
+        model = make_regressor(regressor, random_state=seed).fit(pool.X, pool.y)
+        predictions[name] = (predict_matrix(model, held.X), held.y)
+    (none_pred, y), (speaker_pred, _) = predictions["none"], predictions["speaker"]
+    gain = paired_gain(y, none_pred, speaker_pred, quantile=q, seed=seed)
+    return "speaker" if gain > 0 else "none"
 
 
 def main(argv: list[str] | None = None) -> str:

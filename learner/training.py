@@ -518,7 +518,21 @@ def paired_dev_gain(
     if base is None or other is None:
         return float("nan")
     (base_pred, y), (other_pred, _) = base, other
-    rng = np.random.default_rng(dev_seed)
+    return paired_gain(y, base_pred, other_pred, quantile=quantile, n_boot=n_boot, seed=dev_seed)
+
+
+def paired_gain(
+    y: NDArray[np.float64],
+    base_pred: NDArray[np.float64],
+    other_pred: NDArray[np.float64],
+    *,
+    quantile: float = 0.2,
+    n_boot: int = 300,
+    seed: int = 0,
+) -> float:
+    """The `quantile` of a paired bootstrap over the clips (rows of `y`, NaN where a
+    target is missing) of `other_pred`'s mean CCC over targets minus `base_pred`'s."""
+    rng = np.random.default_rng(seed)
 
     def gain(rows: NDArray[np.integer[Any]]) -> float:
         return float(
@@ -663,6 +677,7 @@ __all__ = [
     "development_mask",
     "machine_label_bars",
     "paired_dev_gain",
+    "paired_gain",
     "should_promote",
     "speaker_split",
     "train_candidate",
