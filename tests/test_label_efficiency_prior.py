@@ -67,6 +67,10 @@ def test_prior_strategies_run_on_the_cold_ones_splits_and_enter_the_summary(corp
             assert "stop_signal" in strategies[name]
             assert "ratings_to_95" in strategies[name]
         assert "prior" not in strategies["random"]
+    # The sanity check the quick run owes (issue 14): with a prior, arousal is learnt
+    # from the first round on.
+    for name in ("random_prior", "cooperative_dynamic_prior"):
+        assert summary["arousal"]["strategies"][name]["first_round_ccc"] > 0
     # Full supervision pays for the pool without the lent speakers: the same pool as
     # every strategy's.
     run = protocol.prepare_corpus(a, parse_args(options(a, b, "--out", str(tmp_path))))

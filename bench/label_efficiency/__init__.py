@@ -3,7 +3,7 @@
     python -m bench.label_efficiency --corpus ../shared/data/emodb [--corpus DIR ...] --out DIR
         [--quick] [--seeds 5] [--folds 5] [--extractor librosa|egemaps] [--normalise speaker|none]
         [--regressor linear|mlp] [--raters 3] [--strategies a,b] [--selection top|proportional]
-        [--jobs N] [--platform]
+        [--jobs N] [--platform] [--prior CORPUS_DIR ...] [--prior-normalisation auto]
 
 The protocol of METHOD.md section 6, on any corpus in the shared format. Speaker folds
 (test speakers, development speakers, the rest a pool with a small labelled seed set)
@@ -34,6 +34,14 @@ same budget of ratings:
   an upper bound on what better confidence could buy; cooperative_coverage sends
   people the unconfident clips farthest from the rated ones (greedy sampling) instead
   of the least confident; random_coverage does that without machine labels.
+
+With `--prior CORPUS_DIR` (repeatable; the corpus under test itself lends a fold's worth
+of speakers from outside test and development, taken out of every strategy's pool),
+random_prior, cooperative_prior and cooperative_dynamic_prior run next to their cold
+twins on the same splits: the prior (trained as the platform's train_prior) picks the
+cooperative strategies' seed set, and every round chooses on the development speakers
+between the cold model and one learning with the prior (learner.prior.PLATFORM_MODES),
+as a project does (docs/transfer.md).
 
 `--platform` instead drives one split through the real platform (bench.platform_mode).
 
