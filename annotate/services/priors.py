@@ -11,6 +11,8 @@ decides on the development speakers whether the prior still helps.
 
 import io
 import logging
+import re
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,18 @@ __all__ = [
 ]
 
 
+PRIOR_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,59}")
+
+
+def _check_name(name: str) -> None:
+    if not PRIOR_NAME.fullmatch(name):
+        raise ValidationError(
+            f"prior name {name!r}: use 1-60 lower-case letters, digits, - or _ "
+            "(it names a folder, and NAME@VERSION refers to a version)",
+            code="invalid",
+        )
+
+
 def prior_get(label: str) -> Prior:
     """A prior by "name" (its newest version) or "name@version"; NotFound names the
     known priors."""
@@ -86,7 +100,9 @@ def _prior_store(
     bundle = candidate.bundle
     for _ in range(3):
         version = (Prior.objects.filter(name=name).aggregate(v=Max("version"))["v"] or 0) + 1
-        relative = Path("priors") / name / f"v{version}.bundle"
+        # A unique file per attempt: a process that loses the race for this version
+        # number never overwrites the winner's bundle.
+        relative = Path("priors") / name / f"v{version}-{uuid.uuid4().hex[:8]}.bundle"
         sha256 = bundle.save(Path(settings.MEDIA_ROOT) / relative)
         # Its own clips, for projects that pool them with theirs.
         prior_clips_save(data.views[bundle.feature_normalisation], relative)
@@ -123,6 +139,7 @@ def prior_train_from_corpora(
     """A new version of prior `name` from corpus folders' gold labels of `targets`
     (default: every gold column all the corpora fill in). Raises ValidationError for an
     unusable corpus or too few clips."""
+    _check_name(name)
     try:
         targets = targets or shared_gold_targets(corpus_dirs)
         data = corpus_prior_data(
@@ -147,6 +164,7 @@ def prior_train_from_project(
     *, name: str, project: Project, normalisation: str = "auto", user: User | None = None
 ) -> Prior:
     """A new version of prior `name` from a project's human labels."""
+    _check_name(name)
     project_features_ensure(project=project)
     try:
         data = project_prior_data(project)

@@ -86,6 +86,8 @@ def test_train_prior_stores_a_named_versioned_prior(corpora, media_root):
 def test_train_prior_refuses_unusable_input_with_a_reason(corpora, tmp_path, media_root):
     with pytest.raises(CommandError, match=r"no clips\.csv"):
         call_command("train_prior", str(tmp_path), "--name", "x", verbosity=0)
+    with pytest.raises(CommandError, match=r"prior name '\.\./up': use 1-60 lower-case"):
+        call_command("train_prior", str(corpora["earlier"]), "--name", "../up", verbosity=0)
     with pytest.raises(CommandError, match="not both"):
         call_command(
             "train_prior", str(corpora["earlier"]), "--project", "p", "--name", "x", verbosity=0
