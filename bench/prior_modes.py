@@ -65,17 +65,6 @@ def _mean_ccc(y: np.ndarray, predicted: np.ndarray) -> list[float]:
     return [ccc(y[:, t], predicted[:, t]) for t in range(y.shape[1])]
 
 
-def _labelled(X, y, groups) -> LabelledSet:
-    return LabelledSet.build(
-        clip_ids=np.arange(len(X)),
-        X=X,
-        y=y,
-        agreement=np.full(len(X), np.nan),
-        groups=groups,
-        human=np.ones(len(X), dtype=bool),
-    )
-
-
 def scores_by_way(
     prior_X,
     prior_y,
@@ -110,7 +99,7 @@ def scores_by_way(
             sample_weight=np.r_[np.full(len(prior_X), weight), np.ones(len(X))],
         )
     cold = RoundConfig(targets=targets, extractor_key="bench", random_state=seed)
-    data = _labelled(X, y, groups)
+    data = LabelledSet.of_human_labels(X, y, groups)
     for rule in platform_rules:
         rule, _, strict = rule.partition(" strict")
         candidates = {}

@@ -82,6 +82,21 @@ class LabelledSet:
             human=human,
         )
 
+    @classmethod
+    def of_human_labels(
+        cls, X: Features, y: ArrayLike, groups: ArrayLike, agreement: ArrayLike | None = None
+    ) -> "LabelledSet":
+        """Clips numbered 0..n-1, every label from people (agreement unknown unless
+        given): a corpus's gold, or a benchmark's labelled clips."""
+        return cls.build(
+            clip_ids=np.arange(len(X)),
+            X=X,
+            y=y,
+            agreement=np.full(len(X), np.nan) if agreement is None else agreement,
+            groups=groups,
+            human=np.ones(len(X), dtype=bool),
+        )
+
     def subset(self, mask: NDArray[np.bool_]) -> "LabelledSet":
         return LabelledSet(
             clip_ids=self.clip_ids[mask],

@@ -70,19 +70,9 @@ class PriorData:
 def _labelled(
     X: Matrix, y: Matrix, agreement: Matrix, groups: Names, corpora: Names
 ) -> dict[str, LabelledSet]:
-    def view(features: Matrix) -> LabelledSet:
-        return LabelledSet.build(
-            clip_ids=np.arange(len(X)),
-            X=features,
-            y=y,
-            agreement=agreement,
-            groups=groups,
-            human=np.ones(len(X), dtype=bool),
-        )
-
     return {
-        "corpus": view(corpus_normalise(X, corpora)),
-        "speaker": view(speaker_normalise(X, groups)),
+        "corpus": LabelledSet.of_human_labels(corpus_normalise(X, corpora), y, groups, agreement),
+        "speaker": LabelledSet.of_human_labels(speaker_normalise(X, groups), y, groups, agreement),
     }
 
 

@@ -28,17 +28,10 @@ def _corpus(*, natural: bool, seed: int, n_speakers: int = 24, per_speaker: int 
 
 
 def _views(X, y, speakers):
-    def labelled(features):
-        return LabelledSet.build(
-            clip_ids=np.arange(len(X)),
-            X=features,
-            y=y,
-            agreement=np.full(len(X), np.nan),
-            groups=speakers,
-            human=np.ones(len(X), dtype=bool),
-        )
-
-    return {"speaker": labelled(speaker_normalise(X, speakers)), "none": labelled(X)}
+    return {
+        "speaker": LabelledSet.of_human_labels(speaker_normalise(X, speakers), y, speakers),
+        "none": LabelledSet.of_human_labels(X, y, speakers),
+    }
 
 
 @pytest.mark.parametrize(("natural", "expected"), [(False, "speaker"), (True, "none")])

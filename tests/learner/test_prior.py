@@ -134,22 +134,11 @@ def test_compatibility_names_every_problem():
     ]
 
 
-def _labelled(X, y, speakers):
-    return LabelledSet.build(
-        clip_ids=np.arange(len(X)),
-        X=X,
-        y=y,
-        agreement=np.full(len(X), np.nan),
-        groups=speakers,
-        human=np.ones(len(X), dtype=bool),
-    )
-
-
 @pytest.mark.parametrize("related", [True, False])
 def test_the_projects_development_speakers_decide_whether_the_prior_is_used(weights, related):
     prior = _prior(*_task(1, 600, weights if related else -weights))
     X, y = _task(2, 40, weights)
-    data = _labelled(X, y, np.repeat([f"s{i}" for i in range(8)], 5))
+    data = LabelledSet.of_human_labels(X, y, np.repeat([f"s{i}" for i in range(8)], 5))
     warm = RoundConfig(targets=TARGETS, extractor_key="test", prior=prior)
     for challengers in ((), ("none+prior",)):
         chosen, scores = choose_on_dev(
@@ -164,7 +153,7 @@ def test_the_projects_development_speakers_decide_whether_the_prior_is_used(weig
 
 def test_a_challenger_must_win_beyond_the_noise_of_the_development_set(weights):
     X, y = _task(2, 40, weights)
-    data = _labelled(X, y, np.repeat([f"s{i}" for i in range(8)], 5))
+    data = LabelledSet.of_human_labels(X, y, np.repeat([f"s{i}" for i in range(8)], 5))
     # The same model under another name: level on every bootstrap draw, never clearly better.
     level = {"cold": data, "same": data, "challenger": data}
     assert choose_on_dev(level, CONFIG, dev_seed=0, challengers=("challenger",))[0] == "cold"
@@ -178,7 +167,7 @@ def test_a_challenger_must_win_beyond_the_noise_of_the_development_set(weights):
 def test_a_warm_bundle_trains_saves_and_loads(weights, tmp_path):
     prior = _prior(*_task(1, 300, weights))
     X, y = _task(2, 80, weights)
-    data = _labelled(X, y, np.repeat([f"s{i}" for i in range(8)], 10))
+    data = LabelledSet.of_human_labels(X, y, np.repeat([f"s{i}" for i in range(8)], 10))
     config = RoundConfig(
         targets=TARGETS, extractor_key="test", prior=prior, n_folds=2, n_error_engines=1
     )
