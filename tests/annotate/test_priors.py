@@ -235,3 +235,23 @@ def test_a_prior_learns_from_a_projects_human_labels(corpora, media_root):
     assert prior.n_clips == 40
     with pytest.raises(CommandError, match="no project named 'nope'"):
         call_command("train_prior", "--project", "nope", "--name", "x", verbosity=0)
+
+
+def test_the_admin_page_refuses_a_prior_that_does_not_fit(corpora, media_root):
+    from django.forms.models import model_to_dict
+
+    from annotate.admin import ProjectAdminForm
+
+    prior = _train(corpora["earlier"])
+    project = _import(corpora["new"], "admin-study")
+
+    def form(**changes):
+        data = {**model_to_dict(project), "members": [], "prior": prior.pk, **changes}
+        return ProjectAdminForm(
+            instance=project, data={k: v for k, v in data.items() if v is not None}
+        )
+
+    assert form().is_valid(), form().errors
+    refused = form(feature_extractor="egemaps")
+    assert not refused.is_valid()
+    assert "the prior's features come from" in refused.errors["prior"][0]
