@@ -257,6 +257,9 @@ class WarmViews:
 
     views: dict[str, LabelledSet]
     configs: dict[str, RoundConfig]
+    # Why the prior no longer fits the project (its targets or scales changed since it
+    # was named): no warm candidate then.
+    problems: tuple[str, ...] = ()
 
 
 def warm_views(
@@ -267,6 +270,9 @@ def warm_views(
     prior = project.prior
     if prior is None:
         return WarmViews({}, {})
+    problems = prior_problems(project, prior)
+    if problems:
+        return WarmViews({}, {}, tuple(problems))
     scale = prior.feature_normalisation
     data = cold_views.get(scale) or labelled_set(project, normalisation=scale)
     frozen = prior_frozen(prior, config.targets)

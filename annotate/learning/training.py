@@ -73,6 +73,7 @@ def candidate_train(
             chosen,
             {n: finite[n] for n in cold},
             {n.rsplit(":", 1)[1]: finite[n] for n in warm.views},
+            problems=warm.problems,
         )
     return candidate
 
@@ -82,9 +83,12 @@ def prior_verdict(
     chosen: str,
     cold: dict[str, float | None],
     warm: dict[str, float | None],
+    *,
+    problems: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """What became of a project's prior in a retraining, for the researcher: used or
-    dropped, how, and the development CCC with and without it."""
+    dropped, how, and the development CCC with and without it (or, with `problems`,
+    why it no longer fits the project)."""
     mode = chosen.rsplit(":", 1)[1] if "+prior:" in chosen else None
     best_cold = max((v for v in cold.values() if v is not None), default=None)
     best_warm = max((v for v in warm.values() if v is not None), default=None)
@@ -92,7 +96,9 @@ def prior_verdict(
     def shown(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.3f}"
 
-    if mode is not None:
+    if problems:
+        why = f"prior {label} dropped: it no longer fits the project: " + "; ".join(problems)
+    elif mode is not None:
         why = (
             f"prior {label} used ({mode}): development CCC {shown(best_warm)} with it, "
             f"{shown(best_cold)} without"

@@ -255,3 +255,19 @@ def test_the_admin_page_refuses_a_prior_that_does_not_fit(corpora, media_root):
     refused = form(feature_extractor="egemaps")
     assert not refused.is_valid()
     assert "the prior's features come from" in refused.errors["prior"][0]
+
+
+def test_a_prior_that_no_longer_fits_is_dropped_with_the_reason(corpora, media_root):
+    prior = _train(corpora["earlier"])
+    project = _import(corpora["new"], "rescaled", "--prior", prior.label)
+    _rate_from_reference(project, 24)
+    Target.objects.filter(project=project, name="valence").update(scale_min=-2, scale_max=2)
+    run = training_run_execute(run_id=training_run_start(project=project).pk)
+    assert run.state == RunState.SUCCEEDED, run.error
+    verdict = run.metrics["prior"]
+    assert verdict["used"] is False
+    assert verdict["dev_ccc"] == {}
+    assert verdict["why"] == (
+        f"prior {prior.label} dropped: it no longer fits the project: valence: the prior's "
+        "scale is [-1, 1], the project's [-2, 2]"
+    )
