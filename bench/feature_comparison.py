@@ -34,14 +34,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.full_supervision import labelled_splits
 from bench.label_efficiency.protocol import (
     CorpusRun,
     Labeller,
     corpus_features,
-    development_ratings,
-    make_split,
     prepare_corpus,
-    speaker_folds,
 )
 from bench.machine import describe
 from learner.features import speaker_normalise
@@ -68,25 +66,6 @@ class Scores:
 def fused_features(run: CorpusRun, spec: str) -> np.ndarray:
     """The cached feature sets named in `spec` ("librosa+egemaps"), side by side."""
     return np.hstack([corpus_features(run.corpus, name) for name in spec.split("+")])
-
-
-def labelled_splits(run: CorpusRun, args) -> list[tuple]:
-    """(seed, split, pool labeller, development labeller) of every split: the labels do
-    not depend on the features or the regressor, so they are drawn once."""
-    weighted = args.labels == "weighted"
-    out = []
-    for seed in range(args.seeds):
-        folds = speaker_folds(run.corpus.speakers, args.folds, seed)
-        for fold in range(args.folds):
-            split = make_split(run.corpus.speakers, folds, fold, seed, 0.05)
-            dev = development_ratings(
-                run.crowd, run.targets, split.dev, args.raters, weighted=weighted
-            )
-            pool = Labeller(run.crowd, run.targets, known=dev, weighted=weighted)
-            for clip in split.pool:
-                pool.ask(int(clip), args.raters)
-            out.append((seed, split, pool, dev))
-    return out
 
 
 def per_target_ccc(truth: np.ndarray, pred: np.ndarray) -> list[float]:

@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.label_efficiency.protocol import (
+    CorpusRun,
     Labeller,
+    Split,
     development_ratings,
     make_split,
     prepare_corpus,
@@ -40,6 +42,29 @@ from learner.regressors import make_regressor, predict_matrix
 from learner.training import RoundConfig, dev_score, paired_gain
 
 
+def rated_split(run: CorpusRun, split: Split, raters: int, *, weighted: bool):
+    """(pool labeller, development labeller) of one split: every pool and development
+    clip rated by `raters` simulated (or replayed) raters."""
+    dev = development_ratings(run.crowd, run.targets, split.dev, raters, weighted=weighted)
+    pool = Labeller(run.crowd, run.targets, known=dev, weighted=weighted)
+    for clip in split.pool:
+        pool.ask(int(clip), raters)
+    return pool, dev
+
+
+def labelled_splits(run: CorpusRun, args) -> list[tuple]:
+    """(seed, split, pool labeller, development labeller) of every split: the labels do
+    not depend on the features or the regressor, so they are drawn once."""
+    out = []
+    for seed in range(args.seeds):
+        folds = speaker_folds(run.corpus.speakers, args.folds, seed)
+        for fold in range(args.folds):
+            split = make_split(run.corpus.speakers, folds, fold, seed, 0.05)
+            pool, dev = rated_split(run, split, args.raters, weighted=args.labels == "weighted")
+            out.append((seed, split, pool, dev))
+    return out
+
+
 def corpus_scores(corpus_dir: Path, args) -> tuple[list[str], dict[tuple, np.ndarray]]:
     """{(extractor, normalisation, regressor): (n_splits, n_targets) test CCC}."""
     runs = {}
@@ -48,20 +73,7 @@ def corpus_scores(corpus_dir: Path, args) -> tuple[list[str], dict[tuple, np.nda
             corpus_dir, argparse.Namespace(extractor=extractor, normalise="none", **vars(args))
         )
         features = {"none": run.X, "speaker": speaker_normalise(run.X, run.corpus.speakers)}
-        # Each split's pool labels, once: they do not depend on features or regressor.
-        weighted = args.labels == "weighted"
-        splits = []
-        for seed in range(args.seeds):
-            folds = speaker_folds(run.corpus.speakers, args.folds, seed)
-            for fold in range(args.folds):
-                split = make_split(run.corpus.speakers, folds, fold, seed, 0.05)
-                dev = development_ratings(
-                    run.crowd, run.targets, split.dev, args.raters, weighted=weighted
-                )
-                labeller = Labeller(run.crowd, run.targets, known=dev, weighted=weighted)
-                for clip in split.pool:
-                    labeller.ask(int(clip), args.raters)
-                splits.append((seed, split, labeller, dev))
+        splits = labelled_splits(run, args)
         for normalisation, regressor in itertools.product(args.normalisations, args.regressors):
             scores = []
             for seed, split, labeller, dev in splits:

@@ -44,13 +44,12 @@ import soundfile as sf
 import soxr
 import torch
 
-from bench.full_supervision import choose_by_dev
+from bench.full_supervision import choose_by_dev, rated_split
 from bench.label_efficiency.protocol import (
     ROOT,
     CorpusRun,
     Labeller,
     Split,
-    development_ratings,
     make_split,
     prepare_corpus,
     speaker_folds,
@@ -212,10 +211,7 @@ def seed_splits(run: CorpusRun, seed: int, args) -> SeedSplits:
     splits, labellers, auto = [], [], []
     for fold in range(args.folds):
         split = make_split(speakers, folds, fold, seed, 0.05)
-        dev = development_ratings(run.crowd, run.targets, split.dev, args.raters, weighted=weighted)
-        labeller = Labeller(run.crowd, run.targets, known=dev, weighted=weighted)
-        for clip in split.pool:
-            labeller.ask(int(clip), args.raters)
+        labeller, dev = rated_split(run, split, args.raters, weighted=weighted)
         splits.append(split)
         labellers.append(labeller)
         auto.append(choose_by_dev(features, labeller, dev, run, "linear", seed))
