@@ -1,10 +1,11 @@
 """Full retraining time on CPU at 10k labelled clips, for each regressor and the confidence.
 
-    python -m bench.bench_training [--n 10000] [--features 143]
+    python -m bench.bench_training [--n 10000] [--features 143] [--regressors linear,mlp]
 
 Synthetic features and two targets with a non-linear relation and heteroscedastic
 noise; times `fit` of the ridge baseline, the torch MLP (CCC loss) and a whole
-`train_round` (regressor + K-fold error engines + agreement estimator + calibration).
+`train_round` (regressor + K-fold error engines + agreement estimator + calibration)
+with each of `--regressors` (learner.regressors.make_regressor names).
 """
 
 import argparse
@@ -45,6 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--features", type=int, default=143)
+    parser.add_argument("--regressors", type=lambda s: s.split(","), default=["linear", "mlp"])
     args = parser.parse_args()
     labelled = data(args.n, args.features)
     dev = speaker_split(labelled.groups, dev_fraction=0.2, random_state=0)
@@ -70,7 +72,7 @@ def main() -> None:
             for name in LabelledSet.__dataclass_fields__
         }
     )
-    for name in ("linear", "mlp"):
+    for name in args.regressors:
         config = RoundConfig(targets=("arousal", "valence"), extractor_key="bench", regressor=name)
         timed(
             f"whole train_round with {name} (model + 5-fold error engines + calibration)",
