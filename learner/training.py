@@ -300,20 +300,33 @@ def compare_on_dev(
     old_X = X if old_X is None else old_X
     new_pred = predict_matrix(new.comparable_model, X)
     old_pred = predict_matrix(old.comparable_model, old_X)
-    rng = np.random.default_rng(random_state)
+    observed, diffs = _paired_bootstrap(y, old_pred, new_pred, n_boot=n_boot, seed=random_state)
+    low, high = np.percentile(diffs, [5, 95])
+    return {"diff": observed, "low": float(low), "high": float(high)}
 
-    def mean_ccc(rows: NDArray[np.integer[Any]]) -> float:
+
+def _paired_bootstrap(
+    y: NDArray[np.float64],
+    base_pred: NDArray[np.float64],
+    other_pred: NDArray[np.float64],
+    *,
+    n_boot: int,
+    seed: int,
+) -> tuple[float, list[float]]:
+    """`other_pred`'s mean CCC over targets minus `base_pred`'s on all rows of `y`, and
+    on `n_boot` bootstrap resamples of the same rows for both (paired)."""
+    rng = np.random.default_rng(seed)
+
+    def gain(rows: NDArray[np.integer[Any]]) -> float:
         scores = [
-            (_masked_ccc(y[rows, t], new_pred[rows, t]) or 0.0)
-            - (_masked_ccc(y[rows, t], old_pred[rows, t]) or 0.0)
+            (_masked_ccc(y[rows, t], other_pred[rows, t]) or 0.0)
+            - (_masked_ccc(y[rows, t], base_pred[rows, t]) or 0.0)
             for t in range(y.shape[1])
         ]
         return float(np.mean(scores))
 
-    everything = np.arange(len(X))
-    diffs = [mean_ccc(rng.integers(0, len(X), len(X))) for _ in range(n_boot)]
-    low, high = np.percentile(diffs, [5, 95])
-    return {"diff": mean_ccc(everything), "low": float(low), "high": float(high)}
+    gains = [gain(rng.integers(0, len(y), len(y))) for _ in range(n_boot)]
+    return gain(np.arange(len(y))), gains
 
 
 def speaker_split(
@@ -547,20 +560,7 @@ def paired_gain(
 ) -> float:
     """The `quantile` of a paired bootstrap over the clips (rows of `y`, NaN where a
     target is missing) of `other_pred`'s mean CCC over targets minus `base_pred`'s."""
-    rng = np.random.default_rng(seed)
-
-    def gain(rows: NDArray[np.integer[Any]]) -> float:
-        return float(
-            np.mean(
-                [
-                    (_masked_ccc(y[rows, t], other_pred[rows, t]) or 0.0)
-                    - (_masked_ccc(y[rows, t], base_pred[rows, t]) or 0.0)
-                    for t in range(y.shape[1])
-                ]
-            )
-        )
-
-    gains = [gain(rng.integers(0, len(y), len(y))) for _ in range(n_boot)]
+    _, gains = _paired_bootstrap(y, base_pred, other_pred, n_boot=n_boot, seed=seed)
     return float(np.quantile(gains, quantile))
 
 
