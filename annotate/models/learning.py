@@ -29,12 +29,19 @@ class RunState(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class RunTrigger(models.TextChoices):
     ADMIN = "admin", "Admin request"
     COMMAND = "command", "Command line"
     AUTO = "auto", "New human labels"
+
+
+class RunOutcome(models.TextChoices):
+    PROMOTED = "promoted", "New model promoted"
+    NOT_BETTER = "not_better", "Trained, not better than the active model"
+    UNCHANGED = "unchanged", "Nothing changed since the last run: no new model"
 
 
 class TrainingRun(models.Model):
@@ -49,6 +56,8 @@ class TrainingRun(models.Model):
     progress = models.FloatField(default=0.0)
     metrics = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    outcome = models.CharField(max_length=12, choices=RunOutcome, blank=True)
+    cancel_requested = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -82,6 +82,10 @@ class Project(models.Model):
     regressor = models.CharField(
         max_length=20, default="linear", help_text="linear | mlp (learner.regressors)."
     )
+    paused = models.BooleanField(
+        default=False,
+        help_text="While paused, raters get no clips and the learner does not retrain.",
+    )
     queue_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
