@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_filters",
     "annotate",
 ]
 
@@ -95,6 +97,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [
     BASE_DIR / "frontend" / "static",
     ("vendor/wavesurfer", BASE_DIR / "frontend" / "node_modules" / "wavesurfer.js" / "dist"),
+    ("vendor/chartjs", BASE_DIR / "frontend" / "node_modules" / "chart.js" / "dist"),
 ]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
