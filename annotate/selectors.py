@@ -2,7 +2,6 @@
 
 from datetime import datetime, time
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -15,7 +14,6 @@ from annotate.models import (
     Label,
     ModelVersion,
     Project,
-    RaterNoise,
     Rating,
     Role,
     TrainingRun,
@@ -51,39 +49,12 @@ def project_stats(*, project: Project) -> dict:
 
 
 def project_raters(*, project: Project) -> list[dict]:
-    """Everyone who rated in the project: how much, their reliability, and their own
-    noise per target (null while unmeasured); the noisiest first, unmeasured last."""
-    counts = dict(
-        Rating.objects.filter(clip__project=project)
-        .values_list("rater")
-        .annotate(n=Count("id"))
-        .values_list("rater", "n")
-    )
-    users = get_user_model().objects.filter(pk__in=counts).select_related("profile")
-    targets = list(project.targets.values_list("name", flat=True))
-    noise: dict[int, dict[str, float]] = {}
-    for rater_id, target, value in RaterNoise.objects.filter(
-        target__project=project, rater_id__in=counts
-    ).values_list("rater_id", "target__name", "noise"):
-        noise.setdefault(rater_id, {})[target] = value
-    raters = []
-    for user in users:
-        profile = getattr(user, "profile", None)
-        own = {t: noise.get(user.pk, {}).get(t) for t in targets}
-        measured = [v for v in own.values() if v is not None]
-        raters.append(
-            {
-                "id": user.pk,
-                "username": user.get_username(),
-                "ratings": counts[user.pk],
-                "reliability": profile.reliability if profile else None,
-                "reliability_clips": profile.reliability_n if profile else 0,
-                "noise": own,
-                "worst_noise": max(measured, default=None),
-            }
-        )
-    raters.sort(key=lambda r: (r["worst_noise"] is None, -(r["worst_noise"] or 0.0), r["username"]))
-    return raters
+    """Everyone who rated in the project or is blocked there: volume, speed, noise,
+    agreement with the crowd and with gold, flags and block state
+    (annotate.selectors_raters); the noisiest first, unmeasured last."""
+    from annotate.selectors_raters import raters_overview
+
+    return raters_overview(project=project)
 
 
 def rater_progress(*, rater: User, project: Project) -> dict:

@@ -2,6 +2,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from annotate import views
+from annotate.pages import clips as clip_pages
+from annotate.pages import raters as rater_pages
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,4 +11,15 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("rate/<int:project_id>/", views.rate, name="rate"),
     path("projects/<int:project_id>/", views.dashboard, name="dashboard"),
+    path(
+        "projects/<int:project_id>/raters/",
+        rater_pages.project_raters_page,
+        name="project-raters-page",
+    ),
+    path(
+        "projects/<int:project_id>/clips/",
+        clip_pages.project_clips_page,
+        name="project-clips-page",
+    ),
+    path("projects/<int:project_id>/clips/<int:clip_id>/", clip_pages.clip_page, name="clip-page"),
 ]

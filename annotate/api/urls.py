@@ -1,7 +1,17 @@
 from django.urls import path
 from rest_framework.authtoken.views import ObtainAuthToken
 
-from annotate.api import assignments, clips, priors, projects, stopping, training
+from annotate.api import (
+    assignments,
+    audits,
+    clips,
+    inspector,
+    priors,
+    projects,
+    raters,
+    stopping,
+    training,
+)
 
 urlpatterns = [
     path("auth/token/", ObtainAuthToken.as_view(), name="auth-token"),
@@ -22,9 +32,25 @@ urlpatterns = [
     ),
     path(
         "projects/<int:project_id>/raters/",
-        projects.ProjectRatersApi.as_view(),
+        raters.ProjectRatersApi.as_view(),
         name="project-raters",
     ),
+    path(
+        "projects/<int:project_id>/raters/<int:user_id>/block/",
+        raters.RaterBlockApi.as_view(),
+        name="rater-block",
+    ),
+    path(
+        "projects/<int:project_id>/raters/<int:user_id>/unblock/",
+        raters.RaterUnblockApi.as_view(),
+        name="rater-unblock",
+    ),
+    path(
+        "projects/<int:project_id>/audits/",
+        audits.ProjectAuditsApi.as_view(),
+        name="project-audits",
+    ),
+    path("clips/<int:clip_id>/", inspector.ClipDetailApi.as_view(), name="clip-detail"),
     path(
         "projects/<int:project_id>/clips/", clips.ClipCollectionApi.as_view(), name="project-clips"
     ),

@@ -1,0 +1,105 @@
+// Clips page: filterable, paginated clip list (every row opens the clip) and machine-label audits.
+(function () {
+  "use strict";
+  const root = document.getElementById("clips-page");
+  const projectId = root.dataset.project;
+  const el = (id) => document.getElementById(id);
+  const fmt = (v, d = 2) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
+  const PAGE = 50;
+  let page = 1;
+
+  function csrf() {
+    const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+  function banner(text, kind = "error") {
+    el("banner").textContent = text; el("banner").className = `banner ${kind}`; el("banner").hidden = !text;
+  }
+  const clipUrl = (id) => `/projects/${projectId}/clips/${id}/`;
+  const joined = (labels, pick) => Object.entries(labels).map(([t, l]) => `${t} ${pick(l)}`).join(" · ") || "–";
+
+  function query() {
+    const params = new URLSearchParams();
+    new FormData(el("filters")).forEach((value, key) => { if (String(value).trim()) params.set(key, String(value).trim()); });
+    params.set("page", page); params.set("page_size", PAGE);
+    return params;
+  }
+
+  function row(c) {
+    const tr = document.createElement("tr");
+    tr.tabIndex = 0;
+    const link = document.createElement("a"); link.href = clipUrl(c.id); link.textContent = c.id;
+    const state = document.createElement("span");
+    const shown = c.state === "awaiting_humans" && c.active_leases > 0 ? "leased" : c.state;
+    state.className = `state ${shown}`; state.textContent = shown.replace("_", " ");
+    const cells = [link, c.external_id || "", c.speaker || "", state, `${c.n_ratings} / ${c.ratings_wanted}`,
+      joined(c.labels, (l) => fmt(l.value)), [...new Set(Object.values(c.labels).map((l) => l.source))].join(", ") || "–",
+      joined(c.labels, (l) => fmt(l.agreement)), joined(c.labels, (l) => fmt(l.confidence, 3))];
+    cells.forEach((content) => {
+      const td = document.createElement("td");
+      if (content instanceof Node) td.appendChild(content); else td.textContent = content;
+      tr.appendChild(td);
+    });
+    tr.addEventListener("click", (e) => { if (e.target.tagName !== "A") window.location = clipUrl(c.id); });
+    tr.addEventListener("keydown", (e) => { if (e.key === "Enter") window.location = clipUrl(c.id); });
+    return tr;
+  }
+
+  async function load() {
+    const response = await fetch(`/api/v1/projects/${projectId}/clips/?${query()}`, { credentials: "same-origin" });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) { banner(body.detail || `Could not load clips (${response.status}).`); return; }
+    banner("");
+    el("clips").replaceChildren(...body.results.map(row));
+    el("clips-empty").hidden = body.results.length > 0;
+    const pages = Math.max(1, Math.ceil(body.count / PAGE));
+    el("count").textContent = `${body.count} clip${body.count === 1 ? "" : "s"}`;
+    el("page").textContent = `page ${page} of ${pages}`;
+    el("prev").disabled = page <= 1; el("next").disabled = page >= pages;
+  }
+
+  function auditRows(v) {
+    return Object.entries(v.targets).map(([t, m], i) => {
+      const tr = document.createElement("tr");
+      const interval = m.interval_low === null ? "" : ` (${fmt(m.interval_low, 3)}–${fmt(m.interval_high, 3)})`;
+      [i ? "" : `${v.model_version}${v.is_active ? " (active)" : ""}`, i ? "" : v.audited, i ? "" : v.completed, t,
+        m.measured_error === null ? "waiting for humans" : `${fmt(m.measured_error, 3)}${interval} on ${m.clips}`,
+        fmt(m.claimed_error ?? m.claimed_error_all, 3)].forEach((c) => {
+        const td = document.createElement("td"); td.textContent = c; tr.appendChild(td);
+      });
+      return tr;
+    });
+  }
+
+  async function loadAudits() {
+    const response = await fetch(`/api/v1/projects/${projectId}/audits/`, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const versions = await response.json();
+    el("audits").replaceChildren(...versions.flatMap(auditRows));
+    el("audits-empty").hidden = versions.length > 0;
+  }
+
+  const auditForm = el("audit-form");
+  auditForm.n.addEventListener("input", () => { el("audit-send").textContent = `Send ${auditForm.n.value || "N"} to humans`; });
+  auditForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    el("audit-send").disabled = true;
+    const body = { n: Number(auditForm.n.value) };
+    if (auditForm.model_version.value.trim()) body.model_version = auditForm.model_version.value.trim();
+    const response = await fetch(`/api/v1/projects/${projectId}/audits/`, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() }, body: JSON.stringify(body),
+    });
+    const data = await response.json().catch(() => ({}));
+    el("audit-send").disabled = false;
+    if (response.ok) { banner(`${data.created} clips sent to humans.`, "info"); loadAudits(); load(); }
+    else banner(data.detail || `Refused (${response.status}).`);
+  });
+
+  el("filters").addEventListener("submit", (e) => { e.preventDefault(); page = 1; load(); });
+  el("filters").addEventListener("reset", () => { page = 1; setTimeout(load, 0); });
+  el("prev").addEventListener("click", () => { page -= 1; load(); });
+  el("next").addEventListener("click", () => { page += 1; load(); });
+  load();
+  loadAudits();
+})();
