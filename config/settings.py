@@ -121,6 +121,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Speech emotion labelling with as few human ratings as possible.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files, not a CDN, so
+    # /api/docs/ works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: Redis when REDIS_URL is set, else a filesystem broker that needs no server.

@@ -12,3 +12,9 @@ urlpatterns = [
     path("api/v1/", include(("annotate.api.urls", "api"), namespace="api")),
     path("", include("annotate.urls")),
 ]
+
+# Pages get styled error pages; requests under /api/ get `{"detail", "code"}` JSON.
+handler400 = "annotate.pages.errors.bad_request"
+handler403 = "annotate.pages.errors.permission_denied"
+handler404 = "annotate.pages.errors.page_not_found"
+handler500 = "annotate.pages.errors.server_error"
