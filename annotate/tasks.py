@@ -65,3 +65,11 @@ def training_runs_reap_task() -> int:
     from annotate.services.training import training_runs_reap
 
     return training_runs_reap()
+
+
+@shared_task(ignore_result=True)
+def project_snapshots_task() -> int:
+    """The dashboard's points over time: every project's counts (skipped when unchanged)."""
+    from annotate.services.snapshots import project_snapshots_take_all
+
+    return project_snapshots_take_all()

@@ -169,6 +169,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "annotate.tasks.rater_reliability_refresh_task",
         "schedule": 600.0,
     },
+    "snapshot-projects": {"task": "annotate.tasks.project_snapshots_task", "schedule": 300.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -5,6 +5,7 @@ from annotate.api import (
     assignments,
     audits,
     clips,
+    dashboard,
     inspector,
     priors,
     projects,
@@ -88,5 +89,10 @@ urlpatterns = [
         "projects/<int:project_id>/stop-signal/",
         stopping.ProjectStopSignalApi.as_view(),
         name="project-stop-signal",
+    ),
+    path(
+        "projects/<int:project_id>/dashboard/",
+        dashboard.ProjectDashboardApi.as_view(),
+        name="project-dashboard",
     ),
 ]
