@@ -7,19 +7,25 @@ from annotate.errors import ConcordError
 from annotate.learning.prior import prior_problems
 from annotate.models import (
     Assignment,
+    AuditEntry,
     Clip,
     Label,
+    MachineLabelAudit,
     ModelVersion,
     Prior,
     Project,
+    ProjectSnapshot,
+    RaterBlock,
     RaterProfile,
     Rating,
     ReferenceLabel,
     Target,
     TrainingRun,
 )
+from annotate.services.audit import fields_of
 from annotate.services.features import project_speakers_changed
 from annotate.services.priors import project_prior_set
+from annotate.services.project_settings import project_changes_record
 
 
 class TargetInline(admin.TabularInline):
@@ -63,7 +69,24 @@ class ProjectAdmin(admin.ModelAdmin):
     filter_horizontal = ["members"]
 
     def save_model(self, request, obj, form, change):
+        # Audit-log the changed fields (members are not fields of the row), before and after.
+        fields = [
+            f.name
+            for f in Project._meta.concrete_fields
+            if f.name in form.changed_data or f"{f.name}_id" in form.changed_data
+        ]
+        before = {}
+        if change:
+            before = fields_of(Project.objects.get(pk=obj.pk), fields)
         super().save_model(request, obj, form, change)
+        if fields:
+            project_changes_record(
+                project=obj,
+                before=before,
+                fields=fields,
+                actor=request.user,
+                action="project.update" if change else "project.create",
+            )
         if "prior" in form.changed_data:
             try:
                 project_prior_set(project=obj, prior=obj.prior)  # its zero-shot model
@@ -145,10 +168,60 @@ class ReferenceLabelAdmin(admin.ModelAdmin):
     list_display = ["clip", "target", "value"]
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the app writes (runs, audit entries, snapshots): the admin only reads them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "state", "trigger", "progress", "created_at", "finished_at"]
-    list_filter = ["state", "project"]
+class TrainingRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "project",
+        "state",
+        "outcome",
+        "trigger",
+        "requested_by",
+        "progress",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["state", "outcome", "project"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "project", "actor", "action", "object_type", "object_id"]
+    list_filter = ["action", "project"]
+    search_fields = ["action", "object_type", "object_id", "actor__username"]
+
+
+@admin.register(ProjectSnapshot)
+class ProjectSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ["project", "taken_at", "ratings"]
+    list_filter = ["project"]
+
+
+# Blocks and audits change labels and queues through their services (resettling,
+# audit log): the raters and audits pages make them; here they are read.
+@admin.register(RaterBlock)
+class RaterBlockAdmin(ReadOnlyAdmin):
+    list_display = ["rater", "project", "exclude_ratings", "reason", "blocked_by", "created_at"]
+    list_filter = ["project", "exclude_ratings"]
+
+
+@admin.register(MachineLabelAudit)
+class MachineLabelAuditAdmin(ReadOnlyAdmin):
+    list_display = ["clip", "model_version", "requested_by", "created_at", "completed_at"]
+    list_filter = ["model_version"]
 
 
 @admin.register(ModelVersion)

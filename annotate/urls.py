@@ -3,6 +3,7 @@ from django.urls import path
 
 from annotate import views
 from annotate.pages import clips as clip_pages
+from annotate.pages import operations as operation_pages
 from annotate.pages import raters as rater_pages
 
 urlpatterns = [
@@ -22,4 +23,9 @@ urlpatterns = [
         name="project-clips-page",
     ),
     path("projects/<int:project_id>/clips/<int:clip_id>/", clip_pages.clip_page, name="clip-page"),
+    path(
+        "projects/<int:project_id>/operations/",
+        operation_pages.project_operations_page,
+        name="project-operations-page",
+    ),
 ]

@@ -13,9 +13,10 @@ from annotate.access import (
     projects_visible_to,
     signed_in,
 )
-from annotate.api.serializers import ProjectSerializer, TargetSerializer
+from annotate.api.serializers import ErrorSerializer, ProjectSerializer, TargetSerializer
 from annotate.selectors import project_raters, project_stats, rater_progress
 from annotate.services.assignments import assignment_next
+from annotate.services.project_settings import project_require_running
 
 
 class ProjectListApi(APIView):
@@ -75,9 +76,15 @@ class NextClipOutput(serializers.Serializer):
 class ProjectNextApi(APIView):
     """Lease the next clip to the asking rater. Reveals nothing about its labels or origin."""
 
-    @extend_schema(request=None, responses={200: NextClipOutput, 204: None})
+    @extend_schema(
+        request=None,
+        responses={200: NextClipOutput, 204: None, 404: ErrorSerializer, 409: ErrorSerializer},
+        description="204 when nothing is left for the rater; 409 `project_paused` (with a "
+        "sentence to show) while the project's admins have paused it.",
+    )
     def post(self, request: Request, project_id: int) -> Response:
         project = project_get_for_member(user=signed_in(request), project_id=project_id)
+        project_require_running(project)
         assignment = assignment_next(rater=signed_in(request), project=project)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)

@@ -7,6 +7,7 @@ from annotate.api import (
     clips,
     dashboard,
     inspector,
+    operations,
     priors,
     projects,
     raters,
@@ -94,5 +95,35 @@ urlpatterns = [
         "projects/<int:project_id>/dashboard/",
         dashboard.ProjectDashboardApi.as_view(),
         name="project-dashboard",
+    ),
+    path(
+        "projects/<int:project_id>/settings/",
+        operations.ProjectSettingsApi.as_view(),
+        name="project-settings",
+    ),
+    path(
+        "projects/<int:project_id>/pause/",
+        operations.ProjectPauseApi.as_view(),
+        name="project-pause",
+    ),
+    path(
+        "projects/<int:project_id>/resume/",
+        operations.ProjectResumeApi.as_view(),
+        name="project-resume",
+    ),
+    path(
+        "projects/<int:project_id>/model-versions/",
+        operations.ProjectVersionLabelsApi.as_view(),
+        name="project-model-versions",
+    ),
+    path(
+        "model-versions/<int:version_id>/revoke/",
+        operations.ModelVersionRevokeApi.as_view(),
+        name="model-version-revoke",
+    ),
+    path(
+        "projects/<int:project_id>/audit-log/",
+        operations.ProjectAuditLogApi.as_view(),
+        name="project-audit-log",
     ),
 ]

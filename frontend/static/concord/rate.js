@@ -57,6 +57,16 @@
     retryDelay = Math.min(retryDelay * 2, 15000);
   }
 
+  // The "done" panel also says why there is nothing to rate (e.g. a paused project).
+  const doneDefault = {
+    title: el("done").querySelector("h2").textContent,
+    text: el("done").querySelector("p").textContent,
+  };
+  function doneSays({ title, text }) {
+    el("done").querySelector("h2").textContent = title;
+    el("done").querySelector("p").textContent = text;
+  }
+
   async function loadNext() {
     show("loading");
     let response;
@@ -74,9 +84,21 @@
     if (response.status === 204) {
       current = null;
       banner("");
+      doneSays(doneDefault);
       refreshProgress();
       show("done");
       return;
+    }
+    if (response.status === 409) {
+      const body = await response.clone().json().catch(() => ({}));
+      if (body.code === "project_paused") {
+        // The admins paused the project: say so where "all done" would be.
+        current = null;
+        banner("");
+        doneSays({ title: "Paused", text: body.detail });
+        show("done");
+        return;
+      }
     }
     if (!response.ok) {
       banner(await errorText(response));
