@@ -22,23 +22,38 @@ from annotate.models import (
 STATE_KEYS = ("new", "awaiting_humans", "leased", "rated", "machine_labelled", "deferred")
 
 
-def project_stats(*, project: Project) -> dict:
-    """Counts of clips per state; `leased` are clips awaiting humans with a live lease."""
-    by_state = dict(
-        Clip.objects.filter(project=project)
-        .values_list("state")
-        .annotate(n=Count("id"))
-        .values_list("state", "n")
+def clip_state_q(key: str) -> Q:
+    """The one definition of each key of STATE_KEYS, for counting (project_stats) and
+    filtering (the clip list's `?state=`) alike.
+
+    `leased` is a clip awaiting humans with a slot leased out, by `active_leases`, the
+    counter the queue leases against (overdue leases give their slot back every 30 s
+    and whenever a rater asks for a clip); `awaiting_humans` is one with none leased.
+    """
+    if key == "leased":
+        return Q(state=ClipState.AWAITING_HUMANS, active_leases__gt=0)
+    if key == ClipState.AWAITING_HUMANS:
+        return Q(state=ClipState.AWAITING_HUMANS, active_leases=0)
+    if key not in STATE_KEYS:
+        raise ValueError(f"unknown clip state {key!r}")
+    return Q(state=key)
+
+
+def clip_state_counts(clips: QuerySet[Clip]) -> dict[str, int]:
+    """Clips per key of STATE_KEYS (clip_state_q), in one query."""
+    counts: dict[str, int] = clips.aggregate(
+        **{key: Count("id", filter=clip_state_q(key)) for key in STATE_KEYS}
     )
-    leased = Clip.objects.filter(
-        project=project, state=ClipState.AWAITING_HUMANS, active_leases__gt=0
-    ).count()
-    states = {key: by_state.get(key, 0) for key in STATE_KEYS}
-    states["leased"] = leased
-    states["awaiting_humans"] -= leased
+    return counts
+
+
+def project_stats(*, project: Project) -> dict:
+    """Counts of clips per state (clip_state_counts: `leased` are clips awaiting humans
+    with a slot leased out), ratings, raters and live labels by source."""
+    states = clip_state_counts(Clip.objects.filter(project=project))
     labels = Label.objects.filter(clip__project=project, revoked_at__isnull=True)
     return {
-        "clips": sum(by_state.values()),
+        "clips": sum(states.values()),
         "ratings": Rating.objects.filter(clip__project=project).count(),
         "states": states,
         "labels": dict(

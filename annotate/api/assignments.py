@@ -15,8 +15,8 @@ from annotate.access import (
     signed_in,
     user_role,
 )
-from annotate.api.serializers import RatingSerializer, StaffRatingSerializer
-from annotate.errors import ValidationError
+from annotate.api.filters import RatingFilter, filtered
+from annotate.api.serializers import ErrorSerializer, RatingSerializer, StaffRatingSerializer
 from annotate.models import Clip, Role
 from annotate.selectors import ratings_visible_to
 from annotate.services.ratings import rating_submit
@@ -75,11 +75,23 @@ class ClipAudioApi(APIView):
         return _wav_response(clip_get_for_staff(user=signed_in(request), clip_id=clip_id))
 
 
-@extend_schema(parameters=[OpenApiParameter("project", int, required=False)])
+@extend_schema(
+    parameters=[
+        OpenApiParameter("project", int, required=False, description="A project of yours."),
+        OpenApiParameter("clip", int, required=False, description="One clip's ratings."),
+    ],
+    responses={
+        200: StaffRatingSerializer(many=True),
+        400: ErrorSerializer,
+        404: ErrorSerializer,
+    },
+)
 class RatingListApi(ListAPIView):
     """Raters list their own ratings; researchers those of their projects; admins all.
 
-    `?project=N` narrows to one project the user is a member of (else 404).
+    Filters (annotate.api.filters.RatingFilter): `?project=N` narrows to one project the
+    user is a member of (else 404), `?clip=N` to one clip; a value that is not an id is a
+    400 `bad_filter`.
     """
 
     def get_serializer_class(self):
@@ -88,12 +100,11 @@ class RatingListApi(ListAPIView):
         return StaffRatingSerializer
 
     def get_queryset(self):
-        param = self.request.query_params.get("project")
-        project = None
-        if param:
-            if not param.isdigit():
-                raise ValidationError(
-                    f"project must be a project id, got {param!r}", code="bad_project"
-                )
-            project = project_get_for_member(user=signed_in(self.request), project_id=int(param))
-        return ratings_visible_to(user=signed_in(self.request), project=project)
+        user = signed_in(self.request)
+        ratings, wanted = filtered(
+            RatingFilter, self.request.query_params, ratings_visible_to(user=user)
+        )
+        if wanted.get("project") is not None:
+            project = project_get_for_member(user=user, project_id=wanted["project"])
+            ratings = ratings.filter(clip__project=project)
+        return ratings

@@ -4,9 +4,10 @@ annotate.api.uploads.
 Filters are declared (django-filter) and validated: an unknown state, target or ordering,
 or a range bound that is not a number, is a 400 `{"detail", "code": "bad_filter"}`,
 never an empty list. `state` takes the keys of the stats endpoint
-(annotate.selectors.project_stats), where `leased` is a clip awaiting humans with a live
-lease and `awaiting_humans` one without, so the counts agree; `leased=true|false`
-filters on live leases whatever the state.
+(annotate.selectors.project_stats) and filters by the same definition
+(annotate.selectors.clip_state_q: `leased` is a clip awaiting humans with a slot leased
+out, `awaiting_humans` one without), so the counts agree; `leased=true|false` filters
+on leased slots whatever the state. The validation is annotate.api.filters.filtered.
 """
 
 import django_filters  # type: ignore[import-untyped]  # django-filter ships no stubs
@@ -15,11 +16,11 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework.generics import ListAPIView
 
 from annotate.access import project_get_for_staff, signed_in
+from annotate.api.filters import filtered
 from annotate.api.serializers import ErrorSerializer, StaffClipSerializer
 from annotate.api.uploads import ClipUploadApi
-from annotate.errors import ValidationError
-from annotate.models import QUEUE_ORDER, Clip, ClipState, Label, LabelSource, Project
-from annotate.selectors import STATE_KEYS
+from annotate.models import QUEUE_ORDER, Clip, Label, LabelSource, Project
+from annotate.selectors import STATE_KEYS, clip_state_q
 
 ORDERINGS = {
     "id": ("id",),
@@ -73,11 +74,7 @@ class ClipFilter(django_filters.FilterSet):
         return queryset
 
     def filter_state(self, queryset: QuerySet[Clip], name: str, value: str) -> QuerySet[Clip]:
-        if value == "leased":
-            return queryset.filter(state=ClipState.AWAITING_HUMANS, active_leases__gt=0)
-        if value == ClipState.AWAITING_HUMANS:
-            return queryset.filter(state=value, active_leases=0)
-        return queryset.filter(state=value)
+        return queryset.filter(clip_state_q(value))
 
     def filter_leased(self, queryset: QuerySet[Clip], name: str, value: str) -> QuerySet[Clip]:
         if value == "true":
@@ -115,13 +112,8 @@ class ClipFilter(django_filters.FilterSet):
 def clips_filtered(*, project: Project, params: object) -> QuerySet[Clip]:
     """The project's clips through ClipFilter, or ValidationError naming the bad filter."""
     queryset = Clip.objects.filter(project=project).prefetch_related("labels", "reference_labels")
-    filterset = ClipFilter(params, queryset=queryset, project=project)
-    if not filterset.is_valid():
-        problems = "; ".join(
-            f"{field}: {' '.join(map(str, errors))}" for field, errors in filterset.errors.items()
-        )
-        raise ValidationError(f"bad filter: {problems}", code="bad_filter")
-    return filterset.qs
+    clips, _ = filtered(ClipFilter, params, queryset, project=project)
+    return clips
 
 
 @extend_schema_view(

@@ -193,7 +193,7 @@ def test_ratings_of_one_project_need_membership_and_a_numeric_id(client_for, rat
     assert [r["id"] for r in mine["results"]] == [rating["id"]]
     bad = client.get("/api/v1/ratings/?project=abc")
     assert bad.status_code == 400
-    assert bad.json()["code"] == "bad_project"
+    assert bad.json()["code"] == "bad_filter"
 
 
 @pytest.mark.parametrize("url", ["/rate/{}/", "/projects/{}/"])
