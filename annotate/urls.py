@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from annotate import views
+from annotate.pages import audits as audit_pages
 from annotate.pages import clips as clip_pages
 from annotate.pages import operations as operation_pages
 from annotate.pages import raters as rater_pages
@@ -23,6 +24,11 @@ urlpatterns = [
         name="project-clips-page",
     ),
     path("projects/<int:project_id>/clips/<int:clip_id>/", clip_pages.clip_page, name="clip-page"),
+    path(
+        "projects/<int:project_id>/audits/",
+        audit_pages.project_audits_page,
+        name="project-audits-page",
+    ),
     path(
         "projects/<int:project_id>/operations/",
         operation_pages.project_operations_page,
