@@ -314,7 +314,8 @@
       `${e.object_type.replace(/_/g, " ")} ${e.object_id}`, values(e.before), values(e.after),
     ]));
     const pages = Math.max(1, Math.ceil(body.count / AUDIT_PAGE));
-    el("audit-page").textContent = body.count ? `page ${auditPage} of ${pages}` : "";
+    el("audit-page").textContent = `page ${auditPage} of ${pages}`;
+    el("audit-pager").hidden = pages <= 1;
     el("audit-prev").disabled = !body.previous;
     el("audit-next").disabled = !body.next;
   }

@@ -96,6 +96,7 @@
         current = null;
         banner("");
         doneSays({ title: "Paused", text: body.detail });
+        refreshProgress();
         show("done");
         return;
       }
