@@ -97,7 +97,7 @@ def _ratings(project: Project) -> dict[str, Any]:
         "in_concord": totals["total"] - totals["imported"],
         "imported": totals["imported"],
         "raters": totals["raters"],
-        "hours_spent": round((totals["time_ms"] or 0) / 3_600_000, 2),
+        "hours_spent": round((totals["time_ms"] or 0) / 3_600_000, 3),
         "first_at": totals["first_at"],
         "last_at": totals["last_at"],
     }
@@ -238,29 +238,40 @@ def self_label_why(metrics: dict[str, Any], project: Project) -> str:
         )
     if threshold is None:
         return "Its metrics record no self-label threshold, so the page cannot say."
-    target = f"the project's target error {project.machine_label_target_error:.3f}"
+    target = f"the project's {project.machine_label_target_error:.3f}"
     if project.machine_labels_as_good_as_humans:
-        target += f", or a {project.rater_panel}-rater human label's error once it is known"
+        target += f", or a {project.rater_panel}-rater human label's error where smaller"
     if threshold <= 0:
         return (
-            "Labels no clip itself: on its development clips no expected-error bar kept "
-            f"the machine labels' mean absolute error within {target}, so its "
+            "Labels no clip itself: at no expected-error bar did the machine labels of its "
+            f"development clips stay within the target error ({target}), so its "
             "self-label threshold is 0."
         )
     bar = min(threshold, project.self_label_max_error)
-    text = f"Labels a clip itself only where its expected absolute error is at most {bar:.3f}"
+    text = (
+        f"Labels a clip itself only where its expected absolute error is at most {bar:.3f} "
+        "on every target. "
+    )
     if bar < threshold:
         text += (
-            f" on every target (its own bar {threshold:.3f}, capped by the project's "
-            f"maximum {project.self_label_max_error:.3f})"
+            f"Its own bar, {threshold:.3f}, is capped by the project's maximum "
+            f"{project.self_label_max_error:.3f}."
         )
     else:
-        text += f" on every target (the largest bar within {target} on its development clips)"
+        text += (
+            "That is the largest bar at which the machine labels of its development clips "
+            f"stayed within the target error ({target})."
+        )
     if share is not None:
-        text += f"; that bar took {share:.0%} of its development clips"
-        if mae is not None:
-            text += f", whose machine labels were off by {mae:.3f} on average"
-    return text + "."
+        text += f" That bar took {share:.0%} of its development clips"
+        text += "." if mae is None else f", whose machine labels were off by {mae:.3f} on average."
+    return text
+
+
+def _prior_why(metrics: dict[str, Any]) -> str | None:
+    prior = metrics.get("prior")
+    why = prior.get("why") if isinstance(prior, dict) else None
+    return why if isinstance(why, str) and why else None
 
 
 def _models(project: Project, targets: list[str]) -> list[dict[str, Any]]:
@@ -299,6 +310,7 @@ def _models(project: Project, targets: list[str]) -> list[dict[str, Any]]:
                 "dev_machine_label_mae": _number(metrics.get("dev_machine_label_mae")),
                 "machine_labelled_clips": machine_clips.get(version.name, 0),
                 "why": self_label_why(metrics, project),
+                "prior_why": _prior_why(metrics),
             }
         )
     return rows
@@ -351,7 +363,12 @@ def project_dashboard(*, project: Project, now: datetime | None = None) -> dict[
     ratings = _ratings(project)
     labels, agreement = _labels(project, targets)
     return {
-        "project": {"id": project.pk, "name": project.name, "paused": project.paused},
+        "project": {
+            "id": project.pk,
+            "name": project.name,
+            "paused": project.paused,
+            "prior": project.prior.label if project.prior is not None else None,
+        },
         "generated_at": now,
         "targets": targets,
         "clips": sum(states.values()),

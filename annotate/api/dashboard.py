@@ -17,6 +17,9 @@ class DashboardProjectOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     paused = serializers.BooleanField()
+    prior = serializers.CharField(
+        allow_null=True, help_text="The prior the project starts from (name@version)."
+    )
 
     class Meta:
         ref_name = "DashboardProject"
@@ -119,6 +122,9 @@ class ModelRowOutput(serializers.Serializer):
     dev_machine_label_mae = serializers.FloatField(allow_null=True)
     machine_labelled_clips = serializers.IntegerField(help_text="Clips with a live label of it.")
     why = serializers.CharField(help_text="Why it labels what it labels.")
+    prior_why = serializers.CharField(
+        allow_null=True, help_text="What this version made of the project's prior."
+    )
 
     class Meta:
         ref_name = "DashboardModel"
