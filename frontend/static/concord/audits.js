@@ -26,9 +26,12 @@
   function cell(label, content, className) {
     const td = node("td", null, className);
     td.dataset.label = label;
+    // One child, so on a phone (label: value grid) the value's parts stay in one column.
+    const box = node("div");
     (Array.isArray(content) ? content : [content]).forEach((c) => {
-      if (c instanceof Node) td.appendChild(c); else td.appendChild(document.createTextNode(c));
+      box.appendChild(c instanceof Node ? c : document.createTextNode(c));
     });
+    td.appendChild(box);
     return td;
   }
 
