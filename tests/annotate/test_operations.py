@@ -403,3 +403,27 @@ def test_operations_page_of_a_missing_project_is_404(admin):
     client = Client()
     client.force_login(admin)
     assert client.get("/projects/99999/operations/").status_code == 404
+
+
+def test_django_admin_lists_campaign_records_read_only(project, admin, labelled):
+    from django.contrib.auth import get_user_model
+
+    project_settings_update(project=project, changes={"min_raters": 1}, actor=admin)
+    root = get_user_model().objects.create_superuser("root", password="pw-root")
+    client = Client()
+    client.force_login(root)
+    entry = AuditEntry.objects.get()
+    for model in (
+        "auditentry",
+        "trainingrun",
+        "projectsnapshot",
+        "raterblock",
+        "machinelabelaudit",
+    ):
+        listing = client.get(f"/admin/annotate/{model}/")
+        assert listing.status_code == 200, model
+        assert client.get(f"/admin/annotate/{model}/add/").status_code == 403, model
+    detail = client.get(f"/admin/annotate/auditentry/{entry.pk}/change/")
+    assert detail.status_code == 200
+    assert "Save" not in detail.content.decode()  # view only
+    assert client.get("/admin/annotate/trainingrun/").content.decode().count("Outcome")
