@@ -425,3 +425,14 @@ def test_page_has_charts_tables_and_export_links(project, researcher):
     assert f"/api/v1/projects/{project.pk}/export/labels/?format=csv" in html
     assert f"/api/v1/projects/{project.pk}/export/labels/?format=json" in html
     assert f"/api/v1/projects/{project.pk}/export/ratings/?format=csv&amp;pseudonymise=1" in html
+
+
+def test_admin_page_links_the_operations_page_and_raters_get_403(project, admin, rater):
+    client = Client()
+    client.force_login(admin)
+    html = client.get(f"/projects/{project.pk}/").content.decode()
+    # Retraining lives on the operations page now: the models card links there.
+    assert f'href="/projects/{project.pk}/operations/">Retrain and tune' in html
+    assert 'id="retrain"' not in html
+    client.force_login(rater)
+    assert client.get(f"/projects/{project.pk}/").status_code == 403

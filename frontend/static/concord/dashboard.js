@@ -1,7 +1,8 @@
 // Researchers and admins: the campaign at a glance, refreshed every 10 s without reload.
 // One read (GET /api/v1/projects/{id}/dashboard/) feeds the tiles, the charts (Chart.js,
 // served locally) and the models and queue tables; the raters table reads /raters/.
-// Each chart's canvas carries data-points (how many points it draws) for tests.
+// Retraining and tuning live on the operations page (admins). Each chart's canvas
+// carries data-points (how many points it draws) for tests.
 (function () {
   "use strict";
   const root = document.getElementById("dashboard");
@@ -67,11 +68,6 @@
     wrap.appendChild(a);
     if (externalId) wrap.appendChild(node("span", ` ${externalId}`, "muted"));
     return wrap;
-  }
-
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
   }
 
   async function get(path) {
@@ -288,7 +284,7 @@
     const isAdmin = root.dataset.role === "admin";
     if (!d.models.length) {
       emptyRow(tbody, 9, "No model yet — one is trained once enough clips have human labels" +
-        (isAdmin ? "; an admin can also retrain by hand." : "."));
+        (isAdmin ? "; an admin can retrain from the operations page." : "."));
     } else {
       tbody.replaceChildren(...d.models.map((m) => {
         const bar = m.self_label_bar === null ? "—"
@@ -394,24 +390,5 @@
     else refresh();
   });
 
-  async function watch(runId) {
-    const run = await get(`/training-runs/${runId}/`);
-    el("run").textContent = `Training run ${run.id}: ${run.state} (${Math.round(run.progress * 100)} %)` +
-      (run.error ? ` — ${run.error}` : "");
-    if (run.state === "queued" || run.state === "running") setTimeout(() => watch(runId), 2000);
-    else refresh();
-  }
-
-  const retrain = el("retrain");
-  if (retrain) {
-    retrain.addEventListener("click", async () => {
-      const response = await fetch(`${api}/projects/${projectId}/retrain/`, {
-        method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrfToken() },
-      });
-      const body = await response.json();
-      if (response.status === 202) watch(body.run.id);
-      else banner(body.detail || `Retrain refused (${response.status})`);
-    });
-  }
   refresh();
 })();
