@@ -5,9 +5,9 @@ it where it is."""
 import math
 from typing import Any
 
-import numpy as np
 from django.urls import reverse
 
+from annotate.learning.label_error import human_label_errors
 from annotate.models import (
     Clip,
     ClipState,
@@ -21,35 +21,23 @@ from annotate.models import (
     Rating,
     Target,
 )
-from learner.raters import label_standard_error
 
 
 def _standard_errors(
     targets: list[Target], ratings: list[Rating], noise: dict[tuple[int, int], float]
 ) -> dict[str, float | None]:
-    """Per target, the standard error of the label from the ratings that count: weighted
-    by each rater's own noise (the crowd's for raters not yet measured) once the crowd's
-    noise is known (learner.raters.weighted_label, as the label itself is settled), else
-    the plain standard error of the mean; None under two ratings without known noise."""
+    """Per target, the standard error of the label from the ratings that count
+    (annotate.learning.label_error.human_label_errors, the weighting the label itself
+    uses); None under two ratings without known noise."""
+    errors = human_label_errors(
+        ratings=[(r.clip_id, r.rater_id, r.values) for r in ratings],
+        targets=targets,
+        rater_noise=noise,
+    )
     out: dict[str, float | None] = {}
     for target in targets:
-        values = [r.values.get(target.name) for r in ratings]
-        keep = [(r, v) for r, v in zip(ratings, values, strict=True) if v is not None]
-        if not keep:
-            out[target.name] = None
-            continue
-        y = np.array([[v] for _, v in keep], dtype=np.float64)
-        if target.rater_noise is not None:
-            sd = np.array(
-                [[noise.get((target.pk, r.rater_id), target.rater_noise)] for r, _ in keep]
-            )
-            error = float(label_standard_error(y, sd)[0])
-        elif len(keep) >= 2:
-            error = float(y[:, 0].std(ddof=1) / math.sqrt(len(keep)))
-        else:
-            out[target.name] = None
-            continue
-        out[target.name] = round(error, 4) if math.isfinite(error) else None
+        error = next((e for (_, name), e in errors.items() if name == target.name), None)
+        out[target.name] = None if error is None else round(error, 4)
     return out
 
 

@@ -13,13 +13,17 @@ from annotate.access import (
     signed_in,
     training_run_get_for_staff,
 )
+from annotate.api.serializers import ErrorSerializer
 from annotate.models import ModelVersion, RunTrigger, TrainingRun
 from annotate.selectors import project_model_versions, project_training_runs
-from annotate.services.training import training_run_start
+from annotate.services.training import training_run_cancel, training_run_start
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
     model_version = serializers.SerializerMethodField()
+    requested_by: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = TrainingRun
@@ -28,6 +32,9 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "project",
             "state",
             "trigger",
+            "requested_by",
+            "outcome",
+            "cancel_requested",
             "progress",
             "metrics",
             "error",
@@ -66,7 +73,16 @@ class RetrainAcceptedSerializer(serializers.Serializer):
 class ProjectRetrainApi(APIView):
     """Queue a retraining of the project's models (admins only); 409 while one runs."""
 
-    @extend_schema(request=None, responses={202: RetrainAcceptedSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: RetrainAcceptedSerializer,
+            400: ErrorSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+            409: ErrorSerializer,
+        },
+    )
     def post(self, request: Request, project_id: int) -> Response:
         project = project_get_for_admin(user=signed_in(request), project_id=project_id)
         run = training_run_start(
@@ -75,6 +91,25 @@ class ProjectRetrainApi(APIView):
         return Response(
             RetrainAcceptedSerializer({"run": run}).data, status=status.HTTP_202_ACCEPTED
         )
+
+
+class TrainingRunCancelApi(APIView):
+    """Cancel a run (admins): a queued one at once, a running one at its next checkpoint."""
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: TrainingRunSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+            409: ErrorSerializer,
+        },
+    )
+    def post(self, request: Request, run_id: int) -> Response:
+        user = signed_in(request)
+        run = training_run_get_for_staff(user=user, run_id=run_id)
+        project_get_for_admin(user=user, project_id=run.project_id)
+        return Response(TrainingRunSerializer(training_run_cancel(run=run, actor=user)).data)
 
 
 class TrainingRunDetailApi(APIView):

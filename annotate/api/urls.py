@@ -6,6 +6,7 @@ from annotate.api import (
     audits,
     clips,
     dashboard,
+    export,
     inspector,
     operations,
     priors,
@@ -56,6 +57,16 @@ urlpatterns = [
     path(
         "projects/<int:project_id>/clips/", clips.ClipCollectionApi.as_view(), name="project-clips"
     ),
+    path(
+        "projects/<int:project_id>/export/labels/",
+        export.ProjectLabelExportApi.as_view(),
+        name="project-export-labels",
+    ),
+    path(
+        "projects/<int:project_id>/export/ratings/",
+        export.ProjectRatingExportApi.as_view(),
+        name="project-export-ratings",
+    ),
     path("clips/<int:clip_id>/audio/", assignments.ClipAudioApi.as_view(), name="clip-audio"),
     path(
         "assignments/<int:assignment_id>/rating/",
@@ -85,6 +96,11 @@ urlpatterns = [
     ),
     path(
         "training-runs/<int:run_id>/", training.TrainingRunDetailApi.as_view(), name="training-run"
+    ),
+    path(
+        "training-runs/<int:run_id>/cancel/",
+        training.TrainingRunCancelApi.as_view(),
+        name="training-run-cancel",
     ),
     path(
         "projects/<int:project_id>/stop-signal/",

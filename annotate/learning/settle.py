@@ -3,8 +3,19 @@
 from dataclasses import dataclass
 
 import numpy as np
+from django.contrib.auth.models import User
+from django.db.models import Q
 
-from annotate.models import Clip, Project, RaterNoise, RaterProfile, Rating, Target
+from annotate.models import (
+    Clip,
+    Project,
+    RaterBlock,
+    RaterNoise,
+    RaterProfile,
+    Rating,
+    Role,
+    Target,
+)
 from learner.raters import Settlement, settle_clip
 
 
@@ -16,15 +27,53 @@ class ClipSettlement:
     settlement: Settlement
 
 
-def clip_settlement(*, clip: Clip, project: Project) -> ClipSettlement:
+def active_rater_ids(project: Project) -> set[int]:
+    """The raters who can still rate in the project: members with the rater role who
+    can sign in (active, with a password: not the stand-ins of an imported ratings.csv)
+    and are not blocked there. How recently they rated does not matter: a rater back
+    from a week off still counts."""
+    blocked = RaterBlock.objects.filter(project=project).values("rater_id")
+    rater_role = Q(profile__role=Role.RATER) | Q(profile__isnull=True)
+    return set(
+        User.objects.filter(rater_role, projects=project, is_active=True, is_superuser=False)
+        .exclude(password__startswith="!")
+        .exclude(pk__in=blocked)
+        .values_list("id", flat=True)
+    )
+
+
+def excluded_rater_ids(project: Project) -> set[int]:
+    """Raters blocked with `exclude_ratings`: their ratings are left out of labels."""
+    return set(
+        RaterBlock.objects.filter(project=project, exclude_ratings=True).values_list(
+            "rater_id", flat=True
+        )
+    )
+
+
+def raters_cap(*, project: Project, available: int, n_ratings: int = 0) -> int:
+    """The most ratings a clip can want: the project's maximum, and no more than it has
+    plus the `available` active raters who have not rated it (a small team never leaves
+    a clip waiting for a rater who does not exist); a clip nobody can rate yet wants one."""
+    return min(project.max_raters, max(n_ratings + available, 1))
+
+
+def clip_settlement(
+    *, clip: Clip, project: Project, active_raters: set[int] | None = None
+) -> ClipSettlement:
     """Read the clip's ratings, its raters' reliability and own noise, and settle it.
 
     Ratings are weighted by each rater's own noise where the target's crowd noise is
     known, else by reliability (learner.raters.clip_label); raters not yet measured
-    count as the crowd (noise) or as reliability 1.
+    count as the crowd (noise) or as reliability 1. Ratings of raters blocked with
+    `exclude_ratings` are left out. The clip wants at most `raters_cap` ratings.
     """
     targets = list(project.targets.all())
-    ratings = list(Rating.objects.filter(clip=clip).values_list("rater_id", "values"))
+    ratings = list(
+        Rating.objects.filter(clip=clip)
+        .exclude(rater_id__in=excluded_rater_ids(project))
+        .values_list("rater_id", "values")
+    )
     rater_ids = [rater_id for rater_id, _ in ratings]
     reliability = dict(
         RaterProfile.objects.filter(user_id__in=rater_ids).values_list("user_id", "reliability")
@@ -42,6 +91,10 @@ def clip_settlement(*, clip: Clip, project: Project) -> ClipSettlement:
     rater_noise = np.array(
         [[own_noise.get((t.pk, r), np.nan) for t in targets] for r in rater_ids], dtype=np.float64
     ).reshape(shape)
+    active = active_rater_ids(project) if active_raters is None else active_raters
+    # Everyone who rated the clip, excluded or not, has had their turn on it.
+    rated_it = set(Rating.objects.filter(clip=clip).values_list("rater_id", flat=True))
+    cap = raters_cap(project=project, available=len(active - rated_it), n_ratings=len(ratings))
     settlement = settle_clip(
         table,
         scale_min=np.array([t.scale_min for t in targets]),
@@ -50,9 +103,9 @@ def clip_settlement(*, clip: Clip, project: Project) -> ClipSettlement:
         rater_noise=rater_noise,
         reliability=np.array([reliability.get(r, 1.0) for r in rater_ids], dtype=np.float64),
         # The learner may start an easy clip with fewer raters than the project minimum.
-        ratings_wanted=clip.ratings_wanted or project.min_raters,
+        ratings_wanted=min(clip.ratings_wanted or project.min_raters, cap),
         panel=project.rater_panel,
-        max_raters=project.max_raters,
+        max_raters=cap,
         agreement_target=project.agreement_target,
         active_leases=clip.active_leases,
     )

@@ -113,6 +113,27 @@ def _claim(
         )
 
 
+def _undefer_one(*, rater: User, project: Project) -> bool:
+    """Bring back one deferred clip the rater has not rated (the learner's most wanted
+    first) when nothing else is open, so a rater is sent away only when no clip they
+    could rate needs a human. False when there is none."""
+    already_rated = Rating.objects.filter(clip=OuterRef("pk"), rater=rater)
+    with transaction.atomic():
+        deferred = Clip.objects.filter(project=project, state=ClipState.DEFERRED).exclude(
+            Exists(already_rated)
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            deferred = deferred.select_for_update(skip_locked=True)
+        clip = deferred.order_by("-priority", "id").first()
+        if clip is None:
+            return False
+        Clip.objects.filter(pk=clip.pk, state=ClipState.DEFERRED).update(
+            state=ClipState.AWAITING_HUMANS,
+            ratings_wanted=Greatest(F("n_ratings") + 1, project.min_raters),
+        )
+    return True
+
+
 def assignment_next(*, rater: User, project: Project) -> Assignment | None:
     """Lease the rater the most wanted clip they have not rated, or None when none is left.
 
@@ -130,13 +151,14 @@ def assignment_next(*, rater: User, project: Project) -> Assignment | None:
     # Early passes skip clips another rater is claiming this instant; the last one waits
     # for them, so a transient lock never turns into a wrong "nothing left".
     for skip in (True, True, False) if skip_locked else (False, False):
-        candidate_ids = list(
-            _queue_order(
-                _open_clips(project).exclude(Exists(already_rated)), easy_first=easy_first
-            ).values_list("id", flat=True)[:CANDIDATES_PER_CLAIM]
-        )
+        candidates = _queue_order(
+            _open_clips(project).exclude(Exists(already_rated)), easy_first=easy_first
+        ).values_list("id", flat=True)
+        candidate_ids = list(candidates[:CANDIDATES_PER_CLAIM])
         if not candidate_ids:
-            return None
+            if not _undefer_one(rater=rater, project=project):
+                return None
+            candidate_ids = list(candidates[:CANDIDATES_PER_CLAIM])
         assignment = _claim(
             rater=rater,
             project=project,

@@ -18,7 +18,7 @@ MAX_REASON = 200
 
 
 def _resettle(*, project: Project, rater: User) -> None:
-    from annotate.services.ratings import clips_resettle  # type: ignore[attr-defined]  # other engineer's, may land later
+    from annotate.services.ratings import clips_resettle
 
     clips_resettle(project=project, rater=rater)
 

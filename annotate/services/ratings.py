@@ -219,6 +219,10 @@ def clip_settle(*, clip_id: int) -> Clip:
         settled = plan.settlement
         for t, target in enumerate(plan.targets):
             if settled.counts[t] == 0:
+                # Every rating of it was excluded (a blocked rater's): no human label left.
+                Label.objects.filter(
+                    clip=clip, target=target.name, source=LabelSource.HUMAN, revoked_at=None
+                ).update(revoked_at=timezone.now(), revoked_reason="its ratings were excluded")
                 continue
             _human_label_write(
                 clip=clip,
@@ -231,5 +235,21 @@ def clip_settle(*, clip_id: int) -> Clip:
         if settled.n_ratings and clip.state in (ClipState.AWAITING_HUMANS, ClipState.RATED):
             clip.ratings_wanted = settled.ratings_wanted
             clip.state = ClipState.AWAITING_HUMANS if settled.needs_humans else ClipState.RATED
+        elif not settled.n_ratings and clip.state == ClipState.RATED:
+            clip.ratings_wanted = project.min_raters
+            clip.state = ClipState.AWAITING_HUMANS
         clip.save(update_fields=["n_ratings", "ratings_wanted", "state"])
     return clip
+
+
+def clips_resettle(*, project: Project, rater: User) -> int:
+    """Settle again every clip of the project the rater rated (after their ratings were
+    excluded from labels or let back in); returns how many."""
+    clip_ids = list(
+        Rating.objects.filter(clip__project=project, rater=rater)
+        .values_list("clip_id", flat=True)
+        .distinct()
+    )
+    for clip_id in clip_ids:
+        clip_settle(clip_id=clip_id)
+    return len(clip_ids)

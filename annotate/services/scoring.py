@@ -113,6 +113,10 @@ def project_score(*, project_id: int) -> ScoreReport | None:
     clip_ids = pool.clip_ids.tolist()
     now = timezone.now()
     with transaction.atomic():
+        # A version revoked or replaced while it scored writes nothing: the lock on its
+        # row orders this against the revoke (annotate.services.revoke).
+        if not ModelVersion.objects.select_for_update().filter(pk=version.pk, is_active=True):
+            return None
         # Lock the clips nobody took meanwhile; the filter re-checks under the row lock.
         free = set(
             _scorable(project)

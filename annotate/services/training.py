@@ -10,6 +10,7 @@ running with a stale heartbeat: the redelivered task takes it over, and the reap
 fails runs nobody took over. The previous model stays active throughout.
 """
 
+import hashlib
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,13 +18,26 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from annotate.errors import Conflict
+from annotate.errors import ConcordError, Conflict, ValidationError
+from annotate.learning.readiness import training_shortfall
 from annotate.learning.training import Candidate, candidate_train
-from annotate.models import ModelVersion, Project, Rating, RunState, RunTrigger, TrainingRun
+from annotate.models import (
+    Clip,
+    Label,
+    LabelSource,
+    ModelVersion,
+    Project,
+    Rating,
+    RunOutcome,
+    RunState,
+    RunTrigger,
+    TrainingRun,
+)
 from annotate.queueing import enqueue, enqueue_on_commit
+from annotate.services.audit import audit_record
 from annotate.services.features import project_features_ensure
 
 logger = logging.getLogger(__name__)
@@ -35,6 +49,10 @@ def _live_run(project: Project) -> TrainingRun | None:
     ).first()
 
 
+class RunStopped(Exception):
+    """Raised at a progress checkpoint when the run was cancelled or taken from us."""
+
+
 def training_run_start(
     *,
     project: Project,
@@ -44,6 +62,9 @@ def training_run_start(
     """Queue a retraining; one live run per project (409 names the live one)."""
     from annotate.tasks import learner_training_run_task
 
+    shortfall = training_shortfall(project)
+    if shortfall:
+        raise ValidationError(shortfall, code="too_few_labels")
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(
@@ -64,7 +85,7 @@ def training_run_start(
 def training_run_auto_start(*, project_id: int) -> TrainingRun | None:
     """Start a run once `retrain_after_labels` human ratings arrived since the last one."""
     project = Project.objects.get(pk=project_id)
-    if project.retrain_after_labels == 0 or _live_run(project) is not None:
+    if project.paused or project.retrain_after_labels == 0 or _live_run(project) is not None:
         return None
     last = TrainingRun.objects.filter(project=project).order_by("-created_at").first()
     new_ratings = Rating.objects.filter(clip__project=project)
@@ -74,8 +95,8 @@ def training_run_auto_start(*, project_id: int) -> TrainingRun | None:
         return None
     try:
         return training_run_start(project=project, trigger=RunTrigger.AUTO)
-    except Conflict:
-        return None  # another process started one first
+    except ConcordError:
+        return None  # another process started one first, or too few labels yet
 
 
 def _stale_before() -> datetime:
@@ -95,9 +116,65 @@ def _claim(run_id: int) -> bool:
 
 
 def _progress(run_id: int, progress: float) -> None:
-    TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING).update(
-        progress=progress, heartbeat_at=timezone.now()
+    """A checkpoint: report progress, or stop when a cancel was requested."""
+    if not TrainingRun.objects.filter(
+        pk=run_id, state=RunState.RUNNING, cancel_requested=False
+    ).update(progress=progress, heartbeat_at=timezone.now()):
+        raise RunStopped()
+
+
+# Project settings that change what a retraining learns.
+_TRAINING_SETTINGS = [
+    "feature_extractor",
+    "feature_normalisation",
+    "regressor",
+    "prior_id",
+    "speakers_version",
+    "self_label_max_error",
+    "machine_label_target_error",
+    "machine_labels_as_good_as_humans",
+    "rater_panel",
+]
+
+
+def training_inputs(project: Project) -> str:
+    """A digest of what a retraining learns from: live human labels, ratings, clips,
+    targets and the training settings (machine labels are the model's own output)."""
+    digest = hashlib.sha256()
+    labels = Label.objects.filter(
+        clip__project=project, source=LabelSource.HUMAN, revoked_at__isnull=True
+    ).order_by("clip_id", "target")
+    for row in labels.values_list("clip_id", "target", "value", "agreement").iterator():
+        digest.update(repr(row).encode())
+    digest.update(
+        repr(
+            Rating.objects.filter(clip__project=project).aggregate(Count("id"), Max("id"))
+        ).encode()
     )
+    digest.update(
+        repr(Clip.objects.filter(project=project).aggregate(Count("id"), Max("id"))).encode()
+    )
+    digest.update(
+        repr(
+            list(project.targets.values_list("name", "scale_min", "scale_max", "rater_noise"))
+        ).encode()
+    )
+    digest.update(repr([getattr(project, name) for name in _TRAINING_SETTINGS]).encode())
+    return digest.hexdigest()
+
+
+def _unchanged_since(project: Project, run_id: int, inputs: str) -> TrainingRun | None:
+    """The last successful run, when it learned from the same inputs and a model is active."""
+    last = (
+        TrainingRun.objects.filter(project=project, state=RunState.SUCCEEDED)
+        .exclude(pk=run_id)
+        .order_by("-id")
+        .first()
+    )
+    active = ModelVersion.objects.filter(project=project, is_active=True).exists()
+    if last is not None and active and last.metrics.get("inputs") == inputs:
+        return last
+    return None
 
 
 def _artifact_path(project: Project, run_id: int) -> Path:
@@ -110,15 +187,32 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
         return TrainingRun.objects.get(pk=run_id)
     run = TrainingRun.objects.select_related("project").get(pk=run_id)
     project = run.project
+    path = _artifact_path(project, run_id)
     try:
+        inputs = training_inputs(project)
+        last = _unchanged_since(project, run_id, inputs)
+        if last is not None:
+            TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING).update(
+                state=RunState.SUCCEEDED,
+                outcome=RunOutcome.UNCHANGED,
+                progress=1.0,
+                metrics={"inputs": inputs, "unchanged_since_run": last.pk},
+                finished_at=timezone.now(),
+            )
+            return TrainingRun.objects.get(pk=run_id)
         project_features_ensure(project=project)
         _progress(run_id, 0.2)
         candidate = candidate_train(
             project=project, progress=lambda share: _progress(run_id, share)
         )
-        path = _artifact_path(project, run_id)
+        _progress(run_id, 0.9)
         sha256 = candidate.bundle.save(path)
-        _version_record(run=run, candidate=candidate, path=path, sha256=sha256)
+        _version_record(run=run, candidate=candidate, path=path, sha256=sha256, inputs=inputs)
+    except RunStopped:
+        path.unlink(missing_ok=True)  # no partial artifact
+        TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING, cancel_requested=True).update(
+            state=RunState.CANCELLED, finished_at=timezone.now()
+        )
     except Exception as exc:
         logger.exception("training run %s failed", run_id)
         TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING).update(
@@ -130,11 +224,16 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
 
 
 @transaction.atomic
-def _version_record(*, run: TrainingRun, candidate: Candidate, path: Path, sha256: str) -> None:
+def _version_record(
+    *, run: TrainingRun, candidate: Candidate, path: Path, sha256: str, inputs: str
+) -> None:
     """The run's model version, promoted (and the pool rescored) when the candidate is;
-    the run succeeded."""
+    the run succeeded. A cancel that arrived meanwhile wins (RunStopped)."""
     from annotate.tasks import learner_project_score_task
 
+    locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    if locked.cancel_requested or locked.state != RunState.RUNNING:
+        raise RunStopped()
     project = run.project
     version = ModelVersion.objects.create(
         project=project,
@@ -153,10 +252,40 @@ def _version_record(*, run: TrainingRun, candidate: Candidate, path: Path, sha25
         enqueue_on_commit(learner_project_score_task, project.pk)
     TrainingRun.objects.filter(pk=run.pk).update(
         state=RunState.SUCCEEDED,
+        outcome=RunOutcome.PROMOTED if candidate.promote else RunOutcome.NOT_BETTER,
         progress=1.0,
-        metrics=candidate.metrics,
+        metrics={**candidate.metrics, "inputs": inputs},
         finished_at=timezone.now(),
     )
+
+
+def training_run_cancel(*, run: TrainingRun, actor: User) -> TrainingRun:
+    """Cancel a queued run at once; ask a running one to stop at its next checkpoint.
+    The previous model stays active either way; audit-logged."""
+    with transaction.atomic():
+        if TrainingRun.objects.filter(pk=run.pk, state=RunState.QUEUED).update(
+            state=RunState.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+        ):
+            after: dict[str, object] = {"state": RunState.CANCELLED}
+        elif TrainingRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(
+            cancel_requested=True
+        ):
+            after = {"cancel_requested": True}
+        else:
+            state = TrainingRun.objects.get(pk=run.pk).state
+            raise Conflict(
+                f"training run {run.pk} is already {state}: nothing to cancel",
+                code="run_finished",
+            )
+        audit_record(
+            actor=actor,
+            project=run.project,
+            action="training_run.cancel",
+            target=run,
+            before={"state": run.state},
+            after=after,
+        )
+    return TrainingRun.objects.get(pk=run.pk)
 
 
 def training_runs_reap() -> int:
@@ -166,6 +295,9 @@ def training_runs_reap() -> int:
     from annotate.tasks import learner_training_run_task
 
     cutoff = timezone.now() - timedelta(seconds=settings.CONCORD_RUN_STALE_SECONDS * 10)
+    TrainingRun.objects.filter(
+        state=RunState.RUNNING, heartbeat_at__lt=cutoff, cancel_requested=True
+    ).update(state=RunState.CANCELLED, finished_at=timezone.now())
     failed = TrainingRun.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=cutoff).update(
         state=RunState.FAILED, error="the worker running it was lost", finished_at=timezone.now()
     )

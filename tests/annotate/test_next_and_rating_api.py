@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from annotate.models import Assignment, AssignmentStatus, Clip, ClipState, Label, Rating
+from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -216,6 +217,7 @@ def test_agreeing_raters_settle_a_clip_and_write_a_human_label(
 def test_disagreeing_raters_ask_for_one_more(client_for, rater, other_rater, project, clips):
     project.min_raters, project.max_raters, project.agreement_target = 2, 3, 0.8
     project.save()
+    make_user("rudi", "rater", [project])  # a third rater who could give it
     clip = clips[0]
     Clip.objects.exclude(pk=clip.pk).update(state=ClipState.DEFERRED)
     for user, value in ((rater, -0.9), (other_rater, 0.9)):
