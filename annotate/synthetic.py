@@ -135,3 +135,44 @@ def corpus_write(root: Path, *, n_clips: int = 60, seed: int = 0) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return root
+
+
+@dataclass(frozen=True)
+class SimulatedRater:
+    """A simulated listener: one rating is the clip's true value plus this rater's `bias`
+    and a normal error of SD `noise` (scale units), clipped to the scale."""
+
+    name: str
+    noise: float
+    bias: float = 0.0
+
+
+# The demo's crowd: five careful raters of different noise and one careless one, so the
+# raters table has someone to flag and the labels weigh people by their noise.
+DEMO_CROWD = (
+    SimulatedRater("sim-ada", noise=0.10, bias=0.02),
+    SimulatedRater("sim-ben", noise=0.12, bias=-0.03),
+    SimulatedRater("sim-cleo", noise=0.15, bias=0.0),
+    SimulatedRater("sim-dev", noise=0.15, bias=0.04),
+    SimulatedRater("sim-eve", noise=0.18, bias=-0.02),
+    SimulatedRater("sim-finn", noise=0.45, bias=0.15),
+)
+
+
+def simulated_rating(
+    rater: SimulatedRater,
+    truth: dict[str, float],
+    *,
+    clip_key: str,
+    scale: tuple[float, float] = (-1.0, 1.0),
+    seed: int = 0,
+) -> dict[str, float]:
+    """`rater`'s rating of the clip `clip_key` whose true values are `truth`; the same
+    arguments always give the same rating."""
+    digest = hashlib.sha256(f"{seed}:{rater.name}:{clip_key}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    low, high = scale
+    return {
+        target: float(np.clip(value + rater.bias + rater.noise * rng.normal(), low, high))
+        for target, value in truth.items()
+    }

@@ -22,6 +22,7 @@ from sklearn.model_selection import KFold
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from learner.cooperative import MAE_PER_SD
 from learner.regressors import LinearRegressor, predict_matrix
 from learner.standardise import fit_standardiser, standardise
 from learner.validation import check_features, check_sample_weight, check_targets
@@ -273,33 +274,56 @@ class ConfidenceModel(BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
         return self.calibrate_signals(self.signals(X, prediction), abs_error)
 
     def calibrate_signals(
-        self, raw: NDArray[np.float64], abs_error: ArrayLike
+        self, raw: NDArray[np.float64], abs_error: ArrayLike, label_error: ArrayLike | None = None
     ) -> "ConfidenceModel":
-        """`calibrate` on precomputed `signals` (computed once, reused on subsets)."""
+        """`calibrate` on precomputed `signals` (computed once, reused on subsets).
+
+        `label_error` is the standard error of the labels the errors were measured
+        against (per clip and target; None or NaN: exact). A noisy label adds its own
+        error to every measured one, so a calibration on raw errors could never say less
+        than the labels' noise, however good the model: the calibrated error is the
+        measured one with the labels' mean noise taken out (for normal errors, the mean
+        absolute errors add in quadrature), an error against the true value."""
         self.uses_prediction_ = raw.shape[2] > _ENGINE_SIGNALS
         error = np.asarray(abs_error, dtype=np.float64).reshape(raw.shape[:2])
+        se = (
+            np.zeros(error.shape)
+            if label_error is None
+            else np.nan_to_num(np.asarray(label_error, dtype=np.float64).reshape(error.shape))
+        )
         engines_only = np.eye(1, raw.shape[2])[0]
         self.weights_: list[NDArray[np.float64]] = []
         self.isotonic_: list[IsotonicRegression | None] = []
         self.bound_factor_: list[float] = []
+        self.label_noise_: list[float] = []
         for t in range(raw.shape[1]):
             rows = ~np.isnan(error[:, t])
             if rows.sum() < 3:
                 self.weights_.append(engines_only)
                 self.isotonic_.append(None)
                 self.bound_factor_.append(2.0)
+                self.label_noise_.append(0.0)
                 continue
             weights, _ = nnls(raw[rows, t], error[rows, t])
             if not weights.any():
                 weights = engines_only
             score = raw[rows, t] @ weights
             iso = IsotonicRegression(y_min=1e-3, out_of_bounds="clip").fit(score, error[rows, t])
-            expected = np.maximum(iso.predict(score), 1e-3)
-            factor = float(np.quantile(error[rows, t] / expected, self.coverage))
+            # The labels' own mean absolute error, for normal errors sqrt(2/pi) * RMS se.
+            self.label_noise_.append(float(MAE_PER_SD * np.sqrt(np.mean(se[rows, t] ** 2))))
             self.weights_.append(weights)
             self.isotonic_.append(iso)
+            expected = self._denoised(np.maximum(iso.predict(score), 1e-3), t)
+            factor = float(np.quantile(error[rows, t] / expected, self.coverage))
             self.bound_factor_.append(factor)
         return self
+
+    def _denoised(self, measured: NDArray[np.float64], t: int) -> NDArray[np.float64]:
+        noise = getattr(self, "label_noise_", None)  # bundles saved before it: exact labels
+        if not noise or noise[t] == 0.0:
+            return measured
+        cleaned: NDArray[np.float64] = np.sqrt(np.maximum(measured**2 - noise[t] ** 2, 1e-6))
+        return cleaned
 
     def predict(
         self, X: ArrayLike, prediction: ArrayLike | None = None
@@ -314,7 +338,11 @@ class ConfidenceModel(BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
         for t in range(raw.shape[1]):
             score = raw[:, t] @ self.weights_[t]
             iso = self.isotonic_[t]
-            expected[:, t] = np.maximum(iso.predict(score), 1e-3) if iso is not None else score
+            expected[:, t] = (
+                self._denoised(np.maximum(iso.predict(score), 1e-3), t)
+                if iso is not None
+                else score
+            )
         return expected
 
     def bound(self, X: ArrayLike, prediction: ArrayLike | None = None) -> NDArray[np.float64]:

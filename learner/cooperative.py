@@ -22,28 +22,91 @@ class Decision:
     n_raters: int = 0
 
 
-def choose_self_label_threshold(
-    *, expected_error: ArrayLike, real_error: ArrayLike, target_error: float, min_clips: int = 3
-) -> float:
-    """The largest expected-error threshold whose self-labelled validation clips meet the target.
+MAE_PER_SD = float(np.sqrt(2 / np.pi))  # E|e| / sd(e) for normal errors
 
-    Clips are self-labelled where `expected_error <= threshold`; the threshold is the
-    largest one at which the mean real error of those clips is at most `target_error`
-    (and at least `min_clips` qualify), as automated labelling picks its threshold on
-    validation data. Returns 0.0 (self-label nothing) when no threshold meets it.
+
+def denoised_mae(
+    abs_error: ArrayLike, label_error: ArrayLike | None = None, axis: int | None = 0
+) -> NDArray[np.float64]:
+    """The mean absolute error against the truth of predictions whose errors `abs_error`
+    were measured against labels that are themselves uncertain (`label_error`: each
+    label's standard error, NaN or None: exact), NaN ignored, along `axis`.
+
+    A label of standard error se adds its own error to every measured one: for
+    independent normal errors the measured mean squared error is the model's plus the
+    mean se**2. The measured mean absolute error is scaled by the share of the mean
+    squared error that is the model's, sqrt(1 - mean(se**2) / mean(e**2)), so exact
+    labels (se = 0) give the plain mean absolute error.
+    """
+    error = np.asarray(abs_error, dtype=np.float64)
+    se = np.zeros_like(error) if label_error is None else np.asarray(label_error, np.float64)
+    se = np.where(np.isnan(error), np.nan, np.nan_to_num(np.broadcast_to(se, error.shape)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mae = np.nanmean(error, axis=axis)
+        share = 1.0 - np.nanmean(se**2, axis=axis) / np.nanmean(error**2, axis=axis)
+        result: NDArray[np.float64] = mae * np.sqrt(np.clip(np.nan_to_num(share, nan=1.0), 0, 1))
+    return result
+
+
+def choose_self_label_threshold(
+    *,
+    expected_error: ArrayLike,
+    real_error: ArrayLike,
+    target_error: ArrayLike,
+    min_clips: int = 3,
+    max_threshold: float = np.inf,
+    label_error: ArrayLike | None = None,
+) -> float:
+    """The largest expected-error threshold whose self-labelled validation clips meet the
+    target, as automated labelling picks its threshold on validation data.
+
+    Clips are self-labelled where `expected_error` (per clip, or per clip and target:
+    its worst target counts) is at most the threshold. `real_error` is their measured
+    absolute error, per clip or per clip and target, and `target_error` the bar: one
+    number, one per target, or one per clip and target. A threshold qualifies when at
+    least `min_clips` clips are self-labelled and, on every target, their mean absolute
+    error is at most the mean bar of the same clips; the error is measured against labels
+    of standard error `label_error` (per clip and target, None: exact), whose own noise
+    is taken out (`denoised_mae`). Clips with the same expected error are all in or all
+    out, as they will be when scoring, and the threshold is never above
+    `max_threshold`. Returns 0.0 (self-label nothing) when no threshold qualifies.
     """
     expected = np.asarray(expected_error, dtype=np.float64)
+    if expected.ndim == 2:
+        expected = np.nanmax(expected, axis=1)
     real = np.asarray(real_error, dtype=np.float64)
-    keep = ~(np.isnan(expected) | np.isnan(real))
-    expected, real = expected[keep], real[keep]
-    order = np.argsort(expected, kind="stable")
-    running_mean = np.cumsum(real[order]) / np.arange(1, order.size + 1)
-    ok = np.flatnonzero(
-        (running_mean <= target_error) & (np.arange(1, order.size + 1) >= min_clips)
+    if real.ndim == 1:
+        real = real[:, None]
+    bar = np.broadcast_to(np.asarray(target_error, dtype=np.float64), real.shape)
+    se = (
+        np.zeros(real.shape)
+        if label_error is None
+        else np.broadcast_to(np.asarray(label_error, dtype=np.float64), real.shape)
     )
+    keep = ~np.isnan(expected) & ~np.all(np.isnan(real), axis=1)
+    order = np.argsort(expected[keep], kind="stable")
+    expected, real = expected[keep][order], real[keep][order]
+    bar, se = bar[keep][order], np.nan_to_num(se[keep][order])
+    if expected.size == 0:
+        return 0.0
+    known = ~np.isnan(real)
+    # Running sums over the clips sorted by expected error, per target.
+    count = np.cumsum(known, axis=0)
+    abs_sum = np.cumsum(np.where(known, real, 0.0), axis=0)
+    sq_sum = np.cumsum(np.where(known, real**2, 0.0), axis=0)
+    se_sum = np.cumsum(np.where(known, se**2, 0.0), axis=0)
+    bar_sum = np.cumsum(np.where(known, bar, 0.0), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.clip(np.nan_to_num(1.0 - se_sum / sq_sum, nan=1.0), 0.0, 1.0)
+        error = abs_sum / count * np.sqrt(share)
+        meets = np.where(count > 0, error <= bar_sum / count + 1e-12, True).all(axis=1)
+    n = np.arange(1, expected.size + 1)
+    # A cut between two clips with the same expected error cannot be made.
+    group_end = np.append(expected[1:] > expected[:-1], True)
+    ok = np.flatnonzero(meets & (n >= min_clips) & group_end & (expected <= max_threshold))
     if ok.size == 0:
         return 0.0
-    return float(expected[order][ok[-1]])
+    return float(expected[ok[-1]])
 
 
 def raters_to_start(agreement: float, *, min_raters: int, max_raters: int) -> int:

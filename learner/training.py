@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from learner.confidence import ConfidenceModel
-from learner.cooperative import choose_self_label_threshold
+from learner.cooperative import MAE_PER_SD, choose_self_label_threshold, denoised_mae
 from learner.metrics import ccc, rank_correlation
 from learner.prior import POOLED_WEIGHT, with_prior
 from learner.raters import human_label_error
@@ -48,7 +48,9 @@ class LabelledSet:
 
     `agreement` is the raters' agreement per clip (NaN unknown), `groups` the speaker
     (for speaker-independent splits), `weight` a sample weight and `human` whether the
-    label came from people (only those calibrate confidence).
+    label came from people (only those calibrate confidence). `label_error` (n, t) is
+    each human label's standard error, NaN where unknown; None: labels taken as exact
+    (a corpus's gold). It lets a round tell the model's errors from the labels' own.
     """
 
     clip_ids: NDArray[np.int64]
@@ -58,6 +60,7 @@ class LabelledSet:
     groups: NDArray[np.object_]
     weight: NDArray[np.float64]
     human: NDArray[np.bool_]
+    label_error: NDArray[np.float64] | None = None
 
     @classmethod
     def build(
@@ -106,6 +109,7 @@ class LabelledSet:
             groups=self.groups[mask],
             weight=self.weight[mask],
             human=self.human[mask],
+            label_error=None if self.label_error is None else self.label_error[mask],
         )
 
     def __len__(self) -> int:
@@ -132,6 +136,11 @@ class RoundConfig:
     prior: Any = None
     prior_mode: str = "residual"
     prior_weight: float = POOLED_WEIGHT  # of each prior clip, when pooled
+    # The crowd's noise per target (SD of one rating, NaN unknown): with it, machine
+    # labels must on average be as good as a `rater_panel`-rater human label of this
+    # crowd, on each target (`self_label_bars`). None: only the two error bars count.
+    crowd_noise: tuple[float, ...] | None = None
+    rater_panel: int = 3
 
 
 @dataclass(frozen=True)
@@ -420,22 +429,41 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
     dev_pred = predict_matrix(model, human_dev.X)
     dev_error = np.abs(dev_pred - human_dev.y)
     dev_signals = confidence.signals(human_dev.X, dev_pred)
-    dev_expected = confidence.calibrate_signals(dev_signals, dev_error).expected_error(dev_signals)
-    real_error = np.nanmax(dev_error, axis=1)
-    threshold = choose_self_label_threshold(
-        expected_error=np.nanmax(dev_expected, axis=1),
-        real_error=real_error,
-        target_error=config.target_error,
+    label_error = human_dev.label_error
+    dev_expected = confidence.calibrate_signals(
+        dev_signals, dev_error, label_error=label_error
+    ).expected_error(dev_signals)
+    worst_expected = np.nanmax(dev_expected, axis=1)
+    human_bar = human_label_bars(config.crowd_noise, config.rater_panel, len(config.targets))
+    bar = np.fmin(config.target_error, human_bar)
+    choice = {
+        "expected_error": worst_expected,
+        "real_error": dev_error,
+        "target_error": bar,
+        "label_error": label_error,
+    }
+    threshold = choose_self_label_threshold(**choice, max_threshold=config.max_self_label_error)
+    uncapped = choose_self_label_threshold(**choice)
+    confident = worst_expected <= threshold
+    self_label = self_label_summary(
+        config=config,
+        human_bar=human_bar,
+        bar=bar,
+        threshold=threshold,
+        capped=uncapped > threshold,
+        expected=worst_expected,
+        error=dev_error,
+        label_error=label_error,
     )
-    threshold = min(threshold, config.max_self_label_error)
-    confident = np.nanmax(dev_expected, axis=1) <= threshold
     report = {
         "self_label_threshold": threshold,
         "dev_self_label_share": float(confident.mean()),
-        "dev_machine_label_mae": float(np.nanmean(np.abs(dev_pred - human_dev.y)[confident]))
+        "dev_machine_label_mae": float(np.nanmean(dev_error[confident]))
         if confident.any()
         else None,
-        "dev_mae": float(np.nanmean(np.abs(dev_pred - human_dev.y))),
+        "dev_mae": float(np.nanmean(dev_error)),
+        "self_label": self_label,
+        "self_label_why": self_label_why(self_label),
         "regressor": config.regressor,
         "machine_labels_used": machine_labels_used,
         "confidence_rank": dict(
@@ -463,6 +491,158 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
     )
 
 
+def human_label_bars(
+    crowd_noise: Sequence[float] | None, panel: int, n_targets: int
+) -> NDArray[np.float64]:
+    """Per target, the mean absolute error against the true value of a `panel`-rater
+    mean label of this crowd, sqrt(2 / pi) * noise / sqrt(panel)
+    (`learner.raters.human_label_error` on that target alone); NaN where the noise is
+    unknown, or everywhere without `crowd_noise`."""
+    if crowd_noise is None:
+        return np.full(n_targets, np.nan)
+    noise = np.asarray(crowd_noise, dtype=np.float64).reshape(n_targets)
+    with np.errstate(invalid="ignore"):
+        return np.where(noise > 0, MAE_PER_SD * noise / np.sqrt(panel), np.nan)
+
+
+def _per_target(targets: Sequence[str], values: ArrayLike) -> dict[str, float | None]:
+    array = np.asarray(values, dtype=np.float64).reshape(len(targets))
+    return {t: float(v) if np.isfinite(v) else None for t, v in zip(targets, array, strict=True)}
+
+
+def self_label_summary(
+    *,
+    config: RoundConfig,
+    human_bar: NDArray[np.float64],
+    bar: NDArray[np.float64],
+    threshold: float,
+    capped: bool,
+    expected: NDArray[np.float64],
+    error: NDArray[np.float64],
+    label_error: NDArray[np.float64] | None,
+) -> dict[str, Any]:
+    """Why a round labels what it labels and no more, as numbers: the bars per target
+    (the project's target error, the human-label error of a `rater_panel`-rater label of
+    this crowd, and the lower of the two that applies), the per-clip ceiling, the chosen
+    threshold, and on the development clips the self-labelled share, their expected
+    error and their measured error against the true value (the development labels' own
+    noise taken out; `error_vs_labels` is the raw one). With no clip self-labelled,
+    `surest_error` is the measured error of the development clips it is surest of
+    (`min_clips` 3), which is what missed the bar."""
+    targets = config.targets
+    confident = expected <= threshold
+    noise = None if label_error is None else np.nan_to_num(label_error)
+    surest = np.argsort(expected, kind="stable")[:3]
+    return {
+        "targets": list(targets),
+        "target_error": config.target_error,
+        "max_self_label_error": config.max_self_label_error,
+        "rater_panel": config.rater_panel if config.crowd_noise is not None else None,
+        "human_label_error": _per_target(targets, human_bar),
+        "bar": _per_target(targets, bar),
+        "bar_source": {
+            t: "human_label" if np.isfinite(h) and h < config.target_error else "target_error"
+            for t, h in zip(targets, human_bar, strict=True)
+        },
+        "threshold": threshold,
+        "capped_by_max_error": capped,
+        "dev_clips": len(expected),
+        "dev_share": float(confident.mean()) if len(expected) else 0.0,
+        "expected_error": float(np.mean(expected[confident])) if confident.any() else None,
+        "dev_error": _per_target(
+            targets,
+            denoised_mae(error[confident], None if noise is None else noise[confident])
+            if confident.any()
+            else np.full(len(targets), np.nan),
+        ),
+        "dev_error_vs_labels": _per_target(
+            targets,
+            np.nanmean(error[confident], axis=0)
+            if confident.any()
+            else np.full(len(targets), np.nan),
+        ),
+        "surest_error": _per_target(
+            targets,
+            denoised_mae(error[surest], None if noise is None else noise[surest])
+            if len(surest)
+            else np.full(len(targets), np.nan),
+        ),
+        "dev_label_noise": _per_target(
+            targets,
+            MAE_PER_SD * np.sqrt(np.nanmean(noise**2, axis=0))
+            if noise is not None and len(noise)
+            else np.zeros(len(targets)),
+        ),
+    }
+
+
+def _bars_phrase(summary: dict[str, Any]) -> str:
+    """'0.11 (the error of a 3-rater human label of this crowd, lower than the 0.20
+    target)', naming the targets when their bars differ."""
+    target, panel = summary["target_error"], summary["rater_panel"]
+    groups: dict[str, dict[str, float]] = {}
+    for t in summary["targets"]:
+        human = summary["human_label_error"][t]
+        if summary["bar_source"][t] == "human_label":
+            why = (
+                f"the error of a {panel}-rater human label of this crowd, "
+                f"lower than the {target:.2f} target"
+            )
+        elif human is not None:
+            why = f"the project's target; a {panel}-rater human label of this crowd errs more"
+        else:
+            why = "the project's target; the crowd's noise is not known yet"
+        groups.setdefault(why, {})[t] = summary["bar"][t]
+    if len(groups) == 1:
+        ((why, bars),) = groups.items()
+        return f"{_errors_phrase(bars)} ({why})"
+    return "; ".join(
+        ", ".join(f"{value:.2f} on {t}" for t, value in bars.items()) + f" ({why})"
+        for why, bars in groups.items()
+    )
+
+
+def _errors_phrase(errors: Mapping[str, float | None]) -> str:
+    shown = {t: e for t, e in errors.items() if e is not None}
+    if not shown:
+        return "n/a"
+    if len(shown) == 1 or len({round(e, 2) for e in shown.values()}) == 1:
+        return f"{next(iter(shown.values())):.2f}"
+    return ", ".join(f"{e:.2f} on {t}" for t, e in shown.items())
+
+
+def self_label_why(summary: dict[str, Any]) -> str:
+    """`self_label_summary` in one or two plain sentences, for the models table."""
+    bars = _bars_phrase(summary)
+    noise = {t: v for t, v in summary["dev_label_noise"].items() if v}
+    against = (
+        f" (against the true value: the development labels' own error, "
+        f"{_errors_phrase(noise)}, taken out)"
+        if noise
+        else ""
+    )
+    if summary["threshold"] > 0:
+        ceiling = (
+            f", no higher than the {summary['max_self_label_error']:.2f} ceiling "
+            "self_label_max_error"
+            if summary["capped_by_max_error"]
+            else ""
+        )
+        return (
+            f"Labels a clip itself when its expected error is at most "
+            f"{summary['threshold']:.2f} on every target{ceiling}, so that its machine "
+            f"labels err on average by no more than {bars}; on development speakers that "
+            f"is {summary['dev_share']:.0%} of clips, with a measured error of "
+            f"{_errors_phrase(summary['dev_error'])}{against}."
+        )
+    return (
+        f"Labels no clip itself: machine labels must err on average by no more than "
+        f"{bars}, and on development speakers even the {min(3, summary['dev_clips'])} "
+        f"clips it is surest of err by {_errors_phrase(summary['surest_error'])}"
+        f"{against}; the humans label the rest."
+    )
+
+
 def machine_label_bars(
     *,
     target_error: float,
@@ -474,7 +654,13 @@ def machine_label_bars(
     """The machine labels' target error and self-label ceiling. With
     `as_good_as_humans`, once the crowd's noise is known, both are capped at the error of
     a `panel`-rater human label of this crowd (`learner.raters.human_label_error`): a
-    machine label must be as good as the human label it replaces."""
+    machine label must be as good as the human label it replaces.
+
+    One number for every target, from the least noisy one, and an error against the true
+    value: right only where the development labels are exact and the targets equally
+    noisy. A round that knows its development labels' standard errors
+    (`LabelledSet.label_error`) and the crowd's noise per target (`RoundConfig.crowd_noise`)
+    should be given the project's own bars and compare per target (`train_round`)."""
     cap = human_label_error(crowd_noise, panel) if as_good_as_humans else None
     if cap is None:
         return target_error, max_self_label_error
@@ -690,9 +876,12 @@ __all__ = [
     "confidence_rank_on_held_out_speakers",
     "dev_score",
     "development_mask",
+    "human_label_bars",
     "machine_label_bars",
     "paired_dev_gain",
     "paired_gain",
+    "self_label_summary",
+    "self_label_why",
     "should_promote",
     "speaker_split",
     "train_candidate",
