@@ -229,3 +229,12 @@ def test_throttled_is_429_in_the_error_shape_with_retry_after():
 def test_domain_errors_keep_their_code(project, rater, client_for):
     response = client_for(rater).post("/api/v1/assignments/999/rating/", {}, format="json")
     _error(response, 404, "no_assignment")
+
+
+def test_a_bad_request_django_refuses_is_json_under_api_and_a_page_elsewhere(db):
+    # A Host header outside ALLOWED_HOSTS is refused by Django itself (handler400).
+    client = Client(raise_request_exception=False)
+    _error(client.get("/api/v1/projects/", HTTP_HOST="evil.example"), 400, "bad_request")
+    page = client.get("/login/", HTTP_HOST="evil.example")
+    assert page.status_code == 400
+    assert page["Content-Type"].startswith("text/html")

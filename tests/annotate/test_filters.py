@@ -55,7 +55,7 @@ def ratings(project, clips, rater, other_rater, client_for):
 
 
 def test_ratings_filter_by_clip(ratings, researcher, rater, client_for):
-    clip_id = ratings[0]["clip"] if "clip" in ratings[0] else Rating.objects.first().clip_id
+    clip_id = Rating.objects.get(pk=ratings[0]["id"]).clip_id
     expected = list(
         Rating.objects.filter(clip_id=clip_id).order_by("id").values_list("id", flat=True)
     )
