@@ -1,66 +1,21 @@
 """Labelled clips -> a candidate model, compared with the active one, and promotion."""
 
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from annotate.learning.config import learner_config
 from annotate.learning.features import feature_cache, normalisations_to_try
+from annotate.learning.label_error import label_errors
 from annotate.learning.labelled import labelled_set
 from annotate.learning.prior import warm_views
 from annotate.learning.scoring import bundle_load
-from annotate.models import ModelVersion, Project, RaterBlock, RaterNoise, Rating
-from learner.raters import weighted_label
+from annotate.models import ModelVersion, Project
 from learner.training import Candidate, choose_on_dev, train_candidate
 
 __all__ = ["Candidate", "candidate_train", "label_errors", "labelled_set", "prior_verdict"]
-
-
-def label_errors(
-    project: Project, clip_ids: NDArray[np.int64], targets: Sequence[str]
-) -> NDArray[np.float64]:
-    """(n, t): the standard error of each clip's human label, NaN where the target's crowd
-    noise is unknown or the clip has no rating of it. Each rating counts with its rater's
-    own noise (else the crowd's), as the label itself weighs it
-    (learner.raters.weighted_label); ratings of raters blocked with `exclude_ratings`
-    are left out, as they are of the label."""
-    noise = dict(project.targets.values_list("name", "rater_noise"))
-    target_ids = dict(project.targets.values_list("name", "id"))
-    own = {
-        (target_id, rater_id): value
-        for target_id, rater_id, value in RaterNoise.objects.filter(
-            target__project=project
-        ).values_list("target_id", "rater_id", "noise")
-    }
-    excluded = RaterBlock.objects.filter(project=project, exclude_ratings=True).values("rater_id")
-    by_clip: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
-    for clip_id, rater_id, values in (
-        Rating.objects.filter(clip_id__in=[int(c) for c in clip_ids])
-        .exclude(rater_id__in=excluded)
-        .values_list("clip_id", "rater_id", "values")
-    ):
-        by_clip[clip_id].append((rater_id, values))
-    errors = np.full((len(clip_ids), len(targets)), np.nan)
-    for i, clip_id in enumerate(clip_ids.tolist()):
-        for t, target in enumerate(targets):
-            crowd = noise.get(target)
-            rated = [
-                (rater_id, values[target])
-                for rater_id, values in by_clip.get(clip_id, [])
-                if isinstance(values.get(target), int | float)
-            ]
-            if crowd is None or not rated:
-                continue
-            sd = [own.get((target_ids[target], rater_id), crowd) for rater_id, _ in rated]
-            _, se = weighted_label(
-                np.array([[value] for _, value in rated]), np.array([[v] for v in sd])
-            )
-            errors[i, t] = float(se[0])
-    return errors
 
 
 def candidate_train(

@@ -18,8 +18,8 @@ from typing import IO, Any
 from django.conf import settings
 from django.db.models import Case, IntegerField, Value, When
 
-from annotate.learning.label_error import human_label_errors
-from annotate.models import Label, LabelSource, Project, RaterBlock, RaterNoise, Rating
+from annotate.learning.label_error import human_label_errors, rater_noise_of
+from annotate.models import Label, LabelSource, Project, RaterBlock, Rating
 
 Row = dict[str, object]
 
@@ -120,12 +120,7 @@ def label_rows(
         .values_list(*fields)
         .iterator(chunk_size=chunk_size)
     )
-    noise = {
-        (target_id, rater_id): value
-        for target_id, rater_id, value in RaterNoise.objects.filter(
-            target__project=project
-        ).values_list("target_id", "rater_id", "noise")
-    }
+    noise = rater_noise_of(project)
     excluded = _excluded_raters(project)
     for batch in _chunks(rows, chunk_size):
         human_clips = {row[0] for row in batch if row[5] == LabelSource.HUMAN}

@@ -96,10 +96,22 @@
     else banner(data.detail || `Refused (${response.status}).`);
   });
 
-  el("filters").addEventListener("submit", (e) => { e.preventDefault(); page = 1; load(); });
-  el("filters").addEventListener("reset", () => { page = 1; setTimeout(load, 0); });
-  el("prev").addEventListener("click", () => { page -= 1; load(); });
-  el("next").addEventListener("click", () => { page += 1; load(); });
+  // Filters live in the address too, so a filtered list can be linked, reloaded and shared.
+  function remember() {
+    const params = query();
+    params.delete("page_size");
+    if (params.get("page") === "1") params.delete("page");
+    history.replaceState(null, "", params.toString() ? `?${params}` : location.pathname);
+  }
+  const form = el("filters");
+  new URLSearchParams(location.search).forEach((value, key) => {
+    if (key === "page") page = Math.max(1, parseInt(value, 10) || 1);
+    else if (form.elements[key]) form.elements[key].value = value;
+  });
+  form.addEventListener("submit", (e) => { e.preventDefault(); page = 1; remember(); load(); });
+  form.addEventListener("reset", () => { page = 1; setTimeout(() => { remember(); load(); }, 0); });
+  el("prev").addEventListener("click", () => { page -= 1; remember(); load(); });
+  el("next").addEventListener("click", () => { page += 1; remember(); load(); });
   load();
   loadAudits();
 })();
