@@ -34,6 +34,7 @@ import os
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -683,7 +684,16 @@ def machine_lines(database_url: str) -> list[str]:
     return [describe() + f"; PostgreSQL {server.split()[0]} on the same host", load]
 
 
-def table(results: list[Timing]) -> list[str]:
+def shown(call: Call, built: Built) -> str:
+    """A request path with the ids as placeholders, as the docs write routes."""
+    return (
+        call.path.replace(f"/projects/{built.project_id}/", "/projects/{id}/")
+        .replace(f"/clips/{built.clip_id}/", "/clips/{cid}/")
+        .replace(f"/clips/{built.machine_clip_id}/", "/clips/{cid}/")
+    )
+
+
+def table(results: list[Timing], built: Built) -> list[str]:
     lines = [
         "| page | request | as | median ms | p95 ms | SQL queries | size |",
         "|---|---|---|---|---|---|---|",
@@ -696,7 +706,7 @@ def table(results: list[Timing]) -> list[str]:
             size += f", {t.rows:,} rows"
         kind = {"page": "page HTML", "api": "API", "export": "export"}[t.call.kind]
         lines.append(
-            f"| {t.call.page} | {kind} `{t.call.path}` | {t.call.role} | "
+            f"| {t.call.page} | {kind} `{shown(t.call, built)}` | {t.call.role} | "
             f"{statistics.median(t.seconds) * 1000:.1f} | {percentile(t.seconds, 95) * 1000:.1f} | "
             f"{'' if t.queries is None else t.queries} | {size} |"
         )
@@ -798,7 +808,7 @@ def main() -> None:
 
     machine, _ = machine_lines(args.database_url)
     skipped = [t for t in results if t.status != 200 or not t.seconds]
-    rows = table(results)
+    rows = table(results, built)
     print()
     print("\n".join(rows))
     for t in skipped:
@@ -806,8 +816,7 @@ def main() -> None:
     if not args.write_docs:
         return
     c = built.counts
-    text = [
-        DOCS_SECTION,
+    paragraphs = [
         "",
         f"`{command}` (issue 15's closing note): {machine}; gunicorn with "
         f"{args.workers} sync workers, the filesystem broker, the client on the same host. "
@@ -832,17 +841,17 @@ def main() -> None:
         "",
         f"Each row: {args.warmups} warm-up requests, then {args.repeats} timed ones to the "
         "full body (exports streamed to the end); SQL queries counted once in-process with "
-        "Django's test client. Pages are the HTML shell; each page's API rows follow it.",
-        "",
-        *rows,
+        "Django's test client (the dashboard's count includes a snapshot when the newest is "
+        "over a minute old). Pages are the HTML shell; each page's API rows follow it.",
     ]
+    text = [DOCS_SECTION, ""]
+    for paragraph in paragraphs:
+        if paragraph:
+            text += [textwrap.fill(paragraph, width=90, break_on_hyphens=False), ""]
+    text += rows
     if skipped:
-        text += [
-            "",
-            "Skipped: "
-            + "; ".join(f"`{t.call.path}` ({t.call.role}: {t.status})" for t in skipped)
-            + ".",
-        ]
+        skipped_text = "; ".join(f"`{t.call.path}` ({t.call.role}: {t.status})" for t in skipped)
+        text += ["", textwrap.fill(f"Skipped: {skipped_text}.", width=90)]
     write_docs("\n".join(text) + "\n")
     print(f"\nwrote {DOCS_SECTION!r} in docs/benchmarks.md")
 
