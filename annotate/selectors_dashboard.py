@@ -41,7 +41,7 @@ from annotate.models import (
     Rating,
     RatingSource,
 )
-from annotate.selectors import STATE_KEYS
+from annotate.selectors import clip_state_counts
 
 AGREEMENT_BINS = 10
 RATE_WINDOW_HOURS = 48
@@ -68,19 +68,7 @@ def _hour(moment: datetime) -> datetime:
 
 
 def _states(project: Project) -> dict[str, int]:
-    rows = (
-        Clip.objects.filter(project=project)
-        .values("state")
-        .annotate(n=Count("id"), leased=Count("id", filter=Q(active_leases__gt=0)))
-        .order_by()
-    )
-    states = dict.fromkeys(STATE_KEYS, 0)
-    for row in rows:
-        states[row["state"]] = states.get(row["state"], 0) + row["n"]
-        if row["state"] == ClipState.AWAITING_HUMANS:
-            states["leased"] = row["leased"]
-            states["awaiting_humans"] -= row["leased"]
-    return states
+    return clip_state_counts(Clip.objects.filter(project=project))
 
 
 def _ratings(project: Project) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from annotate.models import (
     Target,
 )
 from annotate.services.features import features_enqueue
+from annotate.services.raters import rater_reliability_update
 from annotate.services.ratings import clip_settle, rating_values_validate
 
 logger = logging.getLogger(__name__)
@@ -351,6 +352,12 @@ def ratings_import(*, project: Project, corpus_dir: Path, report: ImportReport) 
             touched.add(clip_id)
     for clip_id in sorted(touched):
         clip_settle(clip_id=clip_id)
+    if touched:
+        # The crowd's and each rater's noise from what was imported, then the labels again
+        # weighted by it, as if the ratings had arrived one by one.
+        rater_reliability_update(project_id=project.pk)
+        for clip_id in sorted(touched):
+            clip_settle(clip_id=clip_id)
 
 
 def upload_sources(files: Sequence[UploadedFile]) -> list[Source]:

@@ -1,4 +1,4 @@
-// Clips page: filterable, paginated clip list (every row opens the clip) and machine-label audits.
+// Clips page: filterable, paginated clip list (every row opens the clip).
 (function () {
   "use strict";
   const root = document.getElementById("clips-page");
@@ -8,10 +8,6 @@
   const PAGE = 50;
   let page = 1;
 
-  function csrf() {
-    const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : "";
-  }
   function banner(text, kind = "error") {
     el("banner").textContent = text; el("banner").className = `banner ${kind}`; el("banner").hidden = !text;
   }
@@ -58,44 +54,6 @@
     el("prev").disabled = page <= 1; el("next").disabled = page >= pages;
   }
 
-  function auditRows(v) {
-    return Object.entries(v.targets).map(([t, m], i) => {
-      const tr = document.createElement("tr");
-      const interval = m.interval_low === null ? "" : ` (${fmt(m.interval_low, 3)}–${fmt(m.interval_high, 3)})`;
-      [i ? "" : `${v.model_version}${v.is_active ? " (active)" : ""}`, i ? "" : v.audited, i ? "" : v.completed, t,
-        m.measured_error === null ? "waiting for humans" : `${fmt(m.measured_error, 3)}${interval} on ${m.clips}`,
-        fmt(m.claimed_error ?? m.claimed_error_all, 3)].forEach((c) => {
-        const td = document.createElement("td"); td.textContent = c; tr.appendChild(td);
-      });
-      return tr;
-    });
-  }
-
-  async function loadAudits() {
-    const response = await fetch(`/api/v1/projects/${projectId}/audits/`, { credentials: "same-origin" });
-    if (!response.ok) return;
-    const versions = await response.json();
-    el("audits").replaceChildren(...versions.flatMap(auditRows));
-    el("audits-empty").hidden = versions.length > 0;
-  }
-
-  const auditForm = el("audit-form");
-  auditForm.n.addEventListener("input", () => { el("audit-send").textContent = `Send ${auditForm.n.value || "N"} to humans`; });
-  auditForm.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    el("audit-send").disabled = true;
-    const body = { n: Number(auditForm.n.value) };
-    if (auditForm.model_version.value.trim()) body.model_version = auditForm.model_version.value.trim();
-    const response = await fetch(`/api/v1/projects/${projectId}/audits/`, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() }, body: JSON.stringify(body),
-    });
-    const data = await response.json().catch(() => ({}));
-    el("audit-send").disabled = false;
-    if (response.ok) { banner(`${data.created} clips sent to humans.`, "info"); loadAudits(); load(); }
-    else banner(data.detail || `Refused (${response.status}).`);
-  });
-
   // Filters live in the address too, so a filtered list can be linked, reloaded and shared.
   function remember() {
     const params = query();
@@ -113,5 +71,4 @@
   el("prev").addEventListener("click", () => { page -= 1; remember(); load(); });
   el("next").addEventListener("click", () => { page += 1; remember(); load(); });
   load();
-  loadAudits();
 })();
