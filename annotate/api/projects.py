@@ -78,9 +78,17 @@ class ProjectNextApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: NextClipOutput, 204: None, 404: ErrorSerializer, 409: ErrorSerializer},
-        description="204 when nothing is left for the rater; 409 `project_paused` (with a "
-        "sentence to show) while the project's admins have paused it.",
+        responses={
+            200: NextClipOutput,
+            204: None,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+            409: ErrorSerializer,
+        },
+        description="204 when no clip the rater has not rated needs a human; 403 "
+        "`rater_blocked` (with a sentence to show) when an admin blocked the rater in this "
+        "project; 409 `project_paused` (with a sentence to show) while the project's admins "
+        "have paused it.",
     )
     def post(self, request: Request, project_id: int) -> Response:
         project = project_get_for_member(user=signed_in(request), project_id=project_id)

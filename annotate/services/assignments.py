@@ -27,6 +27,7 @@ from annotate.models import (
     RaterProfile,
     Rating,
 )
+from annotate.services.blocks import rater_require_unblocked
 
 CANDIDATES_PER_CLAIM = 16
 
@@ -140,6 +141,7 @@ def assignment_next(*, rater: User, project: Project) -> Assignment | None:
     A rater who already holds a live lease in the project gets that lease back, so a
     retried request never hoards clips.
     """
+    rater_require_unblocked(project=project, rater=rater)
     now = timezone.now()
     assignments_expire(project_id=project.pk, now=now)
     live = _live_lease(rater=rater, project=project, now=now)

@@ -124,3 +124,16 @@ def test_a_clip_whose_only_ratings_are_excluded_goes_back_to_humans(
     assert clip.state == ClipState.AWAITING_HUMANS  # its only rating no longer counts
     assert clip.ratings_wanted >= 1
     assert not Label.objects.filter(clip=clip, source="human", revoked_at=None).exists()
+
+
+def test_a_blocked_rater_is_told_so_and_gets_no_clip(client_for, rater, project, clips, admin):
+    from annotate.services.blocks import rater_block, rater_unblock
+
+    rater_block(project=project, rater=rater, by=admin, reason="", exclude_ratings=False)
+    response = client_for(rater).post(f"/api/v1/projects/{project.pk}/next/")
+    assert response.status_code == 403
+    assert response.json()["code"] == "rater_blocked"
+    assert "stopped your rating" in response.json()["detail"]
+    assert not Clip.objects.filter(active_leases__gt=0).exists()
+    rater_unblock(project=project, rater=rater, by=admin)
+    assert client_for(rater).post(f"/api/v1/projects/{project.pk}/next/").status_code == 200

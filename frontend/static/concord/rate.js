@@ -89,6 +89,17 @@
       show("done");
       return;
     }
+    if (response.status === 403) {
+      const body = await response.clone().json().catch(() => ({}));
+      if (body.code === "rater_blocked") {
+        // An admin blocked this rater here: a clear page, not an error banner.
+        current = null;
+        banner("");
+        doneSays({ title: "Nothing to rate here", text: body.detail });
+        show("done");
+        return;
+      }
+    }
     if (response.status === 409) {
       const body = await response.clone().json().catch(() => ({}));
       if (body.code === "project_paused") {
