@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 from django.contrib.auth import get_user_model
+from django.db.models import FloatField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from numpy.typing import NDArray
 
 from annotate.models import (
@@ -49,22 +52,26 @@ class _Ratings:
 
 
 def _ratings(project: Project, targets: list[Target]) -> _Ratings:
+    # Each target's value is taken out of the JSON by the database: decoding 50k JSON
+    # objects in Python was most of this page's time.
+    columns = {
+        f"target_{i}": Cast(KeyTextTransform(t.name, "values"), FloatField())
+        for i, t in enumerate(targets)
+    }
     rows = list(
-        Rating.objects.filter(clip__project=project).values_list(
-            "clip_id", "rater_id", "values", "time_spent_ms", "clip__duration_s"
-        )
+        Rating.objects.filter(clip__project=project)
+        .annotate(**columns)
+        .values_list("clip_id", "rater_id", "time_spent_ms", "clip__duration_s", *columns)
     )
-    names = [t.name for t in targets]
     values = np.array(
-        [[np.nan if v.get(n) is None else v[n] for n in names] for _, _, v, _, _ in rows],
-        dtype=np.float64,
-    ).reshape(len(rows), len(names))
+        [[np.nan if v is None else v for v in row[4:]] for row in rows], dtype=np.float64
+    ).reshape(len(rows), len(targets))
     return _Ratings(
         clip_ids=np.array([r[0] for r in rows], dtype=np.int64),
         rater_ids=np.array([r[1] for r in rows], dtype=np.int64),
         values=values,
-        seconds=np.array([np.nan if r[3] is None else r[3] / 1000 for r in rows], dtype=np.float64),
-        durations=np.array([r[4] for r in rows], dtype=np.float64),
+        seconds=np.array([np.nan if r[2] is None else r[2] / 1000 for r in rows], dtype=np.float64),
+        durations=np.array([r[3] for r in rows], dtype=np.float64),
     )
 
 
