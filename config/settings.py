@@ -17,6 +17,7 @@ from config.env import (
     env_redis_url,
     env_str,
 )
+from config.storage import storages_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CONCORD_VAR_DIR", str(BASE_DIR / "var")))
@@ -101,6 +102,9 @@ STATICFILES_DIRS = [
 ]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
+# Clip audio: S3-compatible storage when CONCORD_S3_BUCKET is set (django-storages), else
+# files under MEDIA_ROOT (config.storage). Model bundles stay under MEDIA_ROOT either way.
+STORAGES = storages_from_env()  # reads "CONCORD_S3_BUCKET", "AWS_S3_ENDPOINT_URL", ...
 # Audio is served by Django only to the rater who holds the lease; this caps uploads.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -40,7 +40,9 @@ def test_the_five_services_exist_with_health_checks(compose):
 
 def test_app_services_share_one_image_and_the_settings_read_their_env(compose):
     services = compose["services"]
-    settings_source = (ROOT / "config" / "settings.py").read_text()
+    settings_source = "".join(
+        (ROOT / "config" / name).read_text() for name in ("settings.py", "env.py", "storage.py")
+    )
     for name in ("web", "worker", "beat"):
         service = services[name]
         assert service["build"] == "."
@@ -80,3 +82,48 @@ def test_beat_runs_the_schedule_of_registered_tasks(compose):
     app.loader.import_default_modules()
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert entry["task"] in app.tasks, entry["task"]
+
+
+def test_workers_scale_out_sharing_only_database_broker_and_storage(compose):
+    """`docker compose up --scale worker=3`: no fixed name, port or host-only state."""
+    worker = compose["services"]["worker"]
+    assert "container_name" not in worker
+    assert "ports" not in worker
+    command = command_of(worker)
+    assert "-n" not in command
+    assert "--hostname" not in command
+    env = worker["environment"]
+    assert env == compose["services"]["web"]["environment"]
+    for variable in ("CONCORD_S3_BUCKET", "AWS_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"):
+        assert variable in env, variable
+    # Local audio and model bundles live on the one `media` volume every service mounts.
+    for name in ("web", "worker", "beat"):
+        assert "media:/data" in compose["services"][name]["volumes"]
+    assert env["MEDIA_ROOT"].startswith("/data/")
+
+
+def test_storage_is_local_without_a_bucket_and_s3_with_one(monkeypatch, tmp_path):
+    from config.storage import S3, storages_from_env
+
+    monkeypatch.delenv("CONCORD_S3_BUCKET", raising=False)
+    assert storages_from_env()["default"]["BACKEND"].endswith("FileSystemStorage")
+    monkeypatch.setenv("CONCORD_S3_BUCKET", "concord-audio")
+    monkeypatch.setenv("AWS_S3_ENDPOINT_URL", "http://minio:9000")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key-id")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    secret = tmp_path / "s3-secret"
+    secret.write_text("s3cret\n")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY_FILE", str(secret))
+    storage = storages_from_env()["default"]
+    assert storage["BACKEND"] == S3
+    options = storage["OPTIONS"]
+    assert options["bucket_name"] == "concord-audio"
+    assert options["endpoint_url"] == "http://minio:9000"
+    assert (options["access_key"], options["secret_key"]) == ("key-id", "s3cret")
+    assert options["file_overwrite"] is False
+    assert options["default_acl"] is None
+    # The backend builds from these options without touching the network.
+    from storages.backends.s3 import S3Storage
+
+    backend = S3Storage(**options)
+    assert backend.bucket_name == "concord-audio"

@@ -103,23 +103,28 @@ def _stale_before() -> datetime:
     return timezone.now() - timedelta(seconds=settings.CONCORD_RUN_STALE_SECONDS)
 
 
-def _claim(run_id: int) -> bool:
+def _claim(run_id: int) -> datetime | None:
+    """Take a queued run, or a running one whose worker stopped beating, with one
+    conditional update (two workers handed the same run: one wins). The claim's
+    `started_at` is its token: a worker whose run was taken over stops at its next
+    checkpoint instead of training on beside the new owner."""
     now = timezone.now()
     claimable = Q(state=RunState.QUEUED) | Q(
         state=RunState.RUNNING, heartbeat_at__lt=_stale_before()
     )
-    return bool(
-        TrainingRun.objects.filter(claimable, pk=run_id).update(
-            state=RunState.RUNNING, started_at=now, heartbeat_at=now, progress=0.0
-        )
+    taken = TrainingRun.objects.filter(claimable, pk=run_id).update(
+        state=RunState.RUNNING, started_at=now, heartbeat_at=now, progress=0.0
     )
+    return now if taken else None
 
 
-def _progress(run_id: int, progress: float) -> None:
-    """A checkpoint: report progress, or stop when a cancel was requested."""
-    if not TrainingRun.objects.filter(
-        pk=run_id, state=RunState.RUNNING, cancel_requested=False
-    ).update(progress=progress, heartbeat_at=timezone.now()):
+def _progress(run_id: int, progress: float, claim: datetime | None = None) -> None:
+    """A checkpoint: report progress, or stop when a cancel was requested or another
+    worker took the run over (its claim replaced ours)."""
+    owned = TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING, cancel_requested=False)
+    if claim is not None:
+        owned = owned.filter(started_at=claim)
+    if not owned.update(progress=progress, heartbeat_at=timezone.now()):
         raise RunStopped()
 
 
@@ -182,17 +187,22 @@ def _artifact_path(project: Project, run_id: int) -> Path:
 
 
 def training_run_execute(*, run_id: int) -> TrainingRun:
-    """Train, evaluate, save and maybe promote; safe to call twice for one run."""
-    if not _claim(run_id):
+    """Train, evaluate, save and maybe promote; safe to call twice for one run, from
+    two workers at once (one claims it, the other returns)."""
+    claim = _claim(run_id)
+    if claim is None:
         return TrainingRun.objects.get(pk=run_id)
     run = TrainingRun.objects.select_related("project").get(pk=run_id)
     project = run.project
     path = _artifact_path(project, run_id)
+    # This claim's own file until promotion renames it into place: a worker that lost
+    # the run never writes or removes the artifact the winner recorded.
+    attempt = path.with_name(f".{path.name}.{int(claim.timestamp() * 1e6)}")
     try:
         inputs = training_inputs(project)
         last = _unchanged_since(project, run_id, inputs)
         if last is not None:
-            TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING).update(
+            TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING, started_at=claim).update(
                 state=RunState.SUCCEEDED,
                 outcome=RunOutcome.UNCHANGED,
                 progress=1.0,
@@ -200,22 +210,33 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
                 finished_at=timezone.now(),
             )
             return TrainingRun.objects.get(pk=run_id)
-        project_features_ensure(project=project)
-        _progress(run_id, 0.2)
-        candidate = candidate_train(
-            project=project, progress=lambda share: _progress(run_id, share)
+        project_features_ensure(
+            project=project, after_batch=lambda share: _progress(run_id, 0.2 * share, claim)
         )
-        _progress(run_id, 0.9)
-        sha256 = candidate.bundle.save(path)
-        _version_record(run=run, candidate=candidate, path=path, sha256=sha256, inputs=inputs)
+        _progress(run_id, 0.2, claim)
+        candidate = candidate_train(
+            project=project, progress=lambda share: _progress(run_id, share, claim)
+        )
+        _progress(run_id, 0.9, claim)
+        sha256 = candidate.bundle.save(attempt)
+        _version_record(
+            run=run,
+            candidate=candidate,
+            claim=claim,
+            attempt=attempt,
+            path=path,
+            sha256=sha256,
+            inputs=inputs,
+        )
     except RunStopped:
-        path.unlink(missing_ok=True)  # no partial artifact
+        attempt.unlink(missing_ok=True)  # no partial artifact
         TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING, cancel_requested=True).update(
             state=RunState.CANCELLED, finished_at=timezone.now()
         )
     except Exception as exc:
         logger.exception("training run %s failed", run_id)
-        TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING).update(
+        attempt.unlink(missing_ok=True)
+        TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING, started_at=claim).update(
             state=RunState.FAILED,
             error=f"{type(exc).__name__}: {exc}"[:2000],
             finished_at=timezone.now(),
@@ -225,15 +246,24 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
 
 @transaction.atomic
 def _version_record(
-    *, run: TrainingRun, candidate: Candidate, path: Path, sha256: str, inputs: str
+    *,
+    run: TrainingRun,
+    candidate: Candidate,
+    claim: datetime,
+    attempt: Path,
+    path: Path,
+    sha256: str,
+    inputs: str,
 ) -> None:
     """The run's model version, promoted (and the pool rescored) when the candidate is;
-    the run succeeded. A cancel that arrived meanwhile wins (RunStopped)."""
+    the run succeeded. A cancel that arrived meanwhile, or another worker's takeover,
+    wins (RunStopped). The bundle is renamed into place under the run's row lock."""
     from annotate.tasks import learner_project_score_task
 
     locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
-    if locked.cancel_requested or locked.state != RunState.RUNNING:
+    if locked.cancel_requested or locked.state != RunState.RUNNING or locked.started_at != claim:
         raise RunStopped()
+    attempt.replace(path)
     project = run.project
     version = ModelVersion.objects.create(
         project=project,
