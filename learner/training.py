@@ -141,6 +141,10 @@ class RoundConfig:
     # crowd, on each target (`self_label_bars`). None: only the two error bars count.
     crowd_noise: tuple[float, ...] | None = None
     rater_panel: int = 3
+    # Choose the self-label threshold on expected errors cross-fitted on development
+    # speakers (`cross_fitted_expected_error`); False: on the clips the confidence was
+    # calibrated on, as before (optimistic: kept to measure the difference).
+    self_label_cross_fit: bool = True
 
 
 @dataclass(frozen=True)
@@ -368,6 +372,16 @@ def speaker_split(
     return np.isin(names, chosen)
 
 
+def development_halves(groups: NDArray[Any], *, random_state: int) -> list[NDArray[np.bool_]]:
+    """The two sides of development clips held out from each other: half of the
+    development speakers and the rest (`speaker_split` at one half; of the clips, with
+    fewer than three speakers). Each side is predicted by what was calibrated on the
+    other, for the confidence's rank (`confidence_rank_on_held_out_speakers`) and the
+    self-label threshold (`cross_fitted_expected_error`)."""
+    half = speaker_split(groups, dev_fraction=0.5, random_state=random_state)
+    return [half, ~half]
+
+
 def confidence_rank_on_held_out_speakers(
     confidence: ConfidenceModel,
     signals: NDArray[np.float64],
@@ -382,9 +396,8 @@ def confidence_rank_on_held_out_speakers(
     with fewer than three speakers), Spearman's correlation on the other half, both ways,
     averaged. None with fewer than 10 clips a side. Near 0, machine labels and the human
     queue's order are close to a random draw."""
-    half = speaker_split(groups, dev_fraction=0.5, random_state=random_state)
     ranks: list[list[float]] = [[] for _ in range(error.shape[1])]
-    for held in (half, ~half):
+    for held in development_halves(groups, random_state=random_state):
         if held.sum() < 10 or (~held).sum() < 10:
             continue
         trial = copy.copy(confidence).calibrate_signals(signals[~held], error[~held])
@@ -395,6 +408,40 @@ def confidence_rank_on_held_out_speakers(
                 value = rank_correlation(expected[rows, t], error[held][rows, t])
                 per_target.extend([value] if np.isfinite(value) else [])
     return [float(np.mean(r)) if r else None for r in ranks]
+
+
+# Each side of a cross-fit calibrates the confidence on at least this many clips and is
+# predicted as a whole; with fewer development clips the threshold is chosen in-sample.
+CROSS_FIT_MIN_CLIPS = 5
+
+
+def cross_fitted_expected_error(
+    confidence: ConfidenceModel,
+    signals: NDArray[np.float64],
+    error: NDArray[np.float64],
+    groups: NDArray[Any],
+    *,
+    label_error: NDArray[np.float64] | None = None,
+    random_state: int,
+    min_clips: int = CROSS_FIT_MIN_CLIPS,
+) -> tuple[NDArray[np.float64] | None, str | None]:
+    """Out-of-fold expected errors (n, n_targets) of development clips (`signals`,
+    absolute `error`, speakers `groups`, labels' standard error `label_error`): each side
+    of `development_halves` scored by the confidence calibrated on the other side only.
+    A threshold chosen on these is not flattered by a calibration that has seen the very
+    errors it is checked against. Also says how the sides were held out ("speakers" or,
+    with fewer than three development speakers, "clips"); (None, None) when a side
+    would have fewer than `min_clips` clips."""
+    halves = development_halves(groups, random_state=random_state)
+    if min(int(side.sum()) for side in halves) < min_clips:
+        return None, None
+    expected = np.full(error.shape, np.nan)
+    for held in halves:
+        noise = None if label_error is None else label_error[~held]
+        trial = copy.copy(confidence).calibrate_signals(signals[~held], error[~held], noise)
+        expected[held] = trial.expected_error(signals[held])
+    by = "speakers" if np.unique(groups.astype(str)).size >= 3 else "clips"
+    return expected, by
 
 
 def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> TrainedBundle:
@@ -430,10 +477,28 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
     dev_error = np.abs(dev_pred - human_dev.y)
     dev_signals = confidence.signals(human_dev.X, dev_pred)
     label_error = human_dev.label_error
+    # The threshold is chosen on expected errors from a confidence that has not seen the
+    # clip's error (cross-fitted on development speakers): chosen on the clips the
+    # confidence was calibrated on, the clips it calls sure are those whose errors
+    # happened to be small there, and the machine labels err more than the round says.
+    cross_fitted, checked_on = (
+        cross_fitted_expected_error(
+            confidence,
+            dev_signals,
+            dev_error,
+            human_dev.groups,
+            label_error=label_error,
+            random_state=config.random_state,
+        )
+        if config.self_label_cross_fit
+        else (None, None)
+    )
+    # The deployed confidence: calibrated on every development clip (the same ranking).
     dev_expected = confidence.calibrate_signals(
         dev_signals, dev_error, label_error=label_error
     ).expected_error(dev_signals)
-    worst_expected = np.nanmax(dev_expected, axis=1)
+    oof_expected = dev_expected if cross_fitted is None else cross_fitted
+    worst_expected = np.nanmax(oof_expected, axis=1)
     human_bar = human_label_bars(config.crowd_noise, config.rater_panel, len(config.targets))
     bar = np.fmin(config.target_error, human_bar)
     choice = {
@@ -451,9 +516,10 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
         bar=bar,
         threshold=threshold,
         capped=uncapped > threshold,
-        expected=worst_expected,
+        expected=oof_expected,
         error=dev_error,
         label_error=label_error,
+        checked_on=checked_on or "calibration_clips",
     )
     report = {
         "self_label_threshold": threshold,
@@ -510,6 +576,17 @@ def _per_target(targets: Sequence[str], values: ArrayLike) -> dict[str, float | 
     return {t: float(v) if np.isfinite(v) else None for t, v in zip(targets, array, strict=True)}
 
 
+# Where a round measured its machine labels' error (`self_label_summary.checked_on`).
+CHECKED_ON = {
+    "speakers": "development speakers, each scored by a confidence calibrated on the "
+    "other development speakers",
+    "clips": "development clips, each scored by a confidence calibrated on the other "
+    "development clips",
+    "calibration_clips": "the development clips its confidence was calibrated on "
+    "(too few to hold some out, so likely optimistic)",
+}
+
+
 def self_label_summary(
     *,
     config: RoundConfig,
@@ -520,19 +597,33 @@ def self_label_summary(
     expected: NDArray[np.float64],
     error: NDArray[np.float64],
     label_error: NDArray[np.float64] | None,
+    checked_on: str = "calibration_clips",
 ) -> dict[str, Any]:
     """Why a round labels what it labels and no more, as numbers: the bars per target
     (the project's target error, the human-label error of a `rater_panel`-rater label of
     this crowd, and the lower of the two that applies), the per-clip ceiling, the chosen
     threshold, and on the development clips the self-labelled share, their expected
-    error and their measured error against the true value (the development labels' own
-    noise taken out; `error_vs_labels` is the raw one). With no clip self-labelled,
-    `surest_error` is the measured error of the development clips it is surest of
-    (`min_clips` 3), which is what missed the bar."""
+    error (`expected`, per clip and target, or per clip: `expected_error` is the mean of
+    the worst target, `dev_expected_error` per target) and their measured error against
+    the true value (the development labels' own noise taken out; `error_vs_labels` is
+    the raw one). `checked_on` says how `expected` was had (`CHECKED_ON`): "speakers" or
+    "clips", cross-fitted (each clip scored by a confidence not calibrated on it), or
+    "calibration_clips", in-sample. With no clip self-labelled, `surest_error` is the
+    measured error of the `surest_clips` development clips it is surest of (the 3 of
+    lowest expected error, with every clip tied with them: the threshold cannot split
+    ties), `surest_expected` their highest expected error: what missed the bar, or the
+    ceiling."""
     targets = config.targets
-    confident = expected <= threshold
+    per_target = np.asarray(expected, dtype=np.float64).reshape(len(error), -1)
+    worst = np.nanmax(per_target, axis=1) if len(per_target) else np.zeros(0)
+    confident = worst <= threshold
     noise = None if label_error is None else np.nan_to_num(label_error)
-    surest = np.argsort(expected, kind="stable")[:3]
+    surest = (
+        np.flatnonzero(worst <= np.sort(worst)[min(3, len(worst)) - 1])
+        if len(worst)
+        else np.zeros(0, dtype=int)
+    )
+    nothing = np.full(len(targets), np.nan)
     return {
         "targets": list(targets),
         "target_error": config.target_error,
@@ -546,26 +637,33 @@ def self_label_summary(
         },
         "threshold": threshold,
         "capped_by_max_error": capped,
-        "dev_clips": len(expected),
-        "dev_share": float(confident.mean()) if len(expected) else 0.0,
-        "expected_error": float(np.mean(expected[confident])) if confident.any() else None,
+        "checked_on": checked_on,
+        "dev_clips": len(worst),
+        "dev_share": float(confident.mean()) if len(worst) else 0.0,
+        "expected_error": float(np.mean(worst[confident])) if confident.any() else None,
+        "dev_expected_error": _per_target(
+            targets,
+            np.broadcast_to(per_target[confident].mean(axis=0), len(targets))
+            if confident.any()
+            else nothing,
+        ),
         "dev_error": _per_target(
             targets,
             denoised_mae(error[confident], None if noise is None else noise[confident])
             if confident.any()
-            else np.full(len(targets), np.nan),
+            else nothing,
         ),
         "dev_error_vs_labels": _per_target(
             targets,
-            np.nanmean(error[confident], axis=0)
-            if confident.any()
-            else np.full(len(targets), np.nan),
+            np.nanmean(error[confident], axis=0) if confident.any() else nothing,
         ),
+        "surest_clips": len(surest),
+        "surest_expected": float(worst[surest].max()) if len(surest) else None,
         "surest_error": _per_target(
             targets,
             denoised_mae(error[surest], None if noise is None else noise[surest])
             if len(surest)
-            else np.full(len(targets), np.nan),
+            else nothing,
         ),
         "dev_label_noise": _per_target(
             targets,
@@ -621,6 +719,8 @@ def self_label_why(summary: dict[str, Any]) -> str:
         if noise
         else ""
     )
+    # Summaries written before the threshold was cross-fitted: in-sample.
+    checked_on = CHECKED_ON[summary.get("checked_on", "calibration_clips")]
     if summary["threshold"] > 0:
         ceiling = (
             f", no higher than the {summary['max_self_label_error']:.2f} ceiling "
@@ -628,16 +728,32 @@ def self_label_why(summary: dict[str, Any]) -> str:
             if summary["capped_by_max_error"]
             else ""
         )
+        expected = summary.get("dev_expected_error")
+        claimed = (
+            f"an expected error of {_errors_phrase(expected)} and "
+            if expected and any(v is not None for v in expected.values())
+            else ""
+        )
         return (
             f"Labels a clip itself when its expected error is at most "
             f"{summary['threshold']:.2f} on every target{ceiling}, so that its machine "
-            f"labels err on average by no more than {bars}; on development speakers that "
-            f"is {summary['dev_share']:.0%} of clips, with a measured error of "
+            f"labels err on average by no more than {bars}; on {checked_on}, that "
+            f"is {summary['dev_share']:.0%} of clips, with {claimed}a measured error of "
             f"{_errors_phrase(summary['dev_error'])}{against}."
+        )
+    surest = summary.get("surest_clips", min(3, summary["dev_clips"]))
+    ceiling = summary["max_self_label_error"]
+    if (summary.get("surest_expected") or 0.0) > ceiling:
+        return (
+            f"Labels no clip itself: on {checked_on}, even the {surest} clips it is "
+            f"surest of are expected to err by more than the {ceiling:.2f} ceiling "
+            f"self_label_max_error (measured: {_errors_phrase(summary['surest_error'])}"
+            f"{against}; machine labels must also err on average by no more than "
+            f"{bars}); the humans label the rest."
         )
     return (
         f"Labels no clip itself: machine labels must err on average by no more than "
-        f"{bars}, and on development speakers even the {min(3, summary['dev_clips'])} "
+        f"{bars}, and on {checked_on}, even the {surest} "
         f"clips it is surest of err by {_errors_phrase(summary['surest_error'])}"
         f"{against}; the humans label the rest."
     )
@@ -874,7 +990,9 @@ __all__ = [
     "TrainedBundle",
     "choose_on_dev",
     "confidence_rank_on_held_out_speakers",
+    "cross_fitted_expected_error",
     "dev_score",
+    "development_halves",
     "development_mask",
     "human_label_bars",
     "machine_label_bars",
