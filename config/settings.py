@@ -49,6 +49,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A database that is down answers 503 + Retry-After (annotate.middleware_db).
+    "annotate.middleware_db.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -169,9 +171,11 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BEAT_SCHEDULE = {
     "expire-leases": {"task": "annotate.tasks.assignments_expire_task", "schedule": 30.0},
     "reap-training-runs": {"task": "annotate.tasks.training_runs_reap_task", "schedule": 60.0},
+    # Redoes what follows ratings in every project (annotate.services.catch_up): work
+    # whose message a broker outage lost waits at most this long.
     "refresh-reliability": {
         "task": "annotate.tasks.rater_reliability_refresh_task",
-        "schedule": 600.0,
+        "schedule": float(env_int("CONCORD_CATCH_UP_SECONDS", 300, minimum=1)),
     },
     "snapshot-projects": {"task": "annotate.tasks.project_snapshots_task", "schedule": 300.0},
 }
@@ -180,8 +184,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Concord's own settings.
 CONCORD_MAX_CLIP_SECONDS = env_int("CONCORD_MAX_CLIP_SECONDS", 600, minimum=1)
 CONCORD_MAX_UPLOAD_BYTES = env_int("CONCORD_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
-# A running training run whose heartbeat is older than this may be taken over.
-CONCORD_RUN_STALE_SECONDS = env_int("CONCORD_RUN_STALE_SECONDS", 120, minimum=1)
+# A running training run beats its heartbeat every CONCORD_RUN_HEARTBEAT_SECONDS; one
+# whose heartbeat is older than CONCORD_RUN_STALE_SECONDS lost its worker: it is taken
+# over by a redelivered task, failed by the reaper (every minute) or by a retrain request.
+CONCORD_RUN_HEARTBEAT_SECONDS = env_int("CONCORD_RUN_HEARTBEAT_SECONDS", 10, minimum=1)
+CONCORD_RUN_STALE_SECONDS = env_int("CONCORD_RUN_STALE_SECONDS", 60, minimum=1)
 
 LOGGING = {
     "version": 1,

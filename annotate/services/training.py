@@ -5,19 +5,23 @@ replaces the active one come from annotate.learning.training
 (learner.training.train_candidate); its bundle is written to a temporary file and
 renamed into place; the ModelVersion row is promoted in the same transaction that marks
 the run succeeded, and only when it is not worse on the development clips than the
-active model. A worker killed mid-run leaves the run
-running with a stale heartbeat: the redelivered task takes it over, and the reaper
-fails runs nobody took over. The previous model stays active throughout.
+active model. While a run trains, a thread beats its heartbeat every
+CONCORD_RUN_HEARTBEAT_SECONDS. A worker killed mid-run leaves the run running with a
+heartbeat that stops; once it is CONCORD_RUN_STALE_SECONDS old the run is lost: a
+redelivered task takes it over, or the reaper (beat, every minute) fails it, or a
+retrain request that finds it fails it at once and starts a new run. The previous model
+stays active throughout, and a lost run's unfinished files are removed.
 """
 
 import hashlib
 import logging
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
@@ -59,27 +63,33 @@ def training_run_start(
     trigger: str = RunTrigger.ADMIN,
     requested_by: User | None = None,
 ) -> TrainingRun:
-    """Queue a retraining; one live run per project (409 names the live one)."""
+    """Queue a retraining; one live run per project (409 names the live one). A live run
+    whose worker was lost (heartbeat older than CONCORD_RUN_STALE_SECONDS) is failed at
+    once and does not block the new one."""
     from annotate.tasks import learner_training_run_task
 
     shortfall = training_shortfall(project)
     if shortfall:
         raise ValidationError(shortfall, code="too_few_labels")
-    try:
-        with transaction.atomic():
-            run = TrainingRun.objects.create(
-                project=project, trigger=trigger, requested_by=requested_by
-            )
-            # If the broker is down the run stays queued; the reaper sends it again.
-            enqueue_on_commit(learner_training_run_task, run.pk)
-    except IntegrityError:
-        live = _live_run(project)
-        raise Conflict(
-            f"project {project.name!r} already has training run {live.pk if live else '?'} "
-            f"{live.state if live else 'in progress'}",
-            code="run_in_progress",
-        ) from None
-    return run
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                run = TrainingRun.objects.create(
+                    project=project, trigger=trigger, requested_by=requested_by
+                )
+                # If the broker is down the run stays queued; the reaper sends it again.
+                enqueue_on_commit(learner_training_run_task, run.pk)
+            return run
+        except IntegrityError:
+            live = _live_run(project)
+            if attempt == 0 and live is not None and _runs_lose(pk=live.pk):
+                continue
+            raise Conflict(
+                f"project {project.name!r} already has training run "
+                f"{live.pk if live else '?'} {live.state if live else 'in progress'}",
+                code="run_in_progress",
+            ) from None
+    raise AssertionError("unreachable")
 
 
 def training_run_auto_start(*, project_id: int) -> TrainingRun | None:
@@ -101,6 +111,73 @@ def training_run_auto_start(*, project_id: int) -> TrainingRun | None:
 
 def _stale_before() -> datetime:
     return timezone.now() - timedelta(seconds=settings.CONCORD_RUN_STALE_SECONDS)
+
+
+class _Heartbeat:
+    """Beats a running run's heartbeat from a thread while its worker trains, however
+    long the gaps between progress checkpoints. Not inside a caller's transaction (the
+    beats would be invisible, and would wait for its row lock): checkpoints beat there."""
+
+    def __init__(self, run_id: int, claim: datetime | None) -> None:
+        self.run_id, self.claim = run_id, claim
+        self.stopped = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> "_Heartbeat":
+        if not connection.in_atomic_block:
+            self.thread = threading.Thread(
+                target=self._run, name=f"heartbeat-run-{self.run_id}", daemon=True
+            )
+            self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            while not self.stopped.wait(settings.CONCORD_RUN_HEARTBEAT_SECONDS):
+                owned = TrainingRun.objects.filter(pk=self.run_id, state=RunState.RUNNING)
+                if self.claim is not None:
+                    owned = owned.filter(started_at=self.claim)
+                try:
+                    if not owned.update(heartbeat_at=timezone.now()):
+                        return  # finished, cancelled or taken over
+                except Exception:
+                    logger.warning("heartbeat of training run %s failed", self.run_id)
+                    connection.close()  # a fresh connection next beat
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+
+
+def _runs_lose(**lookup: object) -> int:
+    """Fail (or, when a cancel was asked, cancel) running runs whose heartbeat is older
+    than CONCORD_RUN_STALE_SECONDS: their worker is gone. Their unfinished bundle files
+    go; the active model is never touched. Returns how many runs it ended."""
+    stale = TrainingRun.objects.filter(
+        state=RunState.RUNNING, heartbeat_at__lt=_stale_before(), **lookup
+    )
+    lost = list(stale.values_list("pk", "project_id"))
+    now = timezone.now()
+    cancelled = stale.filter(cancel_requested=True).update(
+        state=RunState.CANCELLED, finished_at=now
+    )
+    failed = stale.update(
+        state=RunState.FAILED,
+        error="the worker running it was lost (no heartbeat): the previous model stays active",
+        finished_at=now,
+    )
+    for run_id, project_id in lost:
+        logger.warning("training run %s lost its worker: failed", run_id)
+        folder = Path(settings.MEDIA_ROOT) / "models" / str(project_id)
+        recorded = ModelVersion.objects.filter(run_id=run_id).exists()
+        for leftover in folder.glob(f".run-{run_id}.bundle*"):
+            leftover.unlink(missing_ok=True)
+        if not recorded:
+            (folder / f"run-{run_id}.bundle").unlink(missing_ok=True)
+    return failed + cancelled
 
 
 def _claim(run_id: int) -> datetime | None:
@@ -198,6 +275,7 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
     # This claim's own file until promotion renames it into place: a worker that lost
     # the run never writes or removes the artifact the winner recorded.
     attempt = path.with_name(f".{path.name}.{int(claim.timestamp() * 1e6)}")
+    heartbeat = _Heartbeat(run_id, claim).start()
     try:
         inputs = training_inputs(project)
         last = _unchanged_since(project, run_id, inputs)
@@ -241,6 +319,8 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
             error=f"{type(exc).__name__}: {exc}"[:2000],
             finished_at=timezone.now(),
         )
+    finally:
+        heartbeat.stop()
     return TrainingRun.objects.get(pk=run_id)
 
 
@@ -319,18 +399,14 @@ def training_run_cancel(*, run: TrainingRun, actor: User) -> TrainingRun:
 
 
 def training_runs_reap() -> int:
-    """Fail runs whose worker died and that no redelivered task took over; re-send runs
-    still queued long after their message should have been taken (a broker restart
-    loses queued messages). Returns how many runs it touched."""
+    """Fail runs whose worker died (heartbeat older than CONCORD_RUN_STALE_SECONDS) and
+    that no redelivered task took over; re-send runs still queued long after their
+    message should have been taken (a broker restart loses queued messages). Beat runs
+    it every minute. Returns how many runs it touched."""
     from annotate.tasks import learner_training_run_task
 
     cutoff = timezone.now() - timedelta(seconds=settings.CONCORD_RUN_STALE_SECONDS * 10)
-    TrainingRun.objects.filter(
-        state=RunState.RUNNING, heartbeat_at__lt=cutoff, cancel_requested=True
-    ).update(state=RunState.CANCELLED, finished_at=timezone.now())
-    failed = TrainingRun.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=cutoff).update(
-        state=RunState.FAILED, error="the worker running it was lost", finished_at=timezone.now()
-    )
+    failed = _runs_lose()
     stuck = list(
         TrainingRun.objects.filter(state=RunState.QUEUED, created_at__lt=cutoff).values_list(
             "id", flat=True
