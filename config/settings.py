@@ -121,6 +121,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "annotate.api.errors.exception_handler",
+    # Bounded parsers: body size, JSON depth, digits, non-finite numbers, surrogates.
+    "DEFAULT_PARSER_CLASSES": [
+        "annotate.api.parsers.SafeJSONParser",
+        "annotate.api.parsers.SafeFormParser",
+        "annotate.api.parsers.SafeMultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Concord API",
@@ -165,14 +171,14 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2,
     "interval_start": 0,
+    # Redoes what follows ratings in every project (annotate.services.catch_up): work
+    # whose message a broker outage lost waits at most this long.
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
 CELERY_BEAT_SCHEDULE = {
     "expire-leases": {"task": "annotate.tasks.assignments_expire_task", "schedule": 30.0},
     "reap-training-runs": {"task": "annotate.tasks.training_runs_reap_task", "schedule": 60.0},
-    # Redoes what follows ratings in every project (annotate.services.catch_up): work
-    # whose message a broker outage lost waits at most this long.
     "refresh-reliability": {
         "task": "annotate.tasks.rater_reliability_refresh_task",
         "schedule": float(env_int("CONCORD_CATCH_UP_SECONDS", 300, minimum=1)),
@@ -184,6 +190,18 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Concord's own settings.
 CONCORD_MAX_CLIP_SECONDS = env_int("CONCORD_MAX_CLIP_SECONDS", 600, minimum=1)
 CONCORD_MAX_UPLOAD_BYTES = env_int("CONCORD_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
+# Hostile input (annotate.api.parsers, annotate.api.uploads, annotate.audio): a whole
+# upload request and its number of files, one file's decoding time, a JSON or form body.
+CONCORD_MAX_UPLOAD_REQUEST_BYTES = env_int(
+    "CONCORD_MAX_UPLOAD_REQUEST_BYTES", 512 * 1024 * 1024, minimum=1
+)
+CONCORD_MAX_UPLOAD_FILES = env_int("CONCORD_MAX_UPLOAD_FILES", 100, minimum=1)
+DATA_UPLOAD_MAX_NUMBER_FILES = CONCORD_MAX_UPLOAD_FILES
+CONCORD_MAX_DECODE_SECONDS = env_int("CONCORD_MAX_DECODE_SECONDS", 120, minimum=1)
+# An upload request's decoding, below gunicorn's 30 s timeout: a killed worker would
+# leave its batch half-stored with no report of what went in.
+CONCORD_MAX_UPLOAD_SECONDS = env_int("CONCORD_MAX_UPLOAD_SECONDS", 20, minimum=1)
+CONCORD_MAX_BODY_BYTES = env_int("CONCORD_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
 # A running training run beats its heartbeat every CONCORD_RUN_HEARTBEAT_SECONDS; one
 # whose heartbeat is older than CONCORD_RUN_STALE_SECONDS lost its worker: it is taken
 # over by a redelivered task, failed by the reaper (every minute) or by a retrain request.

@@ -2,7 +2,7 @@
 
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,19 +16,11 @@ from annotate.access import (
     user_role,
 )
 from annotate.api.filters import RatingFilter, filtered
+from annotate.api.inputs import RatingInput
 from annotate.api.serializers import ErrorSerializer, RatingSerializer, StaffRatingSerializer
 from annotate.models import Clip, Role
 from annotate.selectors import ratings_visible_to
 from annotate.services.ratings import rating_submit
-
-
-class RatingInput(serializers.Serializer):
-    values = serializers.JSONField(help_text="{target: number} on each target's scale")
-    client_token = serializers.CharField(
-        max_length=64,
-        help_text="Chosen by the client once per rating; a replay returns the same rating.",
-    )
-    time_spent_ms = serializers.IntegerField(required=False, allow_null=True)
 
 
 class RatingCreateApi(APIView):

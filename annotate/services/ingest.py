@@ -10,8 +10,10 @@ import math
 import multiprocessing
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,9 +22,17 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
-from annotate.audio import AudioError, DecodedClip, decode, decode_file, sha256_of
+from annotate.audio import (
+    AudioError,
+    DecodedClip,
+    DecodeTimeout,
+    decode,
+    decode_crash_reason,
+    decode_file,
+    sha256_of,
+)
 from annotate.errors import ValidationError
 from annotate.learning.corpus import (
     gold_targets,
@@ -95,27 +105,76 @@ def project_get_or_create(*, name: str, targets: Iterable[str] = ("arousal", "va
     return project
 
 
+def _decode_one(
+    source: Source, max_seconds: float, max_decode_seconds: float, budget_end: float | None
+) -> DecodedClip | str:
+    limit = max_decode_seconds
+    if budget_end is not None:
+        limit = min(limit, budget_end - time.monotonic())
+        if limit <= 0:
+            return _OUT_OF_TIME
+    try:
+        return decode(source.read(), max_seconds=max_seconds, max_decode_seconds=limit)
+    except DecodeTimeout as exc:
+        return _OUT_OF_TIME if limit < max_decode_seconds else str(exc)
+    except AudioError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot read the file ({exc.strerror or exc})"
+    except Exception as exc:  # a decoder bug in one file must not sink the batch
+        logger.exception("decoding %s failed", source.name)
+        return decode_crash_reason(exc)
+
+
+_OUT_OF_TIME = (
+    "not imported: the upload ran out of time before this file was decoded; "
+    "send it again in a smaller upload"
+)
+
+
 def _decoded(
-    sources: list[Source], max_seconds: float, workers: int
+    sources: list[Source],
+    max_seconds: float,
+    max_decode_seconds: float,
+    workers: int,
+    decode_path: Callable[[str, float, float], DecodedClip | str] = decode_file,
+    budget_end: float | None = None,
 ) -> Iterator[tuple[Source, DecodedClip | str]]:
-    paths = [getattr(source.read, "path", None) for source in sources]
-    if workers > 1 and len(sources) > 8 and all(paths):
-        # forkserver: the workers start clean, without this process's database connections.
-        context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            yield from zip(
-                sources,
-                pool.map(decode_file, paths, [max_seconds] * len(paths), chunksize=8),
-                strict=True,
-            )
+    """Each source with its decoded clip or the reason it cannot be taken, in order.
+
+    With several workers (files on disk only) each file is decoded in a separate
+    process; a worker process that dies (a decoder crash, the kernel's OOM killer)
+    costs only the file it was decoding: the files not yet decoded are decoded again,
+    each in a process of its own, and the one that kills its process is reported.
+    In this process, `budget_end` (a time.monotonic() instant) bounds the whole batch:
+    the files it leaves no time for are reported as such.
+    """
+    found = [getattr(source.read, "path", None) for source in sources]
+    if not (workers > 1 and len(sources) > 8 and all(found)):
+        for source in sources:
+            yield source, _decode_one(source, max_seconds, max_decode_seconds, budget_end)
         return
-    for source in sources:
+    paths = [str(path) for path in found]
+    # forkserver: the workers start clean, without this process's database connections.
+    context = multiprocessing.get_context("forkserver")
+    done = 0
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [
+                pool.submit(decode_path, path, max_seconds, max_decode_seconds) for path in paths
+            ]
+            for source, future in zip(sources, futures, strict=True):
+                yield source, future.result()
+                done += 1
+    except BrokenProcessPool:
+        logger.warning("a decoding process died; decoding the rest one file per process")
+    for source, path in zip(sources[done:], paths[done:], strict=True):
         try:
-            yield source, decode(source.read(), max_seconds=max_seconds)
-        except AudioError as exc:
-            yield source, str(exc)
-        except OSError as exc:
-            yield source, f"cannot read the file ({exc.strerror or exc})"
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as alone:
+                result = alone.submit(decode_path, path, max_seconds, max_decode_seconds).result()
+        except BrokenProcessPool:
+            result = "the decoder crashed on this file; the other files are not affected"
+        yield source, result
 
 
 def _store(*, project: Project, source: Source, clip: DecodedClip) -> Clip:
@@ -152,8 +211,15 @@ def clips_import(
     sources: list[Source],
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
+    time_budget_s: float | None = None,
 ) -> ImportReport:
-    """Decode, store and register each source; report what went in, what not, and why."""
+    """Decode, store and register each source; report what went in, what not, and why.
+
+    Each source is taken or refused on its own. With `time_budget_s` (web requests,
+    which a server kills when they run too long) the sources that budget leaves no
+    time for are refused with that reason, so the report always says what went in.
+    """
+    budget_end = None if time_budget_s is None else time.monotonic() + time_budget_s
     report = ImportReport()
     max_seconds = float(settings.CONCORD_MAX_CLIP_SECONDS)
     known_sha = dict(Clip.objects.filter(project=project).values_list("sha256", "id"))
@@ -172,23 +238,35 @@ def clips_import(
         else:
             todo.append(source)
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
-    for source, result in _decoded(todo, max_seconds, workers):
-        if progress:
-            progress(1)
-        if isinstance(result, str):
-            report.errors.append((source.name, result))
-            continue
-        if (duplicate := known_sha.get(result.sha256)) is not None:
-            report.skipped.append((source.name, f"same audio as clip {duplicate}"))
-            continue
-        try:
-            clip = _store(project=project, source=source, clip=result)
-        except IntegrityError as exc:
-            report.skipped.append((source.name, f"already in the project ({exc.__cause__ or exc})"))
-            continue
-        known_sha[clip.sha256] = clip.pk
-        report.created.append((clip.pk, source.name))
-    features_enqueue(clip_ids=[pk for pk, _ in report.created])
+    max_decode_seconds = float(settings.CONCORD_MAX_DECODE_SECONDS)
+    try:
+        decoded = _decoded(todo, max_seconds, max_decode_seconds, workers, budget_end=budget_end)
+        for source, result in decoded:
+            if progress:
+                progress(1)
+            if isinstance(result, str):
+                report.errors.append((source.name, result))
+                continue
+            if (duplicate := known_sha.get(result.sha256)) is not None:
+                report.skipped.append((source.name, f"same audio as clip {duplicate}"))
+                continue
+            try:
+                clip = _store(project=project, source=source, clip=result)
+            except IntegrityError as exc:
+                report.skipped.append(
+                    (source.name, f"already in the project ({exc.__cause__ or exc})")
+                )
+                continue
+            except (DatabaseError, OSError) as exc:
+                # Storage or database trouble with one file: it is reported, the rest go on.
+                logger.exception("storing %s failed", source.name)
+                report.errors.append((source.name, f"could not be stored ({type(exc).__name__})"))
+                continue
+            known_sha[clip.sha256] = clip.pk
+            report.created.append((clip.pk, source.name))
+    finally:
+        # Whatever stops the batch, the clips already stored get their features.
+        features_enqueue(clip_ids=[pk for pk, _ in report.created])
     return report
 
 
@@ -365,6 +443,29 @@ def upload_sources(files: Sequence[UploadedFile]) -> list[Source]:
     return [Source(name=f.name or "upload", read=f.read) for f in files]
 
 
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n % 2**20 else f"{n // 2**20} MiB"
+
+
+def upload_request_too_large(declared: int | None, limit: int) -> str | None:
+    """Why an upload request of `declared` bytes (its Content-Length) is refused, if it is."""
+    if declared is None or declared <= limit:
+        return None
+    return (
+        f"the upload is too large: {_mib(declared)} in one request (the limit is "
+        f"{_mib(limit)} per request; send the files in several requests)"
+    )
+
+
+def upload_too_many(count: int | None, limit: int) -> str:
+    """The refusal of an upload with `count` files (None: more than `limit`)."""
+    sent = f"{count} files" if count is not None else f"more than {limit} files"
+    return (
+        f"too many files: {sent} in one request (the limit is {limit}; send them in "
+        "several requests)"
+    )
+
+
 def upload_too_large(files: Sequence[UploadedFile], limit: int) -> list[tuple[str, str]]:
     return [
         (
@@ -385,6 +486,8 @@ __all__ = [
     "project_get_or_create",
     "ratings_import",
     "sha256_of",
+    "upload_request_too_large",
     "upload_sources",
     "upload_too_large",
+    "upload_too_many",
 ]

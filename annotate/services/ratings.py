@@ -26,7 +26,9 @@ from annotate.models import (
 )
 from annotate.queueing import enqueue
 
+MIN_CLIENT_TOKEN = 8
 MAX_CLIENT_TOKEN = 64
+MAX_TIME_SPENT_MS = 2**31 - 1  # Rating.time_spent_ms: a 32-bit integer column on PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,14 @@ def _as_number(target: Target, raw: object) -> float:
             f"value for '{target.name}' must be a number, got {type(raw).__name__}",
             code="not_a_number",
         )
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:  # an integer too large for any float
+        raise ValidationError(
+            f"value for '{target.name}' is far outside its scale "
+            f"[{target.scale_min}, {target.scale_max}]",
+            code="out_of_scale",
+        ) from None
     if not math.isfinite(value):
         raise ValidationError(
             f"value for '{target.name}' must be finite, got {raw}", code="not_finite"
@@ -56,6 +65,11 @@ def _as_number(target: Target, raw: object) -> float:
     return value
 
 
+def _shown(name: str, limit: int = 40) -> str:
+    """A name a client sent, cut short for an error message."""
+    return name if len(name) <= limit else f"{name[:limit]}..."
+
+
 def rating_values_validate(
     *, targets: Sequence[Target], values: object, partial: bool = False
 ) -> dict[str, float]:
@@ -64,11 +78,12 @@ def rating_values_validate(
     if not isinstance(values, Mapping):
         raise ValidationError("values must be an object {target: number}", code="bad_values")
     known = {target.name: target for target in targets}
-    unknown = sorted(set(values) - set(known))
+    unknown = sorted(map(str, set(values) - set(known)))
     if unknown:
+        shown = ", ".join(_shown(name) for name in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise ValidationError(
-            f"unknown target(s): {', '.join(map(str, unknown))}; this project rates "
-            f"{', '.join(known)}",
+            f"unknown target(s): {shown}{more}; this project rates {', '.join(known)}",
             code="unknown_target",
         )
     missing = [name for name in known if name not in values]
@@ -123,9 +138,13 @@ def rating_submit(
     raters (`clip_settle`). `assignment` is the rater's own lease, as
     `annotate.access.assignment_get_for_rater` resolves it (with its clip and project).
     """
-    if not isinstance(client_token, str) or not 8 <= len(client_token) <= MAX_CLIENT_TOKEN:
+    if (
+        not isinstance(client_token, str)
+        or not MIN_CLIENT_TOKEN <= len(client_token) <= MAX_CLIENT_TOKEN
+    ):
         raise ValidationError(
-            f"client_token must be a string of 8 to {MAX_CLIENT_TOKEN} characters", code="bad_token"
+            f"client_token must be a string of {MIN_CLIENT_TOKEN} to {MAX_CLIENT_TOKEN} characters",
+            code="bad_token",
         )
     if (
         replay := _replayed(rater=rater, client_token=client_token, assignment_id=assignment.pk)
@@ -135,8 +154,15 @@ def rating_submit(
         raise NotFound("this assignment does not exist or is not yours", code="no_assignment")
     project = assignment.project
     checked_values = rating_values_validate(targets=list(project.targets.all()), values=values)
-    if time_spent_ms is not None and (not isinstance(time_spent_ms, int) or time_spent_ms < 0):
-        raise ValidationError("time_spent_ms must be a non-negative integer", code="bad_time_spent")
+    if time_spent_ms is not None and (
+        isinstance(time_spent_ms, bool)
+        or not isinstance(time_spent_ms, int)
+        or not 0 <= time_spent_ms <= MAX_TIME_SPENT_MS
+    ):
+        raise ValidationError(
+            f"time_spent_ms must be an integer from 0 to {MAX_TIME_SPENT_MS}",
+            code="bad_time_spent",
+        )
 
     with transaction.atomic():
         try:
