@@ -171,14 +171,14 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "max_retries": 2,
     "interval_start": 0,
-    # Redoes what follows ratings in every project (annotate.services.catch_up): work
-    # whose message a broker outage lost waits at most this long.
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
 CELERY_BEAT_SCHEDULE = {
     "expire-leases": {"task": "annotate.tasks.assignments_expire_task", "schedule": 30.0},
     "reap-training-runs": {"task": "annotate.tasks.training_runs_reap_task", "schedule": 60.0},
+    # Redoes what follows ratings in every project (annotate.services.catch_up): work
+    # whose message a broker outage lost waits at most this long.
     "refresh-reliability": {
         "task": "annotate.tasks.rater_reliability_refresh_task",
         "schedule": float(env_int("CONCORD_CATCH_UP_SECONDS", 300, minimum=1)),
