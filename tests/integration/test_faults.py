@@ -233,7 +233,12 @@ def _learnable_project(n_clips: int, n_labelled: int):
     from annotate.models import Clip, ClipFeatures, ClipState, Label
     from learner.features import get_extractor
 
-    project = make_project(min_raters=2, human_budget_per_round=5, retrain_after_labels=0)
+    project = make_project(
+        min_raters=2,
+        human_budget_per_round=5,
+        retrain_after_labels=0,
+        feature_normalisation="none",  # one normalisation to try: a shorter test
+    )
     key = get_extractor(project.feature_extractor).cache_key
     rng = np.random.default_rng(0)
     features = rng.normal(size=(n_clips, 16)).astype("<f4")
@@ -337,6 +342,7 @@ def test_kill_9_of_the_worker_mid_retrain(services, transactional_db, media_root
     )
     worker.kill()
     killed_at = time.monotonic()
+    print(f"killed at progress {TrainingRun.objects.get(pk=run_id).progress:.2f}")
 
     lost = TrainingRun.objects.get(pk=run_id)
     assert lost.state == RunState.RUNNING  # nobody is left to say otherwise
