@@ -745,11 +745,11 @@ def self_label_why(summary: dict[str, Any]) -> str:
     ceiling = summary["max_self_label_error"]
     if (summary.get("surest_expected") or 0.0) > ceiling:
         return (
-            f"Labels no clip itself: on {checked_on}, even the {surest} clips it is "
-            f"surest of are expected to err by more than the {ceiling:.2f} ceiling "
-            f"self_label_max_error (measured: {_errors_phrase(summary['surest_error'])}"
-            f"{against}; machine labels must also err on average by no more than "
-            f"{bars}); the humans label the rest."
+            f"Labels no clip itself: machine labels must err on average by no more than "
+            f"{bars}, and be expected to err by at most the {ceiling:.2f} ceiling "
+            f"self_label_max_error; on {checked_on}, even the {surest} clips it is surest "
+            f"of are expected to err by more than that ceiling, and err by "
+            f"{_errors_phrase(summary['surest_error'])}{against}; the humans label the rest."
         )
     return (
         f"Labels no clip itself: machine labels must err on average by no more than "

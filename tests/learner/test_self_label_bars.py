@@ -239,3 +239,13 @@ def test_why_in_plain_words():
     assert none.startswith("Labels no clip itself: machine labels must err on average")
     assert "the 3 clips it is surest of err by 0.10 on arousal, 0.12 on valence" in none
     assert "on development speakers, each scored by a confidence calibrated on the other" in none
+    ceiling = self_label_why(
+        summary(threshold=0.0, dev_share=0.0, surest_clips=6, surest_expected=0.4)
+    )
+    assert ceiling.endswith(
+        "and be expected to err by at most the 0.30 ceiling self_label_max_error; on "
+        "development speakers, each scored by a confidence calibrated on the other "
+        "development speakers, even the 6 clips it is surest of are expected to err by more "
+        "than that ceiling, and err by 0.10 on arousal, 0.12 on valence; the humans label "
+        "the rest."
+    )
