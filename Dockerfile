@@ -13,7 +13,8 @@ RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requir
 COPY frontend/package.json frontend/package-lock.json frontend/
 RUN npm ci --prefix frontend
 COPY . .
-RUN python manage.py collectstatic --noinput
+# collectstatic needs settings, not the real key (compose gives that at run time).
+RUN SECRET_KEY=only-for-collectstatic-while-building-the-image python manage.py collectstatic --noinput
 
 EXPOSE 8000
 CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000"]

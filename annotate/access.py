@@ -10,11 +10,20 @@ tells a non-member that an object exists, nor which project owns it.
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 
 from annotate.errors import NotFound, PermissionDenied
-from annotate.models import Assignment, Clip, Project, Role, TrainingRun
+from annotate.models import (
+    Assignment,
+    AssignmentStatus,
+    Clip,
+    Project,
+    RaterBlock,
+    Role,
+    TrainingRun,
+)
 
 
 def signed_in(request: Request | HttpRequest) -> User:
@@ -77,17 +86,37 @@ def project_get_for_admin(*, user: User, project_id: int) -> Project:
     return project
 
 
-def assignment_get_for_rater(*, user: User, assignment_id: int) -> Assignment:
-    """The user's own assignment (with its clip and project), in a project they still
-    belong to.
+def project_get_for_rating(*, user: User, project_id: int) -> Project:
+    """A project the user may rate in now: a member (else NotFound) whom no admin has
+    blocked there (else 403 `rater_blocked`, a sentence the rating page shows)."""
+    project = project_get_for_member(user=user, project_id=project_id)
+    if RaterBlock.objects.filter(project=project, rater=user).exists():
+        raise PermissionDenied(
+            "you can no longer rate in this project; its researchers can tell you why",
+            code="rater_blocked",
+        )
+    return project
 
-    Someone else's lease is the same NotFound as a missing one.
+
+def assignment_get_for_rater(*, user: User, assignment_id: int, live: bool = False) -> Assignment:
+    """The user's own assignment (with its clip and project), in a project they still
+    belong to and are not blocked in; with `live`, only while the lease runs (not rated,
+    not expired): the audio of a lease is served for that time only.
+
+    Someone else's lease, a lease in a project the rater left or was blocked in, and (with
+    `live`) a finished lease are the same NotFound as a missing one: a removal or a block
+    takes effect on the next request.
     """
-    assignment = (
+    assignments = (
         Assignment.objects.select_related("clip", "project")
         .filter(pk=assignment_id, rater=user, project__in=projects_visible_to(user))
-        .first()
+        .exclude(project__in=RaterBlock.objects.filter(rater=user).values("project"))
     )
+    if live:
+        assignments = assignments.filter(
+            status=AssignmentStatus.ACTIVE, expires_at__gt=timezone.now()
+        )
+    assignment = assignments.first()
     if assignment is None:
         raise _not_found("assignment", "no_assignment")
     return assignment

@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from annotate import views
+from annotate.auth import LockoutAuthenticationForm
 from annotate.pages import audits as audit_pages
 from annotate.pages import clips as clip_pages
 from annotate.pages import operations as operation_pages
@@ -9,7 +10,11 @@ from annotate.pages import raters as rater_pages
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(authentication_form=LockoutAuthenticationForm),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("rate/<int:project_id>/", views.rate, name="rate"),
     path("projects/<int:project_id>/", views.dashboard, name="dashboard"),

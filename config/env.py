@@ -1,6 +1,8 @@
 """Typed readers for settings from the environment; a malformed value fails loudly."""
 
 import os
+import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +86,65 @@ def env_redis_url(name: str) -> str:
     if url and not url.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"{name}={url!r} must start with redis://, rediss:// or unix://")
     return url
+
+
+# Keys Concord once shipped or that are plainly placeholders: never a real secret.
+_PUBLIC_KEYS = {"concord-insecure-development-key", "changeme", "change-me", "secret"}
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def env_secret_key(*, var_dir: Path, development: bool) -> str:
+    """SECRET_KEY from SECRET_KEY or SECRET_KEY_FILE; else the random key kept in
+    var_dir/secret_key, which only development (DEBUG=1 or CONCORD_DEV=1, as `./run demo`
+    and `./run test` set) creates. Anything else stops start-up saying what to do."""
+    key = env_str("SECRET_KEY").strip()
+    if key:
+        if not development and (
+            key in _PUBLIC_KEYS
+            or key.startswith("django-insecure-")
+            or len(key) < MIN_SECRET_KEY_LENGTH
+        ):
+            raise ImproperlyConfigured(
+                f"SECRET_KEY is a placeholder or shorter than {MIN_SECRET_KEY_LENGTH} "
+                "characters: set a long random value, e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+            )
+        return key
+    kept = var_dir / "secret_key"
+    if not development and not kept.is_file():
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set: set SECRET_KEY (or SECRET_KEY_FILE=/run/secrets/...) to a "
+            "long random value, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'. "
+            "For development set DEBUG=1 or CONCORD_DEV=1 (./run demo and ./run test do) and a "
+            "key is generated once and kept in var/secret_key."
+        )
+    return _development_key(kept)
+
+
+def _development_key(path: Path) -> str:
+    """The key kept in `path`, created (readable by its owner only) on first use; two
+    processes starting at once read the same key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50) + "\n")
+    for _ in range(50):  # another process may be between creating and writing the file
+        if key := path.read_text().strip():
+            return key
+        time.sleep(0.01)
+    raise ImproperlyConfigured(f"{path} is empty: delete it to generate a new key")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A throttle rate such as 120/min (DRF's N/s, N/min, N/hour, N/day); empty: none."""
+    raw = os.environ.get(name, default).strip()
+    if not raw:
+        return ""
+    count, _, period = raw.partition("/")
+    if not count.isdigit() or int(count) < 1 or period[:1] not in ("s", "m", "h", "d"):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a rate such as 120/min")
+    return raw

@@ -7,14 +7,14 @@ machine. DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis.
 
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
-
 from config.env import (
     env_bool,
     env_database,
     env_int,
     env_list,
+    env_rate,
     env_redis_url,
+    env_secret_key,
     env_str,
 )
 from config.storage import storages_from_env
@@ -23,13 +23,47 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CONCORD_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("CONCORD_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("SECRET_KEY must be set in production")
-    SECRET_KEY = "concord-insecure-development-key"
+# No start without a real key outside development: SECRET_KEY or SECRET_KEY_FILE, else
+# (DEBUG=1 or CONCORD_DEV=1, as ./run demo and ./run test set) a random key generated once
+# under var/. CONCORD_REQUIRE_SECRET_KEY=1 forbids the generated key even then.
+SECRET_KEY = env_secret_key(
+    var_dir=VAR_DIR,
+    development=(DEBUG or env_bool("CONCORD_DEV", False))
+    and not env_bool("CONCORD_REQUIRE_SECRET_KEY", False),
+)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Served over HTTPS (CONCORD_HTTPS=1): redirect http, secure cookies and HSTS, so that
+# `manage.py check --deploy` is clean; off by default so the demo works on http://127.0.0.1.
+HTTPS = env_bool("CONCORD_HTTPS", False)
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # health checks probe the app over plain http
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env_int("CONCORD_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS and env_bool("CONCORD_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = HTTPS and env_bool("CONCORD_HSTS_PRELOAD", True)
+if env_bool("CONCORD_BEHIND_TLS_PROXY", False):
+    # Only behind a proxy that terminates TLS and sets this header itself.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# Content-Security-Policy (annotate.middleware): our own scripts only, never inline ones.
+# No inline style attributes either; <style> elements may be inline: wavesurfer draws
+# its waveform in a shadow DOM with one (tests/e2e/test_csp.py finds no violation).
+CONCORD_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "style-src-elem 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; "
+    "font-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+# Swagger UI's page (drf-spectacular) starts itself with an inline script: its page only.
+CONCORD_CSP_PAGES = {
+    "/api/docs/": CONCORD_CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'"),
+}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -48,6 +82,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "annotate.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # A database that is down answers 503 + Retry-After (annotate.middleware_db).
     "annotate.middleware_db.DatabaseUnavailableMiddleware",
@@ -81,6 +116,18 @@ DATABASES = {
     "default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'concord.sqlite3'}"),
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Sign-in refuses a username from an address for a while after repeated failures, on
+# every path (login page, admin, API token): annotate.auth.LockoutModelBackend.
+AUTHENTICATION_BACKENDS = ["annotate.auth.LockoutModelBackend"]
+CONCORD_LOGIN_MAX_FAILURES = env_int("CONCORD_LOGIN_MAX_FAILURES", 5, minimum=1)
+CONCORD_LOGIN_LOCKOUT_SECONDS = env_int("CONCORD_LOGIN_LOCKOUT_SECONDS", 300, minimum=1)
+# Rates of the throttled API endpoints ("N/s|min|hour|day"; empty: not throttled).
+CONCORD_TOKEN_RATE = env_rate("CONCORD_TOKEN_RATE", "20/min")  # per address
+CONCORD_RATING_RATE = env_rate("CONCORD_RATING_RATE", "120/min")  # per rater, beyond a human
+# Counters of sign-in failures and throttles. Per process: with N web workers an address
+# gets up to N times the limits, still far below what brute force needs.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -135,3 +135,13 @@ def client_for():
         return client
 
     return build
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttles and sign-in lockouts count in Django's cache: each test starts at zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -14,16 +14,30 @@ PROBE = (
 )
 
 
-def start(tmp_path, **env):
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY")
-    }
+SETTINGS_VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DEBUG",
+    "SECRET_KEY",
+    "SECRET_KEY_FILE",
+    "DATABASE_URL_FILE",
+    "CONCORD_DEV",
+    "CONCORD_HTTPS",
+    "CONCORD_REQUIRE_SECRET_KEY",
+    "ALLOWED_HOSTS",
+)
+A_REAL_KEY = "k3y-" + "x7Qp2v" * 10
+
+
+def start(tmp_path, *args, dev=True, **env):
+    """config.settings in a fresh process with only `env` set; `dev`: CONCORD_DEV=1."""
+    clean = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
     clean.update({"CONCORD_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"})
+    if dev:
+        clean["CONCORD_DEV"] = "1"
     clean.update(env)
     return subprocess.run(
-        [sys.executable, "-c", PROBE],
+        list(args) or [sys.executable, "-c", PROBE],
         cwd=ROOT,
         env=clean,
         capture_output=True,
@@ -33,7 +47,7 @@ def start(tmp_path, **env):
 
 
 def test_defaults_are_sqlite_and_a_filesystem_broker(tmp_path):
-    result = start(tmp_path)
+    result = start(tmp_path)  # in development: nothing else to set
     assert result.returncode == 0, result.stderr
     engine, broker, _, debug = result.stdout.split()
     assert engine == "django.db.backends.sqlite3"
@@ -76,6 +90,118 @@ def test_secret_key_from_a_file(tmp_path):
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
-    result = start(tmp_path, CONCORD_REQUIRE_SECRET_KEY="1")
+    result = start(tmp_path, dev=False)
     assert result.returncode != 0
-    assert "SECRET_KEY must be set" in result.stderr
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SECRET_KEY is not set" in result.stderr
+    assert "SECRET_KEY_FILE" in result.stderr  # the message says what to do
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_the_old_public_fallback_key_is_gone(tmp_path):
+    for env in ({}, {"CONCORD_REQUIRE_SECRET_KEY": "1"}):
+        result = start(tmp_path, dev=False, **env)
+        assert result.returncode != 0
+        assert "concord-insecure-development-key" not in result.stdout
+
+
+def test_require_secret_key_forbids_the_generated_key_even_in_development(tmp_path):
+    result = start(tmp_path, DEBUG="1", CONCORD_REQUIRE_SECRET_KEY="1")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+@pytest.mark.parametrize("key", ["changeme", "short-key", "django-insecure-" + "a" * 40])
+def test_production_refuses_a_placeholder_or_short_key(tmp_path, key):
+    result = start(tmp_path, dev=False, SECRET_KEY=key)
+    assert result.returncode != 0
+    assert "SECRET_KEY is a placeholder or shorter than 32 characters" in result.stderr
+    assert key not in result.stderr  # the message never echoes a secret
+
+
+@pytest.mark.parametrize("flag", [{"DEBUG": "1"}, {"CONCORD_DEV": "1"}])
+def test_development_generates_a_key_once_and_keeps_it_private(tmp_path, flag):
+    first = start(tmp_path, dev=False, **flag)
+    assert first.returncode == 0, first.stderr
+    kept = tmp_path / "secret_key"
+    key = first.stdout.split()[2]
+    assert kept.read_text().strip() == key
+    assert len(key) >= 50
+    assert kept.stat().st_mode & 0o077 == 0  # readable by its owner only
+    again = start(tmp_path, dev=False, **flag)
+    assert again.stdout.split()[2] == key  # sessions survive a restart
+    # Once generated, the key is used by later processes without the flag (manage.py
+    # commands after ./run demo): a real random key, never a public one.
+    later = start(tmp_path, dev=False)
+    assert later.returncode == 0, later.stderr
+    assert later.stdout.split()[2] == key
+
+
+def test_a_given_key_wins_over_the_generated_one(tmp_path):
+    assert start(tmp_path).returncode == 0
+    result = start(tmp_path, dev=False, SECRET_KEY=A_REAL_KEY)
+    assert result.stdout.split()[2] == A_REAL_KEY
+
+
+def test_database_url_from_a_file(tmp_path):
+    url = tmp_path / "database-url"
+    url.write_text("postgres://u:secret@db:5432/x\n")
+    result = start(tmp_path, DATABASE_URL_FILE=str(url))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "django.db.backends.postgresql"
+
+
+def _check_deploy(tmp_path, **env):
+    return start(
+        tmp_path,
+        sys.executable,
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        dev=False,
+        SECRET_KEY=A_REAL_KEY,
+        ALLOWED_HOSTS="concord.example.org",
+        **env,
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    result = _check_deploy(tmp_path, CONCORD_HTTPS="1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_https_settings_are_off_for_the_http_demo(tmp_path):
+    # Without CONCORD_HTTPS the demo works on http://127.0.0.1, and check --deploy says
+    # what production would lack.
+    result = _check_deploy(tmp_path)
+    assert result.returncode != 0
+    for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert warning in result.stdout + result.stderr
+
+
+def test_https_turns_on_redirect_hsts_and_secure_cookies(tmp_path):
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0, s.SESSION_COOKIE_SECURE, "
+        "s.CSRF_COOKIE_SECURE, s.SECURE_PROXY_SSL_HEADER)"
+    )
+    on = start(
+        tmp_path, sys.executable, "-c", probe, CONCORD_HTTPS="1", CONCORD_BEHIND_TLS_PROXY="1"
+    )
+    assert on.returncode == 0, on.stderr
+    assert on.stdout.split()[:4] == ["True", "True", "True", "True"]
+    assert "HTTP_X_FORWARDED_PROTO" in on.stdout
+    off = start(tmp_path, sys.executable, "-c", probe)
+    assert off.stdout.split() == ["False", "False", "False", "False", "None"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("CONCORD_RATING_RATE", "fast"), ("CONCORD_TOKEN_RATE", "0/min")]
+)
+def test_a_malformed_rate_fails_at_start(tmp_path, variable, value):
+    result = start(tmp_path, **{variable: value})
+    assert result.returncode != 0
+    assert f"{variable}={value!r} is not a rate" in result.stderr

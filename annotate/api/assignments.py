@@ -1,5 +1,8 @@
 """Ratings on leases, the leased audio, and a user's own ratings."""
 
+import io
+from typing import IO
+
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -15,16 +18,21 @@ from annotate.access import (
     signed_in,
     user_role,
 )
+from annotate.api.auth import RatingThrottle
 from annotate.api.filters import RatingFilter, filtered
 from annotate.api.inputs import RatingInput
 from annotate.api.serializers import ErrorSerializer, RatingSerializer, StaffRatingSerializer
-from annotate.models import Clip, Role
+from annotate.models import Role
 from annotate.selectors import ratings_visible_to
+from annotate.services.rater_audio import rater_audio_wav
 from annotate.services.ratings import rating_submit
 
 
 class RatingCreateApi(APIView):
-    """Rate the asking rater's own lease; anyone else's lease is the same 404 as none."""
+    """Rate the asking rater's own lease; anyone else's lease is the same 404 as none.
+    Throttled per rater (CONCORD_RATING_RATE, beyond what a listening human reaches)."""
+
+    throttle_classes = (RatingThrottle,)
 
     @extend_schema(request=RatingInput, responses={201: RatingSerializer, 200: RatingSerializer})
     def post(self, request: Request, assignment_id: int) -> Response:
@@ -44,19 +52,26 @@ class RatingCreateApi(APIView):
         )
 
 
-def _wav_response(clip: Clip) -> FileResponse:
-    response = FileResponse(clip.audio.open("rb"), content_type="audio/wav")
+def _wav_response(wav: IO[bytes], *, filename: str) -> FileResponse:
+    """A WAV, always as audio/wav under a neutral name: never the stored name (the
+    original's sha256, which public corpora publish) nor the original's."""
+    response = FileResponse(wav, content_type="audio/wav", filename=filename)
     response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
     return response
 
 
 class AssignmentAudioApi(APIView):
-    """The leased clip's audio, for the rater holding the lease only."""
+    """The leased clip's audio, for the rater holding the lease only, while it runs."""
 
     @extend_schema(responses={(200, "audio/wav"): bytes})
     def get(self, request: Request, assignment_id: int) -> FileResponse:
-        assignment = assignment_get_for_rater(user=signed_in(request), assignment_id=assignment_id)
-        return _wav_response(assignment.clip)
+        assignment = assignment_get_for_rater(
+            user=signed_in(request), assignment_id=assignment_id, live=True
+        )
+        return _wav_response(
+            io.BytesIO(rater_audio_wav(assignment=assignment)), filename="clip.wav"
+        )
 
 
 class ClipAudioApi(APIView):
@@ -64,7 +79,8 @@ class ClipAudioApi(APIView):
 
     @extend_schema(responses={(200, "audio/wav"): bytes})
     def get(self, request: Request, clip_id: int) -> FileResponse:
-        return _wav_response(clip_get_for_staff(user=signed_in(request), clip_id=clip_id))
+        clip = clip_get_for_staff(user=signed_in(request), clip_id=clip_id)
+        return _wav_response(clip.audio.open("rb"), filename=f"clip-{clip.pk}.wav")
 
 
 @extend_schema(

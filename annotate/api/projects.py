@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from annotate.access import (
     project_get_for_member,
+    project_get_for_rating,
     project_get_for_staff,
     projects_visible_to,
     signed_in,
@@ -91,7 +92,7 @@ class ProjectNextApi(APIView):
         "have paused it.",
     )
     def post(self, request: Request, project_id: int) -> Response:
-        project = project_get_for_member(user=signed_in(request), project_id=project_id)
+        project = project_get_for_rating(user=signed_in(request), project_id=project_id)
         project_require_running(project)
         assignment = assignment_next(rater=signed_in(request), project=project)
         if assignment is None:
@@ -104,7 +105,9 @@ class ProjectNextApi(APIView):
                 "clip": {
                     "id": clip.pk,
                     "audio_url": request.build_absolute_uri(audio_url),
-                    "duration_s": clip.duration_s,
+                    # To 0.1 s: a duration to the millisecond singles a clip out of a
+                    # public corpus.
+                    "duration_s": max(round(clip.duration_s, 1), 0.1),
                     "peaks": clip.peaks,
                 },
                 "targets": project.targets.all(),

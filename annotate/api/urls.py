@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.authtoken.views import ObtainAuthToken
 
 from annotate.api import (
     assignments,
     audits,
+    auth,
     clips,
     dashboard,
     export,
@@ -17,7 +17,7 @@ from annotate.api import (
 )
 
 urlpatterns = [
-    path("auth/token/", ObtainAuthToken.as_view(), name="auth-token"),
+    path("auth/token/", auth.TokenApi.as_view(), name="auth-token"),
     path("priors/", priors.PriorListApi.as_view(), name="prior-list"),
     path("projects/", projects.ProjectListApi.as_view(), name="project-list"),
     path(

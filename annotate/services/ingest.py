@@ -5,6 +5,8 @@ deduplicated by the sha256 of its original bytes. A file that cannot be taken is
 reported by name with its reason and leaves nothing behind; the rest go in.
 """
 
+import hashlib
+import hmac
 import logging
 import math
 import multiprocessing
@@ -205,6 +207,11 @@ def _store(*, project: Project, source: Source, clip: DecodedClip) -> Clip:
     return row
 
 
+def _unguessable_rank(project: Project, name: str) -> str:
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, f"{project.pk}:{name}".encode(), hashlib.sha256).hexdigest()
+
+
 def clips_import(
     *,
     project: Project,
@@ -237,6 +244,9 @@ def clips_import(
                 progress(1)
         else:
             todo.append(source)
+    # Clip ids must not follow the corpus's order, or a rater could map ids to a public
+    # corpus: register the clips in an order keyed by this installation's SECRET_KEY.
+    todo.sort(key=lambda source: _unguessable_rank(project, source.name))
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
     max_decode_seconds = float(settings.CONCORD_MAX_DECODE_SECONDS)
     try:

@@ -1,0 +1,84 @@
+"""Sign-in with a lockout after repeated failures (annotate.services.auth), on every path
+that signs in: the login page, the Django admin and the API token endpoint."""
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+
+from annotate.services.auth import (
+    login_failure_record,
+    login_failures_clear,
+    login_lockout_remaining,
+)
+
+
+def client_address(request: Any) -> str:
+    """The address a request came from, as the web server saw it."""
+    meta = getattr(request, "META", None) or {}
+    return str(meta.get("REMOTE_ADDR") or "unknown")
+
+
+def lockout_sentence(seconds: int) -> str:
+    minutes = max(1, round(seconds / 60))
+    return (
+        "Too many failed sign-ins for this username from your address: sign-in is locked "
+        f"for about {minutes} minute{'s' if minutes != 1 else ''}. Try again later."
+    )
+
+
+class LockoutModelBackend(ModelBackend):
+    """Django's model backend, refusing a username from an address while it is locked out
+    (PermissionDenied: no other backend is tried) and counting each failure."""
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> User | None:
+        if request is None or not isinstance(username, str):
+            # Management commands and scripts sign nobody in over the network.
+            return super().authenticate(request, username=username, password=password, **kwargs)
+        address = client_address(request)
+        if login_lockout_remaining(username=username, address=address):
+            raise PermissionDenied("locked out")
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is None:
+            login_failure_record(username=username, address=address)
+        else:
+            login_failures_clear(username=username, address=address)
+        return user
+
+
+class LockoutAuthenticationForm(AuthenticationForm):
+    """The login form, saying so when sign-in is locked out rather than 'wrong password'."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "Your username and password didn't match. Please try again.",
+    }
+
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username")
+        if isinstance(username, str) and (
+            seconds := login_lockout_remaining(
+                username=username, address=client_address(self.request)
+            )
+        ):
+            raise forms.ValidationError(lockout_sentence(seconds), code="locked_out")
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            if isinstance(username, str) and (
+                seconds := login_lockout_remaining(
+                    username=username, address=client_address(self.request)
+                )
+            ):
+                raise forms.ValidationError(lockout_sentence(seconds), code="locked_out") from None
+            raise
