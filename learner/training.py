@@ -510,6 +510,18 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
     threshold = choose_self_label_threshold(**choice, max_threshold=config.max_self_label_error)
     uncapped = choose_self_label_threshold(**choice)
     confident = worst_expected <= threshold
+    # The pool is scored by the deployed confidence, whose scale differs from the
+    # cross-fitted ones: carry the choice over as the share of development clips it labels.
+    deployed = (
+        threshold
+        if cross_fitted is None
+        else share_matched_threshold(
+            threshold,
+            chosen_on=worst_expected,
+            deployed=np.nanmax(dev_expected, axis=1),
+            ceiling=config.max_self_label_error,
+        )
+    )
     self_label = self_label_summary(
         config=config,
         human_bar=human_bar,
@@ -520,9 +532,10 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
         error=dev_error,
         label_error=label_error,
         checked_on=checked_on or "calibration_clips",
+        deployed_threshold=deployed,
     )
     report = {
-        "self_label_threshold": threshold,
+        "self_label_threshold": deployed,
         "dev_self_label_share": float(confident.mean()),
         "dev_machine_label_mae": float(np.nanmean(dev_error[confident]))
         if confident.any()
@@ -551,10 +564,28 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
         extractor_key=config.extractor_key,
         model=model,
         confidence=confidence,
-        self_label_threshold=threshold,
+        self_label_threshold=deployed,
         report=report,
         feature_normalisation=config.feature_normalisation,
     )
+
+
+def share_matched_threshold(
+    threshold: float,
+    *,
+    chosen_on: NDArray[np.float64],
+    deployed: NDArray[np.float64],
+    ceiling: float,
+) -> float:
+    """The deployed confidence's threshold that self-labels as many development clips as
+    `threshold` does on the expected errors it was chosen on (`chosen_on`, cross-fitted):
+    the deployed expected error of the k-th surest clip (ties go in together), never
+    above `ceiling`; 0 when the choice labels nothing."""
+    k = int(np.sum(chosen_on <= threshold)) if threshold > 0 else 0
+    ranked = np.sort(deployed[np.isfinite(deployed)])
+    if k == 0 or not len(ranked):
+        return 0.0
+    return float(min(ranked[min(k, len(ranked)) - 1], ceiling))
 
 
 def human_label_bars(
@@ -598,6 +629,7 @@ def self_label_summary(
     error: NDArray[np.float64],
     label_error: NDArray[np.float64] | None,
     checked_on: str = "calibration_clips",
+    deployed_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Why a round labels what it labels and no more, as numbers: the bars per target
     (the project's target error, the human-label error of a `rater_panel`-rater label of
@@ -612,7 +644,9 @@ def self_label_summary(
     measured error of the `surest_clips` development clips it is surest of (the 3 of
     lowest expected error, with every clip tied with them: the threshold cannot split
     ties), `surest_expected` their highest expected error: what missed the bar, or the
-    ceiling."""
+    ceiling. `chosen_threshold` is the threshold on `expected`; `threshold` the one the
+    deployed confidence applies (`deployed_threshold`, `share_matched_threshold`),
+    labelling the same development clips."""
     targets = config.targets
     per_target = np.asarray(expected, dtype=np.float64).reshape(len(error), -1)
     worst = np.nanmax(per_target, axis=1) if len(per_target) else np.zeros(0)
@@ -635,7 +669,8 @@ def self_label_summary(
             t: "human_label" if np.isfinite(h) and h < config.target_error else "target_error"
             for t, h in zip(targets, human_bar, strict=True)
         },
-        "threshold": threshold,
+        "threshold": threshold if deployed_threshold is None else deployed_threshold,
+        "chosen_threshold": threshold,
         "capped_by_max_error": capped,
         "checked_on": checked_on,
         "dev_clips": len(worst),
