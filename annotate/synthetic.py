@@ -70,12 +70,12 @@ def voice(
     rate = 3.0 + 2.0 * arousal + 0.2 * rng.normal()  # syllables per second
     f0_mean = speaker.base_f0 * (1.0 + 0.3 * arousal)
     # Positive valence: rising contour; negative: falling.
-    contour = 1.0 + 0.12 * valence * (t / seconds - 0.5) * 2
+    contour = 1.0 + 0.3 * valence * (t / seconds - 0.5) * 2
     vibrato = 1.0 + 0.02 * np.sin(2 * np.pi * (4 + 2 * arousal) * t)
     f0 = f0_mean * contour * vibrato
     phase = 2 * np.pi * np.cumsum(f0) / SR
     # Brightness: spectral tilt of the harmonics, flatter for positive valence and arousal.
-    tilt = 1.2 - 0.35 * valence - 0.25 * arousal
+    tilt = 1.2 - 0.6 * valence - 0.25 * arousal
     syllable_phase = (t * rate + rng.uniform()) % 1.0
     envelope = np.clip(np.sin(np.pi * syllable_phase) ** 2 - 0.15, 0, None)
     syllable_index = np.floor(t * rate).astype(int)
