@@ -86,18 +86,6 @@ def project_get_for_admin(*, user: User, project_id: int) -> Project:
     return project
 
 
-def project_get_for_rating(*, user: User, project_id: int) -> Project:
-    """A project the user may rate in now: a member (else NotFound) whom no admin has
-    blocked there (else 403 `rater_blocked`, a sentence the rating page shows)."""
-    project = project_get_for_member(user=user, project_id=project_id)
-    if RaterBlock.objects.filter(project=project, rater=user).exists():
-        raise PermissionDenied(
-            "you can no longer rate in this project; its researchers can tell you why",
-            code="rater_blocked",
-        )
-    return project
-
-
 def assignment_get_for_rater(*, user: User, assignment_id: int, live: bool = False) -> Assignment:
     """The user's own assignment (with its clip and project), in a project they still
     belong to and are not blocked in; with `live`, only while the lease runs (not rated,

@@ -25,6 +25,7 @@ SETTINGS_VARIABLES = (
     "CONCORD_HTTPS",
     "CONCORD_REQUIRE_SECRET_KEY",
     "ALLOWED_HOSTS",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",  # set by the browser tests' conftest; check --deploy refuses it
 )
 A_REAL_KEY = "k3y-" + "x7Qp2v" * 10
 

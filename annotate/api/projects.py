@@ -9,7 +9,6 @@ from rest_framework.views import APIView
 
 from annotate.access import (
     project_get_for_member,
-    project_get_for_rating,
     project_get_for_staff,
     projects_visible_to,
     signed_in,
@@ -92,7 +91,7 @@ class ProjectNextApi(APIView):
         "have paused it.",
     )
     def post(self, request: Request, project_id: int) -> Response:
-        project = project_get_for_rating(user=signed_in(request), project_id=project_id)
+        project = project_get_for_member(user=signed_in(request), project_id=project_id)
         project_require_running(project)
         assignment = assignment_next(rater=signed_in(request), project=project)
         if assignment is None:
