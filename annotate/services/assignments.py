@@ -42,17 +42,31 @@ def assignments_expire(*, project_id: int | None = None, now: datetime | None = 
         if connection.features.has_select_for_update_skip_locked:
             # A lease being rated right now is locked by the rating: leave it to the rating.
             overdue = overdue.select_for_update(skip_locked=True)
-        rows = list(overdue.values_list("id", "clip_id"))
-        if not rows:
-            return 0
-        Assignment.objects.filter(id__in=[row[0] for row in rows]).update(
-            status=AssignmentStatus.EXPIRED
+        return _give_back(list(overdue.values_list("id", "clip_id")))
+
+
+def _give_back(rows: list[tuple[int, int]]) -> int:
+    """Mark the (assignment id, clip id) leases expired and free their clips' slots."""
+    if not rows:
+        return 0
+    Assignment.objects.filter(id__in=[row[0] for row in rows]).update(
+        status=AssignmentStatus.EXPIRED
+    )
+    for clip_id, n_expired in Counter(clip_id for _, clip_id in rows).items():
+        Clip.objects.filter(pk=clip_id).update(
+            active_leases=Greatest(F("active_leases") - n_expired, 0)
         )
-        for clip_id, n_expired in Counter(clip_id for _, clip_id in rows).items():
-            Clip.objects.filter(pk=clip_id).update(
-                active_leases=Greatest(F("active_leases") - n_expired, 0)
-            )
     return len(rows)
+
+
+def assignments_release(*, project: Project, rater: User) -> int:
+    """End the rater's live leases in the project at once (they were blocked or removed):
+    their clips go back to other raters now, not when the leases would have expired."""
+    with transaction.atomic():
+        live = Assignment.objects.filter(
+            project=project, rater=rater, status=AssignmentStatus.ACTIVE
+        ).select_for_update()
+        return _give_back(list(live.values_list("id", "clip_id")))
 
 
 def _open_clips(project: Project) -> QuerySet[Clip]:

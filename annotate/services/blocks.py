@@ -80,6 +80,9 @@ def rater_block(
         )
         if was_excluded != exclude_ratings:
             _resettle(project=project, rater=rater)
+    from annotate.services.assignments import assignments_release  # it imports this module
+
+    assignments_release(project=project, rater=rater)
     return block
 
 

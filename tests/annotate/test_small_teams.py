@@ -137,3 +137,16 @@ def test_a_blocked_rater_is_told_so_and_gets_no_clip(client_for, rater, project,
     assert not Clip.objects.filter(active_leases__gt=0).exists()
     rater_unblock(project=project, rater=rater, by=admin)
     assert client_for(rater).post(f"/api/v1/projects/{project.pk}/next/").status_code == 200
+
+
+def test_blocking_a_rater_frees_their_lease_at_once(client_for, rater, project, clips, admin):
+    from annotate.models import Assignment
+    from annotate.services.blocks import rater_block
+
+    lease = client_for(rater).post(f"/api/v1/projects/{project.pk}/next/").json()
+    clip = Clip.objects.get(pk=lease["clip"]["id"])
+    assert clip.active_leases == 1
+    rater_block(project=project, rater=rater, by=admin, reason="", exclude_ratings=False)
+    clip.refresh_from_db()
+    assert clip.active_leases == 0
+    assert Assignment.objects.get(pk=lease["assignment"]["id"]).status == "expired"

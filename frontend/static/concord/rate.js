@@ -176,16 +176,22 @@
       const row = document.createElement("div");
       row.className = "scale";
       const id = `scale-${target.name}`;
-      row.innerHTML = `
-        <label for="${id}"><span class="key">${index + 1}</span> ${target.name}
-          <output id="${id}-value" class="value">${middle.toFixed(2)}</output></label>
-        <div class="slider">
-          <span class="anchor low">${target.anchor_low || target.min}</span>
-          <input type="range" id="${id}" name="${target.name}" min="${target.min}" max="${target.max}"
-                 step="0.01" value="${middle}" data-touched="false"
-                 aria-describedby="${id}-value">
-          <span class="anchor high">${target.anchor_high || target.max}</span>
-        </div>`;
+      // Built node by node: target names and anchors are admins' text, never markup.
+      const node = (tag, props = {}, ...children) => {
+        const e = document.createElement(tag);
+        Object.entries(props).forEach(([k, v]) => e.setAttribute(k, v));
+        e.append(...children);
+        return e;
+      };
+      const label = node("label", { for: id },
+        node("span", { class: "key" }, String(index + 1)), ` ${target.name} `,
+        node("output", { id: `${id}-value`, class: "value" }, middle.toFixed(2)));
+      const slider = node("div", { class: "slider" },
+        node("span", { class: "anchor low" }, String(target.anchor_low || target.min)),
+        node("input", { type: "range", id, name: target.name, min: target.min, max: target.max,
+          step: "0.01", value: middle, "data-touched": "false", "aria-describedby": `${id}-value` }),
+        node("span", { class: "anchor high" }, String(target.anchor_high || target.max)));
+      row.append(label, slider);
       const input = row.querySelector("input");
       const touch = () => {
         input.dataset.touched = "true";
