@@ -166,7 +166,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "annotate.api.pagination.Pagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular, plus the error responses each view can answer (annotate.api.schema).
+    "DEFAULT_SCHEMA_CLASS": "annotate.api.schema.ConcordAutoSchema",
     "EXCEPTION_HANDLER": "annotate.api.errors.exception_handler",
     # Bounded parsers: body size, JSON depth, digits, non-finite numbers, surrogates.
     "DEFAULT_PARSER_CLASSES": [

@@ -4,8 +4,8 @@ import io
 from typing import IO
 
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,11 +21,15 @@ from annotate.access import (
 from annotate.api.auth import RatingThrottle
 from annotate.api.filters import RatingFilter, filtered
 from annotate.api.inputs import RatingInput
+from annotate.api.parsers import SafeJSONParser
 from annotate.api.serializers import ErrorSerializer, RatingSerializer, StaffRatingSerializer
-from annotate.models import Role
+from annotate.models import RatingSource, Role
 from annotate.selectors import ratings_visible_to
 from annotate.services.rater_audio import rater_audio_wav
 from annotate.services.ratings import rating_submit
+
+# An object id as the filters take it (annotate.api.filters.IdFilter): a whole number >= 1.
+ID = {"type": "integer", "minimum": 1}
 
 
 class RatingCreateApi(APIView):
@@ -33,8 +37,17 @@ class RatingCreateApi(APIView):
     Throttled per rater (CONCORD_RATING_RATE, beyond what a listening human reaches)."""
 
     throttle_classes = (RatingThrottle,)
+    # JSON only: `time_spent_ms` must be a JSON integer, which a form cannot send.
+    parser_classes = (SafeJSONParser,)
 
-    @extend_schema(request=RatingInput, responses={201: RatingSerializer, 200: RatingSerializer})
+    @extend_schema(
+        request=RatingInput,
+        responses={
+            201: RatingSerializer,
+            200: RatingSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="the lease expired"),
+        },
+    )
     def post(self, request: Request, assignment_id: int) -> Response:
         assignment = assignment_get_for_rater(user=signed_in(request), assignment_id=assignment_id)
         data = RatingInput(data=request.data)
@@ -83,13 +96,24 @@ class ClipAudioApi(APIView):
         return _wav_response(clip.audio.open("rb"), filename=f"clip-{clip.pk}.wav")
 
 
+class RatingListItem(RatingSerializer):
+    """A rating as the list gives it (schema only): `rater` and `source` are there for
+    researchers and admins (StaffRatingSerializer), not for raters (RatingSerializer)."""
+
+    rater = serializers.IntegerField(required=False)
+    source = serializers.ChoiceField(choices=RatingSource.choices, required=False)  # type: ignore[assignment]  # a field, not Field.source
+
+    class Meta(RatingSerializer.Meta):
+        fields = [*RatingSerializer.Meta.fields, "rater", "source"]
+
+
 @extend_schema(
     parameters=[
-        OpenApiParameter("project", int, required=False, description="A project of yours."),
-        OpenApiParameter("clip", int, required=False, description="One clip's ratings."),
+        OpenApiParameter("project", ID, required=False, description="A project of yours."),
+        OpenApiParameter("clip", ID, required=False, description="One clip's ratings."),
     ],
     responses={
-        200: StaffRatingSerializer(many=True),
+        200: RatingListItem(many=True),
         400: ErrorSerializer,
         404: ErrorSerializer,
     },

@@ -116,6 +116,10 @@ def clips_filtered(*, project: Project, params: object) -> QuerySet[Clip]:
     return clips
 
 
+# As the filters take a number (django-filter's NumberFilter: a decimal within +-1e50).
+NUMBER = {"type": "number", "minimum": -1e50, "maximum": 1e50}
+
+
 @extend_schema_view(
     get=extend_schema(
         parameters=[
@@ -125,15 +129,15 @@ def clips_filtered(*, project: Project, params: object) -> QuerySet[Clip]:
             OpenApiParameter("target", str, required=False, description="A target of the project."),
             OpenApiParameter(
                 "confidence_min",
-                float,
+                NUMBER,
                 required=False,
                 description="Machine labels' expected error.",
             ),
-            OpenApiParameter("confidence_max", float, required=False),
+            OpenApiParameter("confidence_max", NUMBER, required=False),
             OpenApiParameter(
-                "agreement_min", float, required=False, description="Human labels' agreement."
+                "agreement_min", NUMBER, required=False, description="Human labels' agreement."
             ),
-            OpenApiParameter("agreement_max", float, required=False),
+            OpenApiParameter("agreement_max", NUMBER, required=False),
             OpenApiParameter(
                 "search", str, required=False, description="In corpus id, speaker, file name."
             ),

@@ -15,6 +15,7 @@ from annotate.access import (
     require_admin,
     signed_in,
 )
+from annotate.api.parsers import SafeJSONParser
 from annotate.api.serializers import ErrorSerializer
 from annotate.errors import NotFound
 from annotate.models import AuditEntry, ModelVersion
@@ -76,7 +77,9 @@ class ProjectSettingsOutput(ProjectSettingsSerializer):
 
 class SettingsErrorSerializer(ErrorSerializer):
     fields = serializers.DictField(  # type: ignore[assignment]  # a response field named "fields"
-        child=serializers.CharField(), help_text="Each refused setting with its reason."
+        child=serializers.CharField(),
+        required=False,  # absent from a 400 the parser gives (`parse_error`)
+        help_text="Each refused setting with its reason.",
     )
 
     class Meta:
@@ -85,6 +88,9 @@ class SettingsErrorSerializer(ErrorSerializer):
 
 class ProjectSettingsApi(APIView):
     """Read a project's settings (researchers and admins); change some (admins)."""
+
+    # JSON only: the settings are typed (numbers, booleans), which a form cannot send.
+    parser_classes = (SafeJSONParser,)
 
     @extend_schema(responses={200: ProjectSettingsOutput, **REFUSALS})
     def get(self, request: Request, project_id: int) -> Response:
