@@ -16,6 +16,7 @@ from django.db.models import Exists, F, OuterRef, QuerySet
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from annotate.errors import PermissionDenied
 from annotate.learning.crowd import serves_easy_first
 from annotate.models import (
     QUEUE_ORDER,
@@ -24,10 +25,10 @@ from annotate.models import (
     Clip,
     ClipState,
     Project,
+    RaterBlock,
     RaterProfile,
     Rating,
 )
-from annotate.services.blocks import rater_require_unblocked
 
 CANDIDATES_PER_CLAIM = 16
 
@@ -125,6 +126,17 @@ def _claim(
             clip=clip,
             rater=rater,
             expires_at=now + timedelta(seconds=project.lease_seconds),
+        )
+
+
+def rater_require_unblocked(*, project: Project, rater: User) -> None:
+    """PermissionDenied `rater_blocked`, with a sentence for the rater, when an admin has
+    blocked them in the project: they get no clip and can rate nothing there."""
+    if RaterBlock.objects.filter(project=project, rater=rater).exists():
+        raise PermissionDenied(
+            "The admins of this project have stopped your rating here, so there is nothing "
+            "for you to rate. If you think this is a mistake, contact them.",
+            code="rater_blocked",
         )
 
 

@@ -9,8 +9,9 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 
-from annotate.errors import NotFound, PermissionDenied, ValidationError
+from annotate.errors import NotFound, ValidationError
 from annotate.models import Project, RaterBlock, Rating
+from annotate.services.assignments import assignments_release
 from annotate.services.audit import audit_record, fields_of
 
 BLOCK_FIELDS = ["reason", "exclude_ratings"]
@@ -21,17 +22,6 @@ def _resettle(*, project: Project, rater: User) -> None:
     from annotate.services.ratings import clips_resettle
 
     clips_resettle(project=project, rater=rater)
-
-
-def rater_require_unblocked(*, project: Project, rater: User) -> None:
-    """PermissionDenied `rater_blocked`, with a sentence for the rater, when an admin has
-    blocked them in the project: they get no clip and can rate nothing there."""
-    if RaterBlock.objects.filter(project=project, rater=rater).exists():
-        raise PermissionDenied(
-            "The admins of this project have stopped your rating here, so there is nothing "
-            "for you to rate. If you think this is a mistake, contact them.",
-            code="rater_blocked",
-        )
 
 
 def rater_of_project(*, project: Project, user_id: int) -> User:
@@ -80,8 +70,6 @@ def rater_block(
         )
         if was_excluded != exclude_ratings:
             _resettle(project=project, rater=rater)
-    from annotate.services.assignments import assignments_release  # it imports this module
-
     assignments_release(project=project, rater=rater)
     return block
 
