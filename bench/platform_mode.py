@@ -231,6 +231,11 @@ def run_platform(corpus_dir: Path, args, out: Path) -> dict:
         while True:
             t0 = time.perf_counter()
             response = admin_client.post(f"/api/v1/projects/{project.pk}/retrain/")
+            if response.status_code == 400 and response.json().get("code") == "too_few_labels":
+                # Refused up front: the development speakers need more labels. Rate on.
+                if raters.cost >= max_cost or not raters.spend(budget):
+                    break
+                continue
             if response.status_code != 202:
                 raise RuntimeError(f"retrain refused: {response.status_code} {response.content!r}")
             run_id = response.json()["run"]["id"]
