@@ -114,9 +114,11 @@ class RatingExportRow(serializers.Serializer):
     clip_id = serializers.IntegerField()
     external_id = serializers.CharField(allow_null=True)
     rater = serializers.CharField(
-        help_text="The rater's user id, or with pseudonymise=1 a stable per-project pseudonym"
+        help_text="The rater's user id as text, or with pseudonymise=1 a stable "
+        "per-project pseudonym"
     )
     target_values = serializers.FloatField(
+        required=False,
         allow_null=True,
         help_text="Not a column itself: one column per target of the project, named "
         "after the target, with the rating's value (null where not rated).",

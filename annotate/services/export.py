@@ -175,7 +175,7 @@ def rating_rows(
     *, project: Project, pseudonymise: bool = False, chunk_size: int = 2000
 ) -> Iterator[Row]:
     """One row per rating of the project (`rating_columns`), in the order given. The
-    rater is their user id, or with `pseudonymise` a stable per-project pseudonym
+    rater is their user id as text, or with `pseudonymise` a stable per-project pseudonym
     (`rater_pseudonym`)."""
     target_names = list(project.targets.values_list("name", flat=True))
     columns = rating_columns(project=project)
@@ -197,7 +197,7 @@ def rating_rows(
         .iterator(chunk_size=chunk_size)
     )
     for rating_id, clip_id, external_id, rater_id, values, spent, source, created_at in ratings:
-        rater: object = rater_id
+        rater = str(rater_id)  # text either way: one type in JSON for ids and pseudonyms
         if pseudonymise:
             if rater_id not in pseudonyms:
                 pseudonyms[rater_id] = rater_pseudonym(rater_id=rater_id, project_id=project.pk)
