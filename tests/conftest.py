@@ -89,6 +89,37 @@ def make_clips(project, n: int, *, start_freq: float = 200.0):
     return clips
 
 
+def featured_project(*, n_clips: int, n_labelled: int, seed: int, **fields):
+    """A project of `n_clips` clips on 6 speakers with 16 random features each; the first
+    `n_labelled` are rated, with human labels that follow their first two features.
+    Returns (project, clips, features)."""
+    from annotate.models import Clip, ClipFeatures, ClipState, Label
+    from learner.features import get_extractor
+
+    project = make_project(**fields)
+    key = get_extractor(project.feature_extractor).cache_key
+    clips = make_clips(project, n_clips)
+    X = np.random.default_rng(seed).normal(size=(n_clips, 16)).astype("<f4")
+    for i, clip in enumerate(clips):
+        clip.speaker = f"s{i % 6}"
+        clip.save(update_fields=["speaker"])
+        ClipFeatures.objects.create(
+            clip=clip, extractor_key=key, values=X[i].tobytes(), n_features=16
+        )
+        if i < n_labelled:
+            for t, target in enumerate(("arousal", "valence")):
+                Label.objects.create(
+                    clip=clip,
+                    target=target,
+                    value=float(np.tanh(X[i, t])),
+                    source="human",
+                    n_ratings=2,
+                    agreement=0.9,
+                )
+            Clip.objects.filter(pk=clip.pk).update(state=ClipState.RATED, n_ratings=2)
+    return project, clips, X
+
+
 @pytest.fixture
 def project(db):
     return make_project()

@@ -58,9 +58,7 @@ def raters_cap(*, project: Project, available: int, n_ratings: int = 0) -> int:
     return min(project.max_raters, max(n_ratings + available, 1))
 
 
-def clip_settlement(
-    *, clip: Clip, project: Project, active_raters: set[int] | None = None
-) -> ClipSettlement:
+def clip_settlement(*, clip: Clip, project: Project) -> ClipSettlement:
     """Read the clip's ratings, its raters' reliability and own noise, and settle it.
 
     Ratings are weighted by each rater's own noise where the target's crowd noise is
@@ -69,11 +67,9 @@ def clip_settlement(
     `exclude_ratings` are left out. The clip wants at most `raters_cap` ratings.
     """
     targets = list(project.targets.all())
-    ratings = list(
-        Rating.objects.filter(clip=clip)
-        .exclude(rater_id__in=excluded_rater_ids(project))
-        .values_list("rater_id", "values")
-    )
+    every_rating = list(Rating.objects.filter(clip=clip).values_list("rater_id", "values"))
+    excluded = excluded_rater_ids(project)
+    ratings = [(rater_id, values) for rater_id, values in every_rating if rater_id not in excluded]
     rater_ids = [rater_id for rater_id, _ in ratings]
     reliability = dict(
         RaterProfile.objects.filter(user_id__in=rater_ids).values_list("user_id", "reliability")
@@ -91,10 +87,10 @@ def clip_settlement(
     rater_noise = np.array(
         [[own_noise.get((t.pk, r), np.nan) for t in targets] for r in rater_ids], dtype=np.float64
     ).reshape(shape)
-    active = active_rater_ids(project) if active_raters is None else active_raters
     # Everyone who rated the clip, excluded or not, has had their turn on it.
-    rated_it = set(Rating.objects.filter(clip=clip).values_list("rater_id", flat=True))
-    cap = raters_cap(project=project, available=len(active - rated_it), n_ratings=len(ratings))
+    rated_it = {rater_id for rater_id, _ in every_rating}
+    available = len(active_rater_ids(project) - rated_it)
+    cap = raters_cap(project=project, available=available, n_ratings=len(ratings))
     settlement = settle_clip(
         table,
         scale_min=np.array([t.scale_min for t in targets]),

@@ -23,7 +23,6 @@ from annotate.models import (
     AssignmentStatus,
     Clip,
     ClipFeatures,
-    ClipState,
     Label,
     ModelVersion,
     ProjectSnapshot,
@@ -36,8 +35,7 @@ from annotate.models import (
 )
 from annotate.services.assignments import assignment_next
 from annotate.services.ratings import rating_submit
-from learner.features import get_extractor
-from tests.conftest import make_clips, make_project, make_user
+from tests.conftest import featured_project, make_clips, make_project, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -103,28 +101,9 @@ def campaign(media_root):
     """A project under way: clips with features, human labels that follow them, ratings
     by four raters (one careless), an overdue lease, a queued training run; and a second
     project whose clips have no features yet and whose training run lost its worker."""
-    project = make_project(min_raters=2, max_raters=3, human_budget_per_round=5)
-    key = get_extractor(project.feature_extractor).cache_key
-    clips = make_clips(project, 44)
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(len(clips), 16)).astype("<f4")
-    for i, clip in enumerate(clips):
-        clip.speaker = f"s{i % 6}"
-        clip.save(update_fields=["speaker"])
-        ClipFeatures.objects.create(
-            clip=clip, extractor_key=key, values=X[i].tobytes(), n_features=16
-        )
-        if i < 32:
-            for t, target in enumerate(("arousal", "valence")):
-                Label.objects.create(
-                    clip=clip,
-                    target=target,
-                    value=float(np.tanh(X[i, t])),
-                    source="human",
-                    n_ratings=2,
-                    agreement=0.9,
-                )
-            Clip.objects.filter(pk=clip.pk).update(state=ClipState.RATED, n_ratings=2)
+    project, clips, X = featured_project(
+        n_clips=44, n_labelled=32, seed=1, min_raters=2, max_raters=3, human_budget_per_round=5
+    )
     raters = [make_user(f"r{i}", "rater", [project]) for i in range(4)]
     for _ in range(3):
         for i, rater in enumerate(raters):

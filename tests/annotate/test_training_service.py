@@ -25,7 +25,7 @@ from annotate.services.training import (
     training_runs_reap,
 )
 from learner.features import get_extractor, speaker_normalise
-from tests.conftest import make_clips, make_project, make_user
+from tests.conftest import featured_project, make_clips, make_project, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -33,28 +33,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def trained_project(media_root):
     """60 clips with features; 40 have human labels that follow the features."""
-    project = make_project(min_raters=2, human_budget_per_round=5)
-    rng = np.random.default_rng(0)
-    key = get_extractor(project.feature_extractor).cache_key
-    clips = make_clips(project, 60)
-    X = rng.normal(size=(60, 16)).astype("<f4")
-    for i, clip in enumerate(clips):
-        clip.speaker = f"s{i % 6}"
-        clip.save(update_fields=["speaker"])
-        ClipFeatures.objects.create(
-            clip=clip, extractor_key=key, values=X[i].tobytes(), n_features=16
-        )
-        if i < 40:
-            for t, target in enumerate(("arousal", "valence")):
-                Label.objects.create(
-                    clip=clip,
-                    target=target,
-                    value=float(np.tanh(X[i, t])),
-                    source="human",
-                    n_ratings=2,
-                    agreement=0.9,
-                )
-            Clip.objects.filter(pk=clip.pk).update(state=ClipState.RATED, n_ratings=2)
+    project, _, _ = featured_project(
+        n_clips=60, n_labelled=40, seed=0, min_raters=2, human_budget_per_round=5
+    )
     return project
 
 
