@@ -7,8 +7,10 @@ an object that does not exist and for one that is not the user's, word for word:
 tells a non-member that an object exists, nor which project owns it.
 """
 
+from datetime import datetime
+
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.exceptions import NotAuthenticated
@@ -21,9 +23,11 @@ from annotate.models import (
     Clip,
     Project,
     RaterBlock,
+    RaterProfile,
     Role,
     TrainingRun,
 )
+from annotate.services.assignments import RaterState
 
 
 def signed_in(request: Request | HttpRequest) -> User:
@@ -70,6 +74,39 @@ def project_get_for_member(*, user: User, project_id: int) -> Project:
     if project is None:
         raise _not_found("project", "no_project")
     return project
+
+
+def project_get_for_rater(
+    *, user: User, project_id: int, now: datetime
+) -> tuple[Project, RaterState]:
+    """A project the user may take part in (as project_get_for_member), with what the
+    next-clip request needs to know of the user's standing and leases there (one query)."""
+    leases = Assignment.objects.filter(project=OuterRef("pk"), status=AssignmentStatus.ACTIVE)
+    profile = RaterProfile.objects.filter(user=user)
+    project = (
+        projects_visible_to(user)
+        .filter(pk=project_id)
+        .annotate(
+            rater_blocked=Exists(RaterBlock.objects.filter(project=OuterRef("pk"), rater=user)),
+            overdue_leases=Exists(leases.filter(expires_at__lte=now)),
+            live_lease_id=Subquery(
+                leases.filter(rater=user, expires_at__gt=now).order_by("id").values("id")[:1]
+            ),
+            rater_reliability=Subquery(profile.values("reliability")),
+            rater_reliability_n=Subquery(profile.values("reliability_n")),
+        )
+        .first()
+    )
+    if project is None:
+        raise _not_found("project", "no_project")
+    # The annotations above.
+    return project, RaterState(
+        blocked=bool(project.rater_blocked),
+        overdue_leases=bool(project.overdue_leases),
+        live_lease_id=project.live_lease_id,
+        reliability=project.rater_reliability,
+        reliability_n=project.rater_reliability_n,
+    )
 
 
 def project_get_for_staff(*, user: User, project_id: int) -> Project:

@@ -55,6 +55,15 @@ class LockoutModelBackend(ModelBackend):
             login_failures_clear(username=username, address=address)
         return user
 
+    def get_user(self, user_id: Any) -> User | None:
+        """The session's user with their profile (role, reliability) in the same query:
+        every API view reads the role (annotate.access.user_role)."""
+        try:
+            user = User._default_manager.select_related("profile").get(pk=user_id)
+        except User.DoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None
+
 
 class LockoutAuthenticationForm(AuthenticationForm):
     """The login form, saying so when sign-in is locked out rather than 'wrong password'."""

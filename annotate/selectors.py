@@ -3,7 +3,8 @@
 from datetime import datetime, time
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotate.access import projects_visible_to, user_role
@@ -76,19 +77,44 @@ def rater_progress(*, rater: User, project: Project) -> dict:
     """What a rater has done, and how many clips are still open to them.
 
     `left` counts clips awaiting humans that the rater has not rated, as the difference
-    of two indexed counts rather than an anti-join over the whole pool.
+    of two indexed counts rather than an anti-join over the whole pool; all in one query.
     """
     today = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
-    mine = Rating.objects.filter(rater=rater, clip__project=project)
-    awaiting = Clip.objects.filter(project=project, state=ClipState.AWAITING_HUMANS).count()
-    awaiting_rated = mine.filter(clip__state=ClipState.AWAITING_HUMANS).count()
-    counts = mine.aggregate(
-        done_total=Count("id"), done_today=Count("id", filter=Q(created_at__gte=today))
+    awaiting = (
+        Clip.objects.filter(project=OuterRef("pk"), state=ClipState.AWAITING_HUMANS)
+        .order_by()
+        .values("project")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    mine = (
+        Rating.objects.filter(rater=rater, clip__project=OuterRef("pk")).order_by().values("rater")
+    )
+    counts = (
+        Project.objects.filter(pk=project.pk)
+        .annotate(
+            awaiting=Coalesce(Subquery(awaiting), 0),
+            done_total=Coalesce(Subquery(mine.annotate(n=Count("id")).values("n")), 0),
+            done_today=Coalesce(
+                Subquery(mine.annotate(n=Count("id", filter=Q(created_at__gte=today))).values("n")),
+                0,
+            ),
+            awaiting_rated=Coalesce(
+                Subquery(
+                    mine.annotate(
+                        n=Count("id", filter=Q(clip__state=ClipState.AWAITING_HUMANS))
+                    ).values("n")
+                ),
+                0,
+            ),
+        )
+        .values("awaiting", "done_total", "done_today", "awaiting_rated")
+        .get()
     )
     return {
         "done_today": counts["done_today"],
         "done_total": counts["done_total"],
-        "left": awaiting - awaiting_rated,
+        "left": counts["awaiting"] - counts["awaiting_rated"],
     }
 
 

@@ -1,6 +1,7 @@
 """Projects, the next clip for a rater, progress and stats."""
 
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -9,6 +10,7 @@ from rest_framework.views import APIView
 
 from annotate.access import (
     project_get_for_member,
+    project_get_for_rater,
     project_get_for_staff,
     projects_visible_to,
     signed_in,
@@ -91,9 +93,12 @@ class ProjectNextApi(APIView):
         "have paused it.",
     )
     def post(self, request: Request, project_id: int) -> Response:
-        project = project_get_for_member(user=signed_in(request), project_id=project_id)
+        rater = signed_in(request)
+        project, known = project_get_for_rater(
+            user=rater, project_id=project_id, now=timezone.now()
+        )
         project_require_running(project)
-        assignment = assignment_next(rater=signed_in(request), project=project)
+        assignment = assignment_next(rater=rater, project=project, known=known)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         clip = assignment.clip
@@ -110,7 +115,7 @@ class ProjectNextApi(APIView):
                     "peaks": clip.peaks,
                 },
                 "targets": project.targets.all(),
-                "progress": rater_progress(rater=signed_in(request), project=project),
+                "progress": rater_progress(rater=rater, project=project),
             }
         )
         return Response(output.data)

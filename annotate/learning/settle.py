@@ -1,17 +1,17 @@
 """A clip's ratings -> its labels, agreement and how many raters it still wants."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from django.contrib.auth.models import User
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from annotate.models import (
     Clip,
     Project,
     RaterBlock,
     RaterNoise,
-    RaterProfile,
     Rating,
     Role,
     Target,
@@ -58,28 +58,46 @@ def raters_cap(*, project: Project, available: int, n_ratings: int = 0) -> int:
     return min(project.max_raters, max(n_ratings + available, 1))
 
 
-def clip_settlement(*, clip: Clip, project: Project) -> ClipSettlement:
+def clip_settlement(
+    *, clip: Clip, project: Project, targets: Sequence[Target] | None = None
+) -> ClipSettlement:
     """Read the clip's ratings, its raters' reliability and own noise, and settle it.
 
     Ratings are weighted by each rater's own noise where the target's crowd noise is
     known, else by reliability (learner.raters.clip_label); raters not yet measured
     count as the crowd (noise) or as reliability 1. Ratings of raters blocked with
     `exclude_ratings` are left out. The clip wants at most `raters_cap` ratings.
+    `targets`: the project's targets when the caller has read them already.
+
+    Three queries whatever the clip, its raters or the targets: the ratings with each
+    rater's reliability and exclusion, the raters' own noise, and the active raters.
     """
-    targets = list(project.targets.all())
-    every_rating = list(Rating.objects.filter(clip=clip).values_list("rater_id", "values"))
-    excluded = excluded_rater_ids(project)
-    ratings = [(rater_id, values) for rater_id, values in every_rating if rater_id not in excluded]
-    rater_ids = [rater_id for rater_id, _ in ratings]
-    reliability = dict(
-        RaterProfile.objects.filter(user_id__in=rater_ids).values_list("user_id", "reliability")
+    targets = list(project.targets.all()) if targets is None else list(targets)
+    excluded_q = RaterBlock.objects.filter(
+        project=project, rater=OuterRef("rater_id"), exclude_ratings=True
     )
-    own_noise = {
-        (target_id, rater_id): noise
-        for target_id, rater_id, noise in RaterNoise.objects.filter(
-            target__project=project, rater_id__in=rater_ids
-        ).values_list("target_id", "rater_id", "noise")
+    every_rating = list(
+        Rating.objects.filter(clip=clip)
+        .annotate(excluded=Exists(excluded_q))
+        .values_list("rater_id", "values", "rater__profile__reliability", "excluded")
+    )
+    ratings = [(rater_id, values) for rater_id, values, _, excluded in every_rating if not excluded]
+    rater_ids = [rater_id for rater_id, _ in ratings]
+    reliability = {
+        rater_id: value
+        for rater_id, _, value, excluded in every_rating
+        if not excluded and value is not None
     }
+    own_noise = (
+        {
+            (target_id, rater_id): noise
+            for target_id, rater_id, noise in RaterNoise.objects.filter(
+                target__project=project, rater_id__in=rater_ids
+            ).values_list("target_id", "rater_id", "noise")
+        }
+        if rater_ids
+        else {}
+    )
     shape = (len(ratings), len(targets))
     table = np.array(
         [[values.get(t.name) for t in targets] for _, values in ratings], dtype=np.float64
@@ -88,7 +106,7 @@ def clip_settlement(*, clip: Clip, project: Project) -> ClipSettlement:
         [[own_noise.get((t.pk, r), np.nan) for t in targets] for r in rater_ids], dtype=np.float64
     ).reshape(shape)
     # Everyone who rated the clip, excluded or not, has had their turn on it.
-    rated_it = {rater_id for rater_id, _ in every_rating}
+    rated_it = {rater_id for rater_id, *_ in every_rating}
     available = len(active_rater_ids(project) - rated_it)
     cap = raters_cap(project=project, available=available, n_ratings=len(ratings))
     settlement = settle_clip(

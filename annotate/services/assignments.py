@@ -8,11 +8,12 @@ never waits behind another rater's claim.
 """
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -53,10 +54,15 @@ def _give_back(rows: list[tuple[int, int]]) -> int:
     Assignment.objects.filter(id__in=[row[0] for row in rows]).update(
         status=AssignmentStatus.EXPIRED
     )
-    for clip_id, n_expired in Counter(clip_id for _, clip_id in rows).items():
-        Clip.objects.filter(pk=clip_id).update(
-            active_leases=Greatest(F("active_leases") - n_expired, 0)
-        )
+    expired = Counter(clip_id for _, clip_id in rows)
+    # One UPDATE for every clip, however many leases ran out.
+    n_expired = Case(
+        *(When(pk=clip_id, then=Value(n)) for clip_id, n in expired.items()),
+        output_field=IntegerField(),
+    )
+    Clip.objects.filter(pk__in=list(expired)).update(
+        active_leases=Greatest(F("active_leases") - n_expired, 0)
+    )
     return len(rows)
 
 
@@ -85,6 +91,26 @@ def _queue_order(clips: QuerySet[Clip], *, easy_first: bool = False) -> QuerySet
     if easy_first:
         return clips.order_by("priority", "-n_ratings", "id")
     return clips.order_by(*QUEUE_ORDER)
+
+
+@dataclass(frozen=True)
+class RaterState:
+    """What the next-clip request already read with the project
+    (annotate.access.project_get_for_rater), so that it is not read again: whether the
+    rater is blocked in the project, their reliability as it is now (None: no profile),
+    whether any lease of the project was overdue, and the rater's live lease there."""
+
+    blocked: bool
+    reliability: float | None
+    reliability_n: int | None
+    overdue_leases: bool
+    live_lease_id: int | None
+
+    def easy_first(self) -> bool:
+        if self.reliability is None:
+            return serves_easy_first(None)
+        profile = RaterProfile(reliability=self.reliability, reliability_n=self.reliability_n or 0)
+        return serves_easy_first(profile)
 
 
 def _easy_first(rater: User) -> bool:
@@ -129,10 +155,13 @@ def _claim(
         )
 
 
-def rater_require_unblocked(*, project: Project, rater: User) -> None:
+def rater_require_unblocked(*, project: Project, rater: User, blocked: bool | None = None) -> None:
     """PermissionDenied `rater_blocked`, with a sentence for the rater, when an admin has
-    blocked them in the project: they get no clip and can rate nothing there."""
-    if RaterBlock.objects.filter(project=project, rater=rater).exists():
+    blocked them in the project: they get no clip and can rate nothing there. `blocked`:
+    the block state the caller read in this request (None: read it here)."""
+    if blocked is None:
+        blocked = RaterBlock.objects.filter(project=project, rater=rater).exists()
+    if blocked:
         raise PermissionDenied(
             "The admins of this project have stopped your rating here, so there is nothing "
             "for you to rate. If you think this is a mistake, contact them.",
@@ -161,20 +190,27 @@ def _undefer_one(*, rater: User, project: Project) -> bool:
     return True
 
 
-def assignment_next(*, rater: User, project: Project) -> Assignment | None:
+def assignment_next(
+    *, rater: User, project: Project, known: RaterState | None = None
+) -> Assignment | None:
     """Lease the rater the most wanted clip they have not rated, or None when none is left.
 
     A rater who already holds a live lease in the project gets that lease back, so a
-    retried request never hoards clips.
+    retried request never hoards clips. `known`: the rater's block state and profile as
+    the caller read them in this request (else they are read here).
     """
-    rater_require_unblocked(project=project, rater=rater)
+    rater_require_unblocked(
+        project=project, rater=rater, blocked=None if known is None else known.blocked
+    )
     now = timezone.now()
-    assignments_expire(project_id=project.pk, now=now)
-    live = _live_lease(rater=rater, project=project, now=now)
-    if live is not None:
-        return live
+    if known is None or known.overdue_leases:
+        assignments_expire(project_id=project.pk, now=now)
+    if known is None or known.live_lease_id is not None:
+        live = _live_lease(rater=rater, project=project, now=now)
+        if live is not None:
+            return live
     already_rated = Rating.objects.filter(clip=OuterRef("pk"), rater=rater)
-    easy_first = _easy_first(rater)
+    easy_first = _easy_first(rater) if known is None else known.easy_first()
     skip_locked = connection.features.has_select_for_update_skip_locked
     # Early passes skip clips another rater is claiming this instant; the last one waits
     # for them, so a transient lock never turns into a wrong "nothing left".

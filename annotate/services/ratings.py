@@ -7,12 +7,11 @@ from datetime import datetime
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.db.models.functions import Greatest
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from annotate.errors import Conflict, NotFound, ValidationError
-from annotate.learning.settle import clip_settlement
+from annotate.learning.settle import ClipSettlement, clip_settlement
 from annotate.models import (
     Assignment,
     AssignmentStatus,
@@ -106,6 +105,20 @@ def _replayed(*, rater: User, client_token: str, assignment_id: int) -> Rating |
     return rating
 
 
+def _lease_conflict(*, assignment: Assignment, now: datetime) -> Conflict | None:
+    """Why the lease cannot be rated (already rated, or expired), or None while it runs."""
+    assignment.refresh_from_db(fields=["status"])
+    if assignment.status == AssignmentStatus.COMPLETED:
+        return Conflict(f"assignment {assignment.pk} was already rated", code="already_rated")
+    if assignment.status == AssignmentStatus.ACTIVE and assignment.expires_at > now:
+        return None
+    return Conflict(
+        f"the lease of assignment {assignment.pk} expired at "
+        f"{assignment.expires_at.isoformat()}; ask for the next clip",
+        code="lease_expired",
+    )
+
+
 def _lease_complete(*, assignment: Assignment, now: datetime) -> None:
     """Mark the live lease completed, or say why it cannot be rated (409)."""
     completed = Assignment.objects.filter(
@@ -113,14 +126,56 @@ def _lease_complete(*, assignment: Assignment, now: datetime) -> None:
     ).update(status=AssignmentStatus.COMPLETED)
     if completed:
         return
-    assignment.refresh_from_db(fields=["status"])
-    if assignment.status == AssignmentStatus.COMPLETED:
-        raise Conflict(f"assignment {assignment.pk} was already rated", code="already_rated")
-    raise Conflict(
+    raise _lease_conflict(assignment=assignment, now=now) or Conflict(
         f"the lease of assignment {assignment.pk} expired at "
         f"{assignment.expires_at.isoformat()}; ask for the next clip",
         code="lease_expired",
     )
+
+
+def _rating_store(
+    *,
+    rater: User,
+    assignment: Assignment,
+    values: object,
+    client_token: str,
+    time_spent_ms: int | None,
+) -> Rating:
+    """Validate and store a new rating for the lease; raises when it cannot be stored
+    (the caller then looks for a replay of the same client_token)."""
+    if assignment.rater_id != rater.pk:
+        raise NotFound("this assignment does not exist or is not yours", code="no_assignment")
+    project = assignment.project
+    targets = list(project.targets.all())
+    checked_values = rating_values_validate(targets=targets, values=values)
+    if time_spent_ms is not None and (
+        isinstance(time_spent_ms, bool)
+        or not isinstance(time_spent_ms, int)
+        or not 0 <= time_spent_ms <= MAX_TIME_SPENT_MS
+    ):
+        raise ValidationError(
+            f"time_spent_ms must be an integer from 0 to {MAX_TIME_SPENT_MS}",
+            code="bad_time_spent",
+        )
+    with transaction.atomic():
+        _lease_complete(assignment=assignment, now=timezone.now())
+        try:
+            # No savepoint: a broken unique constraint rolls the whole rating back,
+            # the lease's completion included.
+            rating = Rating.objects.create(
+                clip_id=assignment.clip_id,
+                rater=rater,
+                assignment=assignment,
+                values=checked_values,
+                time_spent_ms=time_spent_ms,
+                client_token=client_token,
+            )
+        except IntegrityError:
+            raise Conflict("you have already rated this clip", code="already_rated") from None
+        # The lease's slot is given back in the same write that settles the clip.
+        clip_settle(clip_id=assignment.clip_id, targets=targets, release_lease=True)
+        transaction.on_commit(lambda: _after_rating(project.pk))
+    return rating
 
 
 def rating_submit(
@@ -133,10 +188,14 @@ def rating_submit(
 ) -> SubmitResult:
     """Store a rater's rating for their lease, exactly once per client_token.
 
-    The same request again returns the stored rating (created=False). Completes the
-    lease, updates the clip's counters and label, and decides whether it needs more
-    raters (`clip_settle`). `assignment` is the rater's own lease, as
+    The same request again returns the stored rating (created=False); a client_token
+    already used for another assignment is a 409 `token_reused`. Completes the lease,
+    updates the clip's counters and label, and decides whether it needs more raters
+    (`clip_settle`). `assignment` is the rater's own lease, as
     `annotate.access.assignment_get_for_rater` resolves it (with its clip and project).
+
+    The stored rating of a replay is looked up only when the rating cannot be stored
+    (the unique client_token refuses a second one), so a new rating costs no query for it.
     """
     if (
         not isinstance(client_token, str)
@@ -146,50 +205,21 @@ def rating_submit(
             f"client_token must be a string of {MIN_CLIENT_TOKEN} to {MAX_CLIENT_TOKEN} characters",
             code="bad_token",
         )
-    if (
-        replay := _replayed(rater=rater, client_token=client_token, assignment_id=assignment.pk)
-    ) is not None:
-        return SubmitResult(replay, created=False)
-    if assignment.rater_id != rater.pk:
-        raise NotFound("this assignment does not exist or is not yours", code="no_assignment")
-    project = assignment.project
-    checked_values = rating_values_validate(targets=list(project.targets.all()), values=values)
-    if time_spent_ms is not None and (
-        isinstance(time_spent_ms, bool)
-        or not isinstance(time_spent_ms, int)
-        or not 0 <= time_spent_ms <= MAX_TIME_SPENT_MS
-    ):
-        raise ValidationError(
-            f"time_spent_ms must be an integer from 0 to {MAX_TIME_SPENT_MS}",
-            code="bad_time_spent",
+    try:
+        rating = _rating_store(
+            rater=rater,
+            assignment=assignment,
+            values=values,
+            client_token=client_token,
+            time_spent_ms=time_spent_ms,
         )
-
-    with transaction.atomic():
-        try:
-            _lease_complete(assignment=assignment, now=timezone.now())
-        except Conflict:
-            # A parallel copy of this very request may have just won.
-            replay = _replayed(rater=rater, client_token=client_token, assignment_id=assignment.pk)
-            if replay is not None:
-                return SubmitResult(replay, created=False)
-            raise
-        try:
-            with transaction.atomic():
-                rating = Rating.objects.create(
-                    clip_id=assignment.clip_id,
-                    rater=rater,
-                    assignment=assignment,
-                    values=checked_values,
-                    time_spent_ms=time_spent_ms,
-                    client_token=client_token,
-                )
-        except IntegrityError:
-            raise Conflict("you have already rated this clip", code="already_rated") from None
-        Clip.objects.filter(pk=assignment.clip_id).update(
-            active_leases=Greatest(F("active_leases") - 1, 0)
-        )
-        clip_settle(clip_id=assignment.clip_id)
-        transaction.on_commit(lambda: _after_rating(project.pk))
+    except (ValidationError, NotFound, Conflict):
+        # A replay (or a parallel copy of this very request that won) gets the stored
+        # rating back, whatever the refusal would have been.
+        replay = _replayed(rater=rater, client_token=client_token, assignment_id=assignment.pk)
+        if replay is not None:
+            return SubmitResult(replay, created=False)
+        raise
     return SubmitResult(rating, created=True)
 
 
@@ -200,33 +230,61 @@ def _after_rating(project_id: int) -> None:
     enqueue(project_after_ratings_task, project_id, timezone.now().isoformat())
 
 
-def _human_label_write(
-    *, clip: Clip, target: str, value: float, n_ratings: int, agreement: float
-) -> None:
-    live = (
-        Label.objects.select_for_update()
-        .filter(clip=clip, target=target, revoked_at__isnull=True)
-        .first()
-    )
-    if live is not None and live.source == LabelSource.HUMAN:
-        live.value, live.n_ratings, live.agreement = value, n_ratings, agreement
-        live.save(update_fields=["value", "n_ratings", "agreement"])
-        return
-    if live is not None:
-        live.revoked_at = timezone.now()
-        live.revoked_reason = "human ratings arrived"
-        live.save(update_fields=["revoked_at", "revoked_reason"])
-    Label.objects.create(
-        clip=clip,
-        target=target,
-        value=value,
-        source=LabelSource.HUMAN,
-        n_ratings=n_ratings,
-        agreement=agreement,
-    )
+def _human_labels_write(*, clip: Clip, plan: ClipSettlement) -> None:
+    """Write the clip's human labels from its settlement, in a fixed number of queries
+    whatever the number of targets: lock the live labels, revoke what goes, create what
+    is new, update what stays."""
+    settled = plan.settlement
+    now = timezone.now()
+    live = {
+        label.target: label
+        for label in Label.objects.select_for_update().filter(clip=clip, revoked_at__isnull=True)
+    }
+    excluded: list[int] = []  # human labels whose every rating was excluded (a blocked rater's)
+    replaced: list[int] = []  # machine labels human ratings replace
+    new: list[Label] = []
+    kept: list[Label] = []
+    for t, target in enumerate(plan.targets):
+        label = live.get(target.name)
+        if settled.counts[t] == 0:
+            if label is not None and label.source == LabelSource.HUMAN:
+                excluded.append(label.pk)
+            continue
+        value, n_ratings = float(settled.labels[t]), int(settled.counts[t])
+        agreement = float(settled.agreement[t])
+        if label is not None and label.source == LabelSource.HUMAN:
+            label.value, label.n_ratings, label.agreement = value, n_ratings, agreement
+            kept.append(label)
+            continue
+        if label is not None:
+            replaced.append(label.pk)
+        new.append(
+            Label(
+                clip=clip,
+                target=target.name,
+                value=value,
+                source=LabelSource.HUMAN,
+                n_ratings=n_ratings,
+                agreement=agreement,
+            )
+        )
+    if excluded or replaced:
+        Label.objects.filter(pk__in=excluded + replaced).update(
+            revoked_at=now,
+            revoked_reason=Case(
+                When(pk__in=excluded, then=Value("its ratings were excluded")),
+                default=Value("human ratings arrived"),
+            ),
+        )
+    if new:
+        Label.objects.bulk_create(new)
+    if kept:
+        Label.objects.bulk_update(kept, ["value", "n_ratings", "agreement"])
 
 
-def clip_settle(*, clip_id: int) -> Clip:
+def clip_settle(
+    *, clip_id: int, targets: Sequence[Target] | None = None, release_lease: bool = False
+) -> Clip:
     """Recompute a clip's human labels, agreement and state from all its ratings.
 
     The labels and the raters it still wants come from annotate.learning.settle
@@ -237,26 +295,22 @@ def clip_settle(*, clip_id: int) -> Clip:
     agreement is below `agreement_target`; never beyond `max_raters`. A clip open to
     humans then stays with them while it has fewer ratings than wanted, else it is
     rated. Safe to call again at any time.
+
+    `targets`: the project's targets when the caller has read them already;
+    `release_lease`: a lease of the clip was just rated, so one leased slot is given back
+    (in the same UPDATE, under the clip's row lock). A fixed number of queries whatever
+    the clip's ratings, raters or the project's targets.
     """
-    with transaction.atomic():
+    # Nested in a rating's transaction it needs no savepoint of its own: any error rolls
+    # the rating back too.
+    with transaction.atomic(savepoint=False):
         clip = Clip.objects.select_for_update().select_related("project").get(pk=clip_id)
         project: Project = clip.project
-        plan = clip_settlement(clip=clip, project=project)
+        if release_lease:
+            clip.active_leases = max(clip.active_leases - 1, 0)
+        plan = clip_settlement(clip=clip, project=project, targets=targets)
         settled = plan.settlement
-        for t, target in enumerate(plan.targets):
-            if settled.counts[t] == 0:
-                # Every rating of it was excluded (a blocked rater's): no human label left.
-                Label.objects.filter(
-                    clip=clip, target=target.name, source=LabelSource.HUMAN, revoked_at=None
-                ).update(revoked_at=timezone.now(), revoked_reason="its ratings were excluded")
-                continue
-            _human_label_write(
-                clip=clip,
-                target=target.name,
-                value=float(settled.labels[t]),
-                n_ratings=int(settled.counts[t]),
-                agreement=float(settled.agreement[t]),
-            )
+        _human_labels_write(clip=clip, plan=plan)
         clip.n_ratings = settled.n_ratings
         if settled.n_ratings and clip.state in (ClipState.AWAITING_HUMANS, ClipState.RATED):
             clip.ratings_wanted = settled.ratings_wanted
@@ -264,7 +318,8 @@ def clip_settle(*, clip_id: int) -> Clip:
         elif not settled.n_ratings and clip.state == ClipState.RATED:
             clip.ratings_wanted = project.min_raters
             clip.state = ClipState.AWAITING_HUMANS
-        clip.save(update_fields=["n_ratings", "ratings_wanted", "state"])
+        fields = ["n_ratings", "ratings_wanted", "state"]
+        clip.save(update_fields=[*fields, "active_leases"] if release_lease else fields)
     return clip
 
 
