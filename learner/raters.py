@@ -152,6 +152,24 @@ def label_standard_error(
     return weighted_label(ratings, noise, prior_strength=prior_strength)[1]
 
 
+def settled_label_error(
+    ratings: NDArray[np.float64], noise: NDArray[np.float64], *, prior_strength: float = 1.0
+) -> NDArray[np.float64]:
+    """The standard error of a clip's label as reported and used to measure models
+    against it, per target: what its raters' noise alone allows
+    (1 / sqrt(sum 1 / noise^2)), or more where its ratings disagree beyond that noise
+    (`weighted_label`), never less. For normal errors a mean's error does not depend on
+    how closely its ratings agree, and a clip stops getting raters when its first
+    ratings happen to agree (`needs_another_rater`): read from that agreement, settled
+    labels look surer than they are (on the demo crowd, 0.12 against a real 0.21)."""
+    ratings = np.atleast_2d(np.asarray(ratings, dtype=np.float64))
+    noise = np.broadcast_to(np.asarray(noise, dtype=np.float64), ratings.shape)
+    present = np.isfinite(ratings)
+    with np.errstate(divide="ignore"):
+        from_noise = 1.0 / np.sqrt(np.where(present, 1.0 / noise**2, 0.0).sum(axis=0))
+    return np.fmax(from_noise, label_standard_error(ratings, noise, prior_strength=prior_strength))
+
+
 def needs_another_rater(
     ratings: NDArray[np.float64],
     noise: NDArray[np.float64],

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from annotate.models import Project, RaterBlock, RaterNoise, Rating, Target
-from learner.raters import weighted_label
+from learner.raters import settled_label_error
 
 __all__ = ["human_label_errors", "label_errors", "rater_noise_of"]
 
@@ -34,8 +34,9 @@ def human_label_errors(
 
     `ratings` are (clip id, rater id, values) and `rater_noise` maps (target id, rater
     id) to the rater's own noise. Where the crowd's noise on a target is known, each
-    rating counts with its rater's own noise, else the crowd's (`weighted_label`, the
-    weighting the label itself uses). While it is unknown the error is the ratings'
+    rating counts with its rater's own noise, else the crowd's, as the label itself
+    weighs them, and the error is never below what those noises allow
+    (`settled_label_error`). While it is unknown the error is the ratings'
     sample SD over sqrt(n) (none below two ratings), unless `noise_known_only`.
     """
     by_clip: dict[int, list[tuple[int, Mapping[str, float]]]] = defaultdict(list)
@@ -52,7 +53,7 @@ def human_label_errors(
                 noise = np.array(
                     [rater_noise.get((target.pk, r), target.rater_noise) for r, _ in rated]
                 )
-                error = float(weighted_label(y[:, None], noise[:, None])[1][0])
+                error = float(settled_label_error(y[:, None], noise[:, None])[0])
             elif len(y) >= 2 and not noise_known_only:
                 error = float(y.std(ddof=1) / np.sqrt(len(y)))
             else:

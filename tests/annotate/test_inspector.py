@@ -108,12 +108,15 @@ def test_standard_error_uses_rater_noise_once_known(client_for, researcher, scen
     arousal.save()
     RaterNoise.objects.create(target=arousal, rater=rater, noise=0.1, n_clips=20)
     body = client_for(researcher).get(f"/api/v1/clips/{scene['rated'].pk}/").json()
-    # Each rating weighted by its rater's own noise, the crowd's for the unmeasured one.
+    # Each rating weighted by its rater's own noise, the crowd's for the unmeasured one;
+    # never below what those noises allow, 1 / sqrt(1 / 0.1^2 + 1 / 0.2^2).
     import numpy as np
 
-    from learner.raters import label_standard_error
+    from learner.raters import label_standard_error, settled_label_error
 
-    expected = label_standard_error(np.array([[0.2], [0.4]]), np.array([[0.1], [0.2]]))[0]
+    ratings, noise = np.array([[0.2], [0.4]]), np.array([[0.1], [0.2]])
+    expected = settled_label_error(ratings, noise)[0]
+    assert expected == pytest.approx(max(label_standard_error(ratings, noise)[0], 0.0894), abs=1e-4)
     assert body["label"]["arousal"]["standard_error"] == pytest.approx(expected, abs=1e-4)
 
 
