@@ -1,0 +1,84 @@
+"""bench.load end to end, tiny: 3 raters for a few seconds and a one-step capacity ramp
+against a real gunicorn, Celery worker, PostgreSQL and Redis (no Label Studio); the
+database checks must pass and the report must carry its figures."""
+
+import os
+from urllib.parse import urlparse
+
+import pytest
+
+from bench.load import KINDS, Options, intervals_max_overlap, markdown, run, services_reachable
+
+
+def _service_urls() -> tuple[str, str]:
+    """A throwaway database and Redis db 6 on the servers the test suite uses."""
+    database = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"))
+    if not database.scheme.startswith("postgres"):
+        database = urlparse("postgres://postgres@127.0.0.1:5432/test")
+    redis = urlparse(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    return (
+        database._replace(path="/concord_load_test").geturl(),
+        redis._replace(path="/6").geturl(),
+    )
+
+
+def test_overlap_counts_intervals_covering_one_instant():
+    assert intervals_max_overlap([]) == 0
+    assert intervals_max_overlap([(0, 2), (1, 3), (2, 4)]) == 2  # [0,2) ends as [2,4) starts
+    assert intervals_max_overlap([(0, 10), (1, 2), (1.5, 3), (1.8, 1.9)]) == 4
+
+
+@pytest.mark.integration
+def test_tiny_load_run_passes_its_database_checks(tmp_path):
+    database_url, redis_url = _service_urls()
+    why = services_reachable(database_url, redis_url)
+    if why:
+        pytest.skip(f"bench.load needs PostgreSQL and Redis: {why}")
+    lines: list[str] = []
+    report = run(
+        Options(
+            raters=[3],
+            seconds=6.0,
+            capacity=True,
+            capacity_steps=[2],
+            capacity_seconds=4.0,
+            clips=60,
+            min_raters=3,
+            max_raters=4,
+            round_trip_rounds=5,
+            database_url=database_url,
+            redis_url=redis_url,
+            workers=2,
+            worker_concurrency=1,
+            json_path=tmp_path / "report.json",
+            progress_every=2.0,
+        ),
+        say=lines.append,
+    )
+
+    checks = report["checks"]
+    assert checks["verdict"] == "PASS", checks
+    assert checks["ratings"]["acknowledged_201"] > 0
+    assert checks["ratings"]["stored"] == (
+        checks["ratings"]["acknowledged_201"] + checks["ratings"]["stored_without_an_answer"]
+    )
+    (level,) = report["levels"]
+    assert level["raters"] == 3
+    assert level["errors"] == 0, level["error_kinds"]
+    assert level["ratings"] > 0
+    for kind in KINDS:
+        figures = level["latency_ms"][kind]
+        assert figures["n"] > 0
+        assert 0 < figures["p50"] <= figures["p95"] <= figures["p99"]
+    assert level["retrain_asked"].startswith("202")
+    assert "background" in level
+    assert level["server_cpu_s"]["gunicorn"] > 0
+    assert level["lock_waits"]["samples"] > 0
+    assert report["capacity"]["knee_ratings_per_s"] > 0
+    assert report["round_trip"]["concord"]["round_trip_ms"]["n"] == 5
+    assert report["training_runs"]
+    assert (tmp_path / "report.json").is_file()
+    assert any("3 raters:" in line for line in lines)  # the progress display
+    text = markdown(report)
+    assert "Database checks: **PASS**" in text
+    assert "| 3 raters (6 s) |" in text
