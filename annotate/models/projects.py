@@ -87,6 +87,9 @@ class Project(models.Model):
         help_text="While paused, raters get no clips and the learner does not retrain.",
     )
     queue_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the last pass of what follows ratings (annotate.services.catch_up) began: a
+    # request made before then is served by it.
+    ratings_processed_at = models.DateTimeField(null=True, blank=True, editable=False)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
 

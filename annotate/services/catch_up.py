@@ -12,20 +12,31 @@ for longer than that.
 from datetime import datetime
 
 from django.db.models import Max
+from django.utils import timezone
 
-from annotate.models import Rating
+from annotate.models import Project, Rating
 
 
 def project_after_ratings(*, project_id: int, requested_at: datetime | None = None) -> None:
-    """Reliabilities and rater noise, the re-ranked human queue (skipped when a refresh
-    already read data newer than `requested_at`), and a retraining when one is due."""
+    """Reliabilities and rater noise, the re-ranked human queue and a retraining when one
+    is due; nothing when a pass that began at or after `requested_at` has done it."""
     from annotate.services.queue import queue_refresh
     from annotate.services.raters import rater_reliability_update
     from annotate.services.training import training_run_auto_start
 
+    started = timezone.now()
+    # A burst of ratings shares one pass: each rating asks for one, and a pass that began
+    # after a request was made has read its rating (one per rating held 500 raters' ratings
+    # behind a worker re-reading every rating of the project each time).
+    if (
+        requested_at is not None
+        and Project.objects.filter(pk=project_id, ratings_processed_at__gte=requested_at).exists()
+    ):
+        return
     rater_reliability_update(project_id=project_id)
     queue_refresh(project_id=project_id, requested_at=requested_at)
     training_run_auto_start(project_id=project_id)
+    Project.objects.filter(pk=project_id).update(ratings_processed_at=started)
 
 
 def projects_catch_up() -> int:
