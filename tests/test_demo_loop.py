@@ -59,18 +59,20 @@ def test_the_demo_setup_runs_the_loop(tmp_path):
     )
     assert check.returncode == 0, check.stderr
     found = json.loads(check.stdout.strip().splitlines()[-1])
-    assert found["ratings"] >= 200  # the demo as ./run demo sets it up
+    assert found["ratings"] >= 400  # the demo as ./run demo sets it up
     assert found["runs"] >= 2
     assert found["curve"] >= 2  # the stop signal's learning curve has several points
-    # Whether the last model earns self-labelling varies with the clip order, which is
-    # keyed by the install's SECRET_KEY: 16 clips with one key, none with another (the
-    # out-of-fold bar is honest, the demo's confidence ranks errors poorly). Not asserted
-    # until the demo earns it every time; every version says why it labels what it does.
+    # Whether the last model earns self-labelling still varies with the clip order, which
+    # is keyed by the install's SECRET_KEY: with the demo's crowd now as noisy as a real
+    # one, twelve voices and label errors that its stopping rule does not flatter, it
+    # labelled clips on most keys tried, not all (the crowd's noise, read from clips that
+    # stopped getting raters when their first ratings agreed, is itself too low). Not
+    # asserted until it does so every time; every version says why it labels what it does.
+    if found["machine"]:
+        assert found["states"].get("machine_labelled", 0) > 0
     assert found["states"].get("rated", 0) > 0
     assert found["states"].get("awaiting_humans", 0) > 0
     assert len(found["states"]) >= 3, found["states"]
     # Every version says why it labels what it labels, and no more.
     assert all(why and why.startswith("Labels ") for why in found["why"]), found["why"]
     assert all(summary["threshold"] >= 0 for summary in found["self_label"])
-    if found["machine"]:
-        assert found["states"].get("machine_labelled", 0) > 0

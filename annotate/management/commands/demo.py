@@ -36,7 +36,13 @@ from annotate.services.features import project_features_ensure
 from annotate.services.ingest import corpus_import
 from annotate.services.ratings import rating_submit
 from annotate.services.users import user_create
-from annotate.synthetic import DEMO_CROWD, SimulatedRater, corpus_write, simulated_rating
+from annotate.synthetic import (
+    DEMO_CROWD,
+    DEMO_SPEAKERS,
+    SimulatedRater,
+    corpus_write,
+    simulated_rating,
+)
 from config.worker import worker_command
 
 DEMO_PROJECT = "demo"
@@ -182,13 +188,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000, help="web server port (8000)")
-        parser.add_argument("--clips", type=int, default=240, help="clips in the corpus (240)")
+        parser.add_argument("--clips", type=int, default=320, help="clips in the corpus (320)")
         parser.add_argument(
             "--ratings",
             type=int,
             default=None,
-            help="ratings the simulated raters give during setup (default: about 2.2 per "
-            "clip for 40%% of the clips; 0: none)",
+            help="ratings the simulated raters give during setup (default: about 3 per clip "
+            "for 45%% of the clips; 0: none)",
         )
         parser.add_argument(
             "--no-serve", "--setup-only", action="store_true", help="set up only, serve nothing"
@@ -201,7 +207,7 @@ class Command(BaseCommand):
         corpus = settings.VAR_DIR / "demo-corpus"
         if not (corpus / "clips.csv").is_file():
             self.stdout.write(f"writing a synthetic corpus of {options['clips']} clips to {corpus}")
-            corpus_write(corpus, n_clips=options["clips"])
+            corpus_write(corpus, n_clips=options["clips"], speakers=DEMO_SPEAKERS)
         report = corpus_import(corpus_dir=corpus, project_name=DEMO_PROJECT)
         self.stdout.write(f"project {DEMO_PROJECT!r}: {len(report.created)} new clips")
         for username, password, role in DEMO_USERS:
@@ -211,7 +217,7 @@ class Command(BaseCommand):
         project = Project.objects.get(name=DEMO_PROJECT)
         ratings = options["ratings"]
         if ratings is None:
-            ratings = round(0.4 * project.clips.count() * 2.2)
+            ratings = round(0.45 * project.clips.count() * 3)
         if ratings > 0 and not Rating.objects.filter(clip__project=project).exists():
             # A demo-sized campaign: four retrainings along the way and rounds of 40
             # clips for people, so several model versions and every clip state show.
