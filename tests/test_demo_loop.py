@@ -59,15 +59,15 @@ def test_the_demo_setup_runs_the_loop(tmp_path):
     )
     assert check.returncode == 0, check.stderr
     found = json.loads(check.stdout.strip().splitlines()[-1])
-    assert found["ratings"] >= 400  # the demo as ./run demo sets it up
+    assert found["ratings"] >= 200  # the demo as ./run demo sets it up
     assert found["runs"] >= 2
     assert found["curve"] >= 2  # the stop signal's learning curve has several points
     # Whether the last model earns self-labelling still varies with the clip order, which
-    # is keyed by the install's SECRET_KEY: with the demo's crowd now as noisy as a real
-    # one, twelve voices and label errors that its stopping rule does not flatter, it
-    # labelled clips on most keys tried, not all (the crowd's noise, read from clips that
-    # stopped getting raters when their first ratings agreed, is itself too low). Not
-    # asserted until it does so every time; every version says why it labels what it does.
+    # is keyed by the install's SECRET_KEY: it labelled clips with 7 of 8 keys tried (1 of
+    # 2 before the demo's crowd got a real crowd's noise, twelve voices and label errors
+    # that its stopping rule does not flatter; each rater's own noise, read from the same
+    # stopped clips, is still too low). Not asserted until it does so every time; every
+    # version says why it labels what it does.
     if found["machine"]:
         assert found["states"].get("machine_labelled", 0) > 0
     assert found["states"].get("rated", 0) > 0

@@ -30,7 +30,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from annotate.models import Clip, Project, Rating, ReferenceLabel
+from annotate.models import Clip, ClipState, Project, Rating, ReferenceLabel
 from annotate.services.assignments import assignment_next
 from annotate.services.features import project_features_ensure
 from annotate.services.ingest import corpus_import
@@ -93,12 +93,14 @@ def demo_loop(
     ratings: int,
     crowd: tuple[SimulatedRater, ...] = DEMO_CROWD,
     open_leases: int = 2,
+    keep_open: int = 40,
     say: Callable[[str], None] = print,
 ) -> LoopReport:
     """Simulated raters rate about `ratings` clips of `project` through the platform's own
     services (assignment_next, rating_submit), with Celery eager so that the tasks those
     ratings start (queue refresh, automatic retraining, scoring) run here, in order.
-    Then `open_leases` raters take a clip and have not answered yet.
+    Then `open_leases` raters take a clip and have not answered yet. The raters stop
+    early once no more than `keep_open` clips are left open to humans.
 
     Each rater answers the clip's reference label (the synthetic corpus's truth) plus
     their bias and noise (annotate.synthetic.simulated_rating)."""
@@ -135,7 +137,12 @@ def demo_loop(
         say("extracting features")
         project_features_ensure(project=project)
         say(f"{len(crowd)} simulated raters rate about {ratings} clips; the learner follows")
-        while done < ratings:
+        open_to_humans = Clip.objects.filter(
+            project=project, state__in=(ClipState.AWAITING_HUMANS, ClipState.DEFERRED)
+        )
+        # Stop early rather than leave the people who open the demo nothing to rate (a
+        # model that labels much of the pool itself would otherwise let the crowd empty it).
+        while done < ratings and open_to_humans.count() > keep_open:
             rated_now = 0
             for index, (user, rater) in enumerate(zip(users, crowd, strict=True)):
                 assignment = assignment_next(rater=user, project=project)
@@ -188,13 +195,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000, help="web server port (8000)")
-        parser.add_argument("--clips", type=int, default=320, help="clips in the corpus (320)")
+        parser.add_argument("--clips", type=int, default=240, help="clips in the corpus (240)")
         parser.add_argument(
             "--ratings",
             type=int,
             default=None,
             help="ratings the simulated raters give during setup (default: about 3 per clip "
-            "for 45%% of the clips; 0: none)",
+            "for 60%% of the clips, fewer if the model labels much of the rest; 0: none)",
         )
         parser.add_argument(
             "--no-serve", "--setup-only", action="store_true", help="set up only, serve nothing"
@@ -217,7 +224,7 @@ class Command(BaseCommand):
         project = Project.objects.get(name=DEMO_PROJECT)
         ratings = options["ratings"]
         if ratings is None:
-            ratings = round(0.45 * project.clips.count() * 3)
+            ratings = round(0.6 * project.clips.count() * 3)
         if ratings > 0 and not Rating.objects.filter(clip__project=project).exists():
             # A demo-sized campaign: four retrainings along the way and rounds of 40
             # clips for people, so several model versions and every clip state show.
