@@ -562,6 +562,30 @@ def tree_cpu_seconds(root_pids: Iterable[int]) -> float:
     return total
 
 
+def run_async(coroutine):
+    """`asyncio.run`, in a thread of its own when this thread already runs an event loop
+    (Playwright's sync API leaves one running in a test session)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    result: list = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coroutine))
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name="bench-load-client")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
 async def run_level(
     *,
     host: str,
@@ -1308,7 +1332,7 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
                 f"level {label} ({'pauses' if pause else 'no pause'}, {seconds:.0f} s); "
                 f"retrain asked: {asked}"
             )
-            level = asyncio.run(
+            level = run_async(
                 run_level(
                     host="127.0.0.1",
                     port=port,
@@ -1407,7 +1431,7 @@ def capacity_ramp(
     best = 0.0
     stop_reason = "ran every step"
     for n in opts.capacity_steps:
-        step = asyncio.run(
+        step = run_async(
             run_level(
                 host="127.0.0.1",
                 port=port,
