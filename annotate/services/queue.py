@@ -18,6 +18,7 @@ from annotate.learning.queue import queue_order
 from annotate.models import Clip, ClipState, Project
 
 logger = logging.getLogger(__name__)
+PRIORITY_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -44,21 +45,26 @@ def queue_refresh(*, project_id: int, requested_at: datetime | None = None) -> Q
     if not order.open_ids.size:
         return QueueRefresh(order.labelled, 0, 0, 0)
     queued_ids = order.queued_ids.tolist()
-    with transaction.atomic():
-        deferred = (
-            Clip.objects.filter(
-                project=project, state=ClipState.AWAITING_HUMANS, n_ratings=0, active_leases=0
-            )
-            .exclude(pk__in=queued_ids)
-            .update(state=ClipState.DEFERRED, ratings_wanted=0, priority=0.0)
+    deferred = (
+        Clip.objects.filter(
+            project=project, state=ClipState.AWAITING_HUMANS, n_ratings=0, active_leases=0
         )
-        updates = [
-            Clip(pk=clip_id, priority=float(priority))
-            for clip_id, priority in zip(queued_ids, order.priority, strict=True)
-        ]
-        Clip.objects.bulk_update(updates, ["priority"], batch_size=500)
-        Clip.objects.filter(pk__in=queued_ids, state=ClipState.DEFERRED).update(
-            state=ClipState.AWAITING_HUMANS, ratings_wanted=project.min_raters
-        )
-        Project.objects.filter(pk=project.pk).update(queue_refreshed_at=started)
+        .exclude(pk__in=queued_ids)
+        .update(state=ClipState.DEFERRED, ratings_wanted=0, priority=0.0)
+    )
+    updates = [
+        Clip(pk=clip_id, priority=float(priority))
+        for clip_id, priority in zip(queued_ids, order.priority, strict=True)
+    ]
+    # A batch at a time, each committed at once: one transaction over the whole pool held
+    # every open clip's row lock until it ended, and raters asking for a clip waited for
+    # it (bench.load: next at p50 640 ms with 4 raters). A priority is only an order, so a
+    # queue half re-ranked for a moment serves nobody wrong.
+    for start in range(0, len(updates), PRIORITY_BATCH):
+        with transaction.atomic():
+            Clip.objects.bulk_update(updates[start : start + PRIORITY_BATCH], ["priority"])
+    Clip.objects.filter(pk__in=queued_ids, state=ClipState.DEFERRED).update(
+        state=ClipState.AWAITING_HUMANS, ratings_wanted=project.min_raters
+    )
+    Project.objects.filter(pk=project.pk).update(queue_refreshed_at=started)
     return QueueRefresh(order.labelled, int(order.open_ids.size), len(queued_ids), deferred)
