@@ -1,0 +1,113 @@
+"""Rater noise under sequential rating: how far each estimate of a label's standard error
+falls from the label's real error.
+
+The platform asks one more rater while a clip's ratings disagree
+(learner.raters.needs_another_rater), and ratings are clipped to the scale. Both bias the
+noise read from the ratings. A simulated crowd like the demo's (annotate.synthetic
+DEMO_CROWD) rates uniform truths in [-0.9, 0.9]; for each estimate of each rater's noise,
+the RMS of the labels' reported standard error (learner.raters.settled_label_error) is
+compared with the RMS of their real error:
+
+- `each`: learner.raters.rater_noise_each, as the platform estimates today;
+- `first_pairs`: each rater's noise from the first two ratings of every clip, which are
+  taken before any stopping decision (least squares on (r_a - r_b)^2 = s_a^2 + s_b^2);
+- `scaled`: `each` scaled so that its mean variance per rating is the crowd's pooled
+  noise^2 (learner.raters.rater_noise).
+
+    python -m bench.noise_stopping [--seeds 5] [--clips 300]
+"""
+
+import argparse
+
+import numpy as np
+from numpy.typing import NDArray
+
+from learner.raters import (
+    needs_another_rater,
+    rater_noise,
+    rater_noise_each,
+    settled_label_error,
+    weighted_label,
+)
+
+NOISE = np.array([0.28, 0.31, 0.34, 0.36, 0.40, 0.70])
+BIAS = np.array([0.02, -0.03, 0.0, 0.04, -0.02, 0.15])
+CROWD = 0.41  # the noise the stopping rule assumes
+
+
+def simulate(seed: int, n_clips: int) -> tuple[NDArray, ...]:
+    """Long-form ratings (clip, rater, value, rank within the clip) and each clip's truth."""
+    rng = np.random.default_rng(seed)
+    clips, raters, values, ranks, truth = [], [], [], [], []
+    for clip in range(n_clips):
+        true = rng.uniform(-0.9, 0.9)
+        truth.append(true)
+        given: list[float] = []
+        for rank, rater in enumerate(rng.permutation(len(NOISE))):
+            value = float(np.clip(true + BIAS[rater] + NOISE[rater] * rng.normal(), -1, 1))
+            given.append(value)
+            clips.append(clip)
+            raters.append(rater)
+            values.append(value)
+            ranks.append(rank)
+            if rank >= 1 and not needs_another_rater(
+                np.array(given)[:, None],
+                np.array([CROWD]),
+                target_error=CROWD / np.sqrt(3),
+                max_raters=len(NOISE),
+            ):
+                break
+    return tuple(np.array(a) for a in (clips, raters, values, ranks, truth))
+
+
+def first_pairs(clips, raters, values, ranks, *, strength: float = 5.0) -> NDArray:
+    n = len(NOISE)
+    design, squares = [], []
+    for clip in np.unique(clips):
+        pair = (clips == clip) & (ranks < 2)
+        row = np.zeros(n)
+        np.add.at(row, raters[pair], 1.0)
+        design.append(row)
+        squares.append(float(np.diff(values[pair])[0] ** 2))
+    A, y = np.array(design), np.array(squares)
+    pooled = y.mean() / 2
+    variance = np.linalg.solve(A.T @ A + strength * np.eye(n), A.T @ y + strength * pooled)
+    return np.sqrt(np.maximum(variance, pooled / 9))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--clips", type=int, default=300)
+    args = parser.parse_args()
+    rms = {"real": [], "each": [], "first_pairs": [], "scaled": []}
+    for seed in range(args.seeds):
+        clips, raters, values, ranks, truth = simulate(seed, args.clips)
+        by_clip = [clips == c for c in np.unique(clips)]
+        pooled = rater_noise([values[m][:, None] for m in by_clip])[0]
+        each = rater_noise_each(clips, raters, values[:, None], [pooled])[:, 0]
+        per_rating = np.bincount(raters, minlength=len(NOISE))
+        scaled = each * pooled / np.sqrt(np.sum(per_rating * each**2) / per_rating.sum())
+        estimates = {
+            "each": each,
+            "first_pairs": first_pairs(clips, raters, values, ranks),
+            "scaled": scaled,
+        }
+        for name, noise in estimates.items():
+            reported = [
+                settled_label_error(values[m][:, None], noise[raters[m]][:, None])[0]
+                for m in by_clip
+            ]
+            rms[name].append(float(np.sqrt(np.mean(np.square(reported)))))
+        errors = [
+            weighted_label(values[m][:, None], each[raters[m]][:, None])[0][0] - truth[c]
+            for c, m in enumerate(by_clip)
+        ]
+        rms["real"].append(float(np.sqrt(np.mean(np.square(errors)))))
+    print(f"RMS standard error of the labels, {args.seeds} seeds x {args.clips} clips")
+    for name, values_ in rms.items():
+        print(f"  {name:<12} mean {np.mean(values_):.3f}  per seed {np.round(values_, 3).tolist()}")
+
+
+if __name__ == "__main__":
+    main()
