@@ -717,6 +717,14 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float, what: str, serv
     raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}:\n{service.tail()}")
 
 
+def answers_ok(url: str) -> bool:
+    """Whether `url` answers 200 within 5 s."""
+    try:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def services_reachable(database_url: str, redis_url: str) -> str | None:
     """None when PostgreSQL and Redis answer, else why not."""
     import psycopg
@@ -872,13 +880,9 @@ def label_studio_round_trip(
     try:
         say("starting Label Studio (first start migrates its SQLite database)")
 
-        def up() -> bool:
-            try:
-                return requests.get(f"{base}/health", timeout=5).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(up, timeout=300, what="Label Studio", service=service)
+        wait_until(
+            lambda: answers_ok(f"{base}/health"), timeout=300, what="Label Studio", service=service
+        )
         session = requests.Session()
         page = session.get(f"{base}/user/login/", timeout=TIMEOUT_S)
         match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
@@ -1303,13 +1307,7 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
         services.append(web)
         base = f"http://127.0.0.1:{port}"
 
-        def healthy() -> bool:
-            try:
-                return requests.get(f"{base}/healthz", timeout=5).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_until(healthy, timeout=60, what="gunicorn", service=web)
+        wait_until(lambda: answers_ok(f"{base}/healthz"), timeout=60, what="gunicorn", service=web)
         report["server"] = {
             "gunicorn": " ".join(gunicorn[3:]),
             "worker": f"celery worker -Q celery,learner --concurrency {opts.worker_concurrency}",

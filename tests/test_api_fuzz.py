@@ -31,6 +31,16 @@ SEED = 16
 # What positive_data_acceptance expects by default, plus 400.
 ACCEPTED_OR_400 = ["2xx", "3xx", 400, 401, 403, 404, 409, 429]
 
+
+def refused_with_400(path: str, method: str) -> dict:
+    """An operation that may answer a schema-valid request with a state-dependent 400."""
+    return {
+        "include-path": path,
+        "include-method": method,
+        "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED_OR_400}},
+    }
+
+
 CONFIG = {
     "seed": SEED,
     # Requests through the whole app are slower than Hypothesis likes; not a bug.
@@ -41,39 +51,19 @@ CONFIG = {
     # depends on the project's state or data, which no schema can express; every other
     # check still runs on them.
     "operations": [
-        {
-            # 400 `too_few_labels` until the project has enough human labels to train.
-            "include-path": "/api/v1/projects/{project_id}/retrain/",
-            "include-method": "POST",
-            "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED_OR_400}},
-        },
-        {
-            # 400 `nothing_to_audit` while no machine-labelled clip is free to audit.
-            "include-path": "/api/v1/projects/{project_id}/audits/",
-            "include-method": "POST",
-            "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED_OR_400}},
-        },
-        {
-            # 400 when no generated file is audio the decoder takes: nothing went in.
-            "include-path": "/api/v1/projects/{project_id}/clips/",
-            "include-method": "POST",
-            "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED_OR_400}},
-        },
-        {
-            # 400 `bad_settings` for values the schema cannot bound: min_raters above
-            # max_raters, self_label_max_error above the project's widest scale. Known
-            # gap: plain ranges (rater_panel <= 100, errors > 0) and unknown keys are not
-            # in the schema yet either; this exception hides them until they are.
-            "include-path": "/api/v1/projects/{project_id}/settings/",
-            "include-method": "PATCH",
-            "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED_OR_400}},
-        },
-        {
-            # 400 `bad_filter` for a `target` that is not one of this project's targets.
-            "include-path": "/api/v1/projects/{project_id}/clips/",
-            "include-method": "GET",
-            "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED_OR_400}},
-        },
+        # 400 `too_few_labels` until the project has enough human labels to train.
+        refused_with_400("/api/v1/projects/{project_id}/retrain/", "POST"),
+        # 400 `nothing_to_audit` while no machine-labelled clip is free to audit.
+        refused_with_400("/api/v1/projects/{project_id}/audits/", "POST"),
+        # 400 when no generated file is audio the decoder takes: nothing went in.
+        refused_with_400("/api/v1/projects/{project_id}/clips/", "POST"),
+        # 400 `bad_settings` for values the schema cannot bound: min_raters above
+        # max_raters, self_label_max_error above the project's widest scale. Known
+        # gap: plain ranges (rater_panel <= 100, errors > 0) and unknown keys are not
+        # in the schema yet either; this exception hides them until they are.
+        refused_with_400("/api/v1/projects/{project_id}/settings/", "PATCH"),
+        # 400 `bad_filter` for a `target` that is not one of this project's targets.
+        refused_with_400("/api/v1/projects/{project_id}/clips/", "GET"),
     ],
 }
 
