@@ -8,11 +8,11 @@ DEMO_CROWD) rates uniform truths in [-0.9, 0.9]; for each estimate of each rater
 the RMS of the labels' reported standard error (learner.raters.settled_label_error) is
 compared with the RMS of their real error:
 
-- `each`: learner.raters.rater_noise_each, as the platform estimates today;
+- `each`: learner.raters.rater_noise_each, as the platform estimates it (scaled to the
+  pooled noise: its mean variance per shared rating is the crowd's pooled noise^2);
+- `uncalibrated`: the same without that scaling, as the platform estimated it before;
 - `first_pairs`: each rater's noise from the first two ratings of every clip, which are
   taken before any stopping decision (least squares on (r_a - r_b)^2 = s_a^2 + s_b^2);
-- `scaled`: `each` scaled so that its mean variance per rating is the crowd's pooled
-  noise^2 (learner.raters.rater_noise).
 
     python -m bench.noise_stopping [--seeds 5] [--clips 300]
 """
@@ -80,18 +80,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--clips", type=int, default=300)
     args = parser.parse_args()
-    rms = {"real": [], "each": [], "first_pairs": [], "scaled": []}
+    rms = {"real": [], "each": [], "uncalibrated": [], "first_pairs": []}
     for seed in range(args.seeds):
         clips, raters, values, ranks, truth = simulate(seed, args.clips)
         by_clip = [clips == c for c in np.unique(clips)]
         pooled = rater_noise([values[m][:, None] for m in by_clip])[0]
         each = rater_noise_each(clips, raters, values[:, None], [pooled])[:, 0]
-        per_rating = np.bincount(raters, minlength=len(NOISE))
-        scaled = each * pooled / np.sqrt(np.sum(per_rating * each**2) / per_rating.sum())
         estimates = {
             "each": each,
+            "uncalibrated": rater_noise_each(
+                clips, raters, values[:, None], [pooled], calibrate=False
+            )[:, 0],
             "first_pairs": first_pairs(clips, raters, values, ranks),
-            "scaled": scaled,
         }
         for name, noise in estimates.items():
             reported = [

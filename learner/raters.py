@@ -73,6 +73,7 @@ def rater_noise_each(
     prior_strength: float = 5.0,
     floor: float = 1 / 3,
     iterations: int = 3,
+    calibrate: bool = True,
 ) -> NDArray[np.float64]:
     """Each rater's own rating noise per target: the root mean square distance of their
     ratings from the other raters' mean on shared clips, less the uncertainty of that
@@ -84,6 +85,13 @@ def rater_noise_each(
     rater counts as less noisy than `floor` times the pooled noise, so a lucky streak
     cannot make one person outweigh a panel. Returns (n_raters, n_targets); raters with
     no shared clip get the pooled noise.
+
+    With `calibrate`, the noises are scaled so that their mean variance over the shared
+    ratings is the pooled noise^2, which is what the pooled noise estimates. Read from
+    the other raters' mean, each rater's noise runs low once clips stop getting raters
+    when their first ratings agree and ratings are clipped to the scale: on a demo-like
+    crowd, labels' standard errors came out 0.177 against a real 0.210, and 0.202
+    calibrated (`python -m bench.noise_stopping`). Calibration keeps who is noisier.
     """
     clips, raters = np.asarray(clips, dtype=np.int64), np.asarray(raters, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64).reshape(len(clips), -1)
@@ -114,6 +122,11 @@ def rater_noise_each(
             own = np.maximum(excess / np.maximum(n_shared, 1), (floor * noise[t]) ** 2)
             variance = (n_shared * own + prior_strength * noise[t] ** 2) / (
                 n_shared + prior_strength
+            )
+        if calibrate and n_shared.sum():
+            scale = noise[t] ** 2 * n_shared.sum() / np.dot(n_shared, variance)
+            variance = np.where(
+                n_shared > 0, np.maximum(variance * scale, (floor * noise[t]) ** 2), variance
             )
         out[:, t] = np.sqrt(variance)
     return out

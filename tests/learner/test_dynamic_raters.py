@@ -12,6 +12,7 @@ from learner.raters import (
     rater_noise,
     rater_noise_each,
     settle_clip,
+    settled_label_error,
     weighted_label,
 )
 
@@ -134,6 +135,54 @@ def test_each_raters_noise_is_learnt_from_shared_clips():
     # Someone with no shared clip keeps the crowd's noise.
     lone = rater_noise_each([*clips, clips.max() + 1], [*raters, 20], [*values, [0.0]], pooled)
     assert lone[20, 0] == pytest.approx(pooled[0])
+
+
+def sequential_crowd(seed, n_clips=300):
+    """A demo-like crowd (SD 0.28-0.70) rating truths in [-0.9, 0.9] on a [-1, 1] scale,
+    one more rater while the clip's ratings disagree: long-form ratings and truths."""
+    rng = np.random.default_rng(seed)
+    sd = np.array([0.28, 0.31, 0.34, 0.36, 0.40, 0.70])
+    clips, raters, values = [], [], []
+    truth = rng.uniform(-0.9, 0.9, n_clips)
+    for clip, true in enumerate(truth):
+        given = []
+        for rater in rng.permutation(sd.size):
+            given.append(float(np.clip(true + sd[rater] * rng.normal(), -1, 1)))
+            clips.append(clip)
+            raters.append(rater)
+            values.append(given[-1])
+            if len(given) >= 2 and not needs_another_rater(
+                np.array(given)[:, None],
+                np.array([0.41]),
+                target_error=0.41 / np.sqrt(3),
+                max_raters=sd.size,
+            ):
+                break
+    return np.array(clips), np.array(raters), np.array(values)[:, None], truth
+
+
+def test_each_raters_noise_is_calibrated_to_the_pooled_noise_under_stopping():
+    # Clips whose first ratings agree stop early, so each rater's distance from the
+    # others' mean runs low; calibrated, the noises' mean variance per shared rating is
+    # the pooled noise^2, and labels' errors are read about right.
+    real, calibrated, raw = [], [], []
+    for seed in range(3):
+        clips, raters, values, truth = sequential_crowd(seed)
+        by_clip = [clips == c for c in range(truth.size)]
+        pooled = rater_noise([values[m] for m in by_clip])
+        each = rater_noise_each(clips, raters, values, pooled)[:, 0]
+        uncalibrated = rater_noise_each(clips, raters, values, pooled, calibrate=False)[:, 0]
+        shared = np.bincount(raters)
+        assert np.dot(shared, each**2) / shared.sum() == pytest.approx(pooled[0] ** 2)
+        assert np.argmax(each) == 5  # the careless rater stays the noisiest
+        for noise, out in ((each, calibrated), (uncalibrated, raw)):
+            errors = [settled_label_error(values[m], noise[raters[m]][:, None])[0] for m in by_clip]
+            out.append(np.sqrt(np.mean(np.square(errors))))
+        labels = [weighted_label(values[m], each[raters[m]][:, None])[0][0] for m in by_clip]
+        real.append(np.sqrt(np.mean(np.square(np.array(labels) - truth))))
+    real, calibrated, raw = np.mean(real), np.mean(calibrated), np.mean(raw)
+    assert raw < 0.9 * real
+    assert abs(calibrated - real) < abs(raw - real) / 2
 
 
 def test_a_label_weights_each_rating_by_its_raters_noise():
