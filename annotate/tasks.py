@@ -40,13 +40,16 @@ def assignments_expire_task() -> int:
 
 
 @shared_task(ignore_result=True, **RETRY)
-def project_after_ratings_task(project_id: int, requested_at: str | None = None) -> None:
+def project_after_ratings_task(
+    project_id: int, requested_at: str | None = None, deferred: bool = False
+) -> None:
     """Reliabilities, the re-ranked human queue, and a retraining when it is due."""
-    from annotate.services.catch_up import project_after_ratings
+    from annotate.services.catch_up import project_after_ratings_requested
 
-    project_after_ratings(
+    project_after_ratings_requested(
         project_id=project_id,
         requested_at=datetime.fromisoformat(requested_at) if requested_at else None,
+        deferred=deferred,
     )
 
 

@@ -236,6 +236,9 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Concord's own settings.
+# What follows ratings (annotate.services.catch_up) starts at most once per this many
+# seconds per project: a burst of ratings shares one deferred pass (0: every time).
+CONCORD_AFTER_RATINGS_SECONDS = env_int("CONCORD_AFTER_RATINGS_SECONDS", 5, minimum=0)
 CONCORD_MAX_CLIP_SECONDS = env_int("CONCORD_MAX_CLIP_SECONDS", 600, minimum=1)
 CONCORD_MAX_UPLOAD_BYTES = env_int("CONCORD_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
 # Hostile input (annotate.api.parsers, annotate.api.uploads, annotate.audio): a whole

@@ -7,11 +7,16 @@ step recomputes from all the project's ratings, so running it again at any time 
 the same state: beat's catch-up (`projects_catch_up`, every
 CONCORD_CATCH_UP_SECONDS) redoes it for every project with ratings, and nothing is lost
 for longer than that.
+
+A pass refits the queue's ensemble and scores the whole pool, so passes start at most
+once per CONCORD_AFTER_RATINGS_SECONDS per project (`project_after_ratings_requested`):
+back to back, they kept a worker busy all the time under a crowd of raters.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Max
+from django.conf import settings
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from annotate.models import Project, Rating
@@ -37,6 +42,45 @@ def project_after_ratings(*, project_id: int, requested_at: datetime | None = No
     queue_refresh(project_id=project_id, requested_at=requested_at)
     training_run_auto_start(project_id=project_id)
     Project.objects.filter(pk=project_id).update(ratings_processed_at=started)
+
+
+# A deferred pass whose message is this late counts as lost: the next request defers another.
+DEFERRED_PASS_GRACE = timedelta(seconds=60)
+
+
+def project_after_ratings_requested(
+    *, project_id: int, requested_at: datetime | None, deferred: bool = False
+) -> None:
+    """What a rating's message asks for: `project_after_ratings` now, or one pass deferred
+    until CONCORD_AFTER_RATINGS_SECONDS after the last one began, or nothing when a pass
+    is already pending (it clears its mark before reading any rating, so it reads this
+    request's). `deferred`: this is that pending pass."""
+    from annotate.queueing import enqueue
+    from annotate.tasks import project_after_ratings_task
+
+    projects = Project.objects.filter(pk=project_id)
+    if deferred:
+        projects.update(after_ratings_due_at=None)
+        project_after_ratings(project_id=project_id)
+        return
+    last = projects.values_list("ratings_processed_at", flat=True).first()
+    interval = timedelta(seconds=settings.CONCORD_AFTER_RATINGS_SECONDS)
+    now = timezone.now()
+    if (
+        last is None
+        or (requested_at is not None and last >= requested_at)
+        or now >= last + interval
+    ):
+        project_after_ratings(project_id=project_id, requested_at=requested_at)
+        return
+    due = last + interval
+    claimed = projects.filter(
+        Q(after_ratings_due_at__isnull=True) | Q(after_ratings_due_at__lt=now - DEFERRED_PASS_GRACE)
+    ).update(after_ratings_due_at=due)
+    if claimed:
+        countdown = (due - now).total_seconds()
+        if not enqueue(project_after_ratings_task, project_id, None, True, countdown=countdown):
+            projects.update(after_ratings_due_at=None)  # the next request tries again
 
 
 def projects_catch_up() -> int:

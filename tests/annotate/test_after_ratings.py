@@ -45,3 +45,75 @@ def test_a_failed_pass_serves_nothing(project):
     ):
         catch_up.project_after_ratings(project_id=project.pk, requested_at=asked)
     assert Project.objects.get(pk=project.pk).ratings_processed_at is None
+
+
+def test_passes_start_at_most_once_per_interval(project, settings):
+    """Requests within CONCORD_AFTER_RATINGS_SECONDS of the last pass's start share one
+    deferred pass, due when that time is up; it runs whatever its requests asked."""
+    settings.CONCORD_AFTER_RATINGS_SECONDS = 5
+    passes, sent = [], []
+
+    def send(task, *args, countdown=None):
+        sent.append((args, countdown))
+        return True
+
+    with (
+        mock.patch(
+            "annotate.services.raters.rater_reliability_update",
+            side_effect=lambda project_id: passes.append(project_id) or {},
+        ),
+        mock.patch("annotate.queueing.enqueue", side_effect=send),
+    ):
+        catch_up.project_after_ratings_requested(project_id=project.pk, requested_at=timezone.now())
+        assert len(passes) == 1 and sent == []  # the first pass runs at once
+        began = Project.objects.get(pk=project.pk).ratings_processed_at
+        for _ in range(3):  # a burst: one deferred pass for all of it
+            catch_up.project_after_ratings_requested(
+                project_id=project.pk, requested_at=timezone.now()
+            )
+        assert len(passes) == 1
+        assert len(sent) == 1
+        args, countdown = sent[0]
+        assert args == (project.pk, None, True)
+        assert 0 < countdown <= 5
+        due = Project.objects.get(pk=project.pk).after_ratings_due_at
+        assert due == began + timedelta(seconds=5)
+        # The deferred pass clears its mark and runs; later requests defer the next one.
+        catch_up.project_after_ratings_requested(
+            project_id=project.pk, requested_at=None, deferred=True
+        )
+        assert len(passes) == 2
+        assert Project.objects.get(pk=project.pk).after_ratings_due_at is None
+        catch_up.project_after_ratings_requested(project_id=project.pk, requested_at=timezone.now())
+        assert len(passes) == 2 and len(sent) == 2
+
+
+def test_a_lost_deferred_pass_does_not_hold_later_ratings_back(project, settings):
+    settings.CONCORD_AFTER_RATINGS_SECONDS = 5
+    passes, sent = [], []
+    with (
+        mock.patch(
+            "annotate.services.raters.rater_reliability_update",
+            side_effect=lambda project_id: passes.append(project_id) or {},
+        ),
+        mock.patch(
+            "annotate.queueing.enqueue",
+            side_effect=lambda task, *args, countdown=None: sent.append(args) or False,
+        ),
+    ):
+        catch_up.project_after_ratings_requested(project_id=project.pk, requested_at=timezone.now())
+        # The broker refuses the deferred pass: no mark is left, the next request retries.
+        catch_up.project_after_ratings_requested(project_id=project.pk, requested_at=timezone.now())
+        assert Project.objects.get(pk=project.pk).after_ratings_due_at is None
+        # A deferred pass sent but lost with the broker counts as lost after a minute.
+        Project.objects.filter(pk=project.pk).update(
+            after_ratings_due_at=timezone.now() - catch_up.DEFERRED_PASS_GRACE - timedelta(1)
+        )
+        catch_up.project_after_ratings_requested(project_id=project.pk, requested_at=timezone.now())
+        assert len(sent) == 2
+        # Once the interval is up a request runs its pass at once, whatever is pending.
+        Project.objects.filter(pk=project.pk).update(
+            ratings_processed_at=timezone.now() - timedelta(seconds=6)
+        )
+        catch_up.project_after_ratings_requested(project_id=project.pk, requested_at=timezone.now())
+        assert len(passes) == 2

@@ -30,7 +30,15 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from annotate.models import Clip, ClipState, Project, Rating, ReferenceLabel
+from annotate.models import (
+    Clip,
+    ClipState,
+    Label,
+    LabelSource,
+    Project,
+    Rating,
+    ReferenceLabel,
+)
 from annotate.services.assignments import assignment_next
 from annotate.services.features import project_features_ensure
 from annotate.services.ingest import corpus_import
@@ -91,6 +99,7 @@ def demo_loop(
     project: Project,
     *,
     ratings: int,
+    max_ratings: int | None = None,
     crowd: tuple[SimulatedRater, ...] = DEMO_CROWD,
     open_leases: int = 2,
     keep_open: int = 40,
@@ -99,8 +108,10 @@ def demo_loop(
     """Simulated raters rate about `ratings` clips of `project` through the platform's own
     services (assignment_next, rating_submit), with Celery eager so that the tasks those
     ratings start (queue refresh, automatic retraining, scoring) run here, in order.
-    Then `open_leases` raters take a clip and have not answered yet. The raters stop
-    early once no more than `keep_open` clips are left open to humans.
+    Then `open_leases` raters take a clip and have not answered yet. Past `ratings` they
+    go on, up to `max_ratings`, while no model labels clips itself, as a campaign's crowd
+    rates until its model earns that. They stop early once no more than `keep_open`
+    clips are left open to humans.
 
     Each rater answers the clip's reference label (the synthetic corpus's truth) plus
     their bias and noise (annotate.synthetic.simulated_rating)."""
@@ -142,7 +153,15 @@ def demo_loop(
         )
         # Stop early rather than leave the people who open the demo nothing to rate (a
         # model that labels much of the pool itself would otherwise let the crowd empty it).
-        while done < ratings and open_to_humans.count() > keep_open:
+        machine_labels = Label.objects.filter(
+            clip__project=project, source=LabelSource.MACHINE, revoked_at__isnull=True
+        )
+        budget = max(ratings, max_ratings or 0)
+        while (
+            done < budget
+            and (done < ratings or not machine_labels.exists())
+            and open_to_humans.count() > keep_open
+        ):
             rated_now = 0
             for index, (user, rater) in enumerate(zip(users, crowd, strict=True)):
                 assignment = assignment_next(rater=user, project=project)
@@ -231,7 +250,9 @@ class Command(BaseCommand):
             project.retrain_after_labels = max(20, ratings // 4)
             project.human_budget_per_round = 40
             project.save(update_fields=["retrain_after_labels", "human_budget_per_round"])
-            loop = demo_loop(project, ratings=ratings, say=self.stdout.write)
+            loop = demo_loop(
+                project, ratings=ratings, max_ratings=2 * ratings, say=self.stdout.write
+            )
             shown = ", ".join(f"{n} {state}" for state, n in sorted(loop.states.items()))
             self.stdout.write(
                 f"simulated raters gave {loop.ratings} ratings; {loop.runs} training runs "
