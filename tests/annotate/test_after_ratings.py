@@ -65,7 +65,8 @@ def test_passes_start_at_most_once_per_interval(project, settings):
         mock.patch("annotate.queueing.enqueue", side_effect=send),
     ):
         catch_up.project_after_ratings_requested(project_id=project.pk, requested_at=timezone.now())
-        assert len(passes) == 1 and sent == []  # the first pass runs at once
+        assert len(passes) == 1  # the first pass runs at once
+        assert sent == []
         began = Project.objects.get(pk=project.pk).ratings_processed_at
         for _ in range(3):  # a burst: one deferred pass for all of it
             catch_up.project_after_ratings_requested(
@@ -85,7 +86,8 @@ def test_passes_start_at_most_once_per_interval(project, settings):
         assert len(passes) == 2
         assert Project.objects.get(pk=project.pk).after_ratings_due_at is None
         catch_up.project_after_ratings_requested(project_id=project.pk, requested_at=timezone.now())
-        assert len(passes) == 2 and len(sent) == 2
+        assert len(passes) == 2
+        assert len(sent) == 2
 
 
 def test_a_lost_deferred_pass_does_not_hold_later_ratings_back(project, settings):
