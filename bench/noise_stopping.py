@@ -8,11 +8,12 @@ DEMO_CROWD) rates uniform truths in [-0.9, 0.9]; for each estimate of each rater
 the RMS of the labels' reported standard error (learner.raters.settled_label_error) is
 compared with the RMS of their real error:
 
-- `each`: learner.raters.rater_noise_each, as the platform estimates it (scaled to the
-  pooled noise: its mean variance per shared rating is the crowd's pooled noise^2);
-- `uncalibrated`: the same without that scaling, as the platform estimated it before;
-- `first_pairs`: each rater's noise from the first two ratings of every clip, which are
-  taken before any stopping decision (least squares on (r_a - r_b)^2 = s_a^2 + s_b^2);
+- `each`: learner.raters.rater_noise_each, scaled to the pooled noise (its mean variance
+  per shared rating is the crowd's pooled noise^2);
+- `uncalibrated`: the same without that scaling;
+- `first_pairs`: learner.raters.rater_noise_from_pairs, each rater's noise from the
+  first two ratings of every clip, which are taken before any stopping decision (least
+  squares on (r_a - r_b)^2 = s_a^2 + s_b^2), as the platform estimates it;
 
     python -m bench.noise_stopping [--seeds 5] [--clips 300]
 """
@@ -26,6 +27,7 @@ from learner.raters import (
     needs_another_rater,
     rater_noise,
     rater_noise_each,
+    rater_noise_from_pairs,
     settled_label_error,
     weighted_label,
 )
@@ -60,27 +62,13 @@ def simulate(seed: int, n_clips: int) -> tuple[NDArray, ...]:
     return tuple(np.array(a) for a in (clips, raters, values, ranks, truth))
 
 
-def first_pairs(clips, raters, values, ranks, *, strength: float = 5.0) -> NDArray:
-    n = len(NOISE)
-    design, squares = [], []
-    for clip in np.unique(clips):
-        pair = (clips == clip) & (ranks < 2)
-        row = np.zeros(n)
-        np.add.at(row, raters[pair], 1.0)
-        design.append(row)
-        squares.append(float(np.diff(values[pair])[0] ** 2))
-    A, y = np.array(design), np.array(squares)
-    pooled = y.mean() / 2
-    variance = np.linalg.solve(A.T @ A + strength * np.eye(n), A.T @ y + strength * pooled)
-    return np.sqrt(np.maximum(variance, pooled / 9))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--clips", type=int, default=300)
     args = parser.parse_args()
-    rms = {"real": [], "each": [], "uncalibrated": [], "first_pairs": []}
+    rms: dict[str, list[float]] = {"real": [], "each": [], "uncalibrated": [], "first_pairs": []}
+    per_rater: dict[str, list[NDArray]] = {name: [] for name in rms}
     for seed in range(args.seeds):
         clips, raters, values, ranks, truth = simulate(seed, args.clips)
         by_clip = [clips == c for c in np.unique(clips)]
@@ -91,9 +79,14 @@ def main() -> None:
             "uncalibrated": rater_noise_each(
                 clips, raters, values[:, None], [pooled], calibrate=False
             )[:, 0],
-            "first_pairs": first_pairs(clips, raters, values, ranks),
+            "first_pairs": rater_noise_from_pairs(clips, raters, values[:, None], ranks, [pooled])[
+                :, 0
+            ],
         }
+        squares = (values - truth[clips]) ** 2
+        per_rater["real"].append(np.sqrt(np.bincount(raters, squares) / np.bincount(raters)))
         for name, noise in estimates.items():
+            per_rater[name].append(noise)
             reported = [
                 settled_label_error(values[m][:, None], noise[raters[m]][:, None])[0]
                 for m in by_clip
@@ -107,6 +100,9 @@ def main() -> None:
     print(f"RMS standard error of the labels, {args.seeds} seeds x {args.clips} clips")
     for name, values_ in rms.items():
         print(f"  {name:<12} mean {np.mean(values_):.3f}  per seed {np.round(values_, 3).tolist()}")
+    print(f"Each rater's noise (mean over seeds; set {NOISE.tolist()}, then clipped)")
+    for name, noises in per_rater.items():
+        print(f"  {name:<12} {np.round(np.mean(noises, axis=0), 3).tolist()}")
 
 
 if __name__ == "__main__":

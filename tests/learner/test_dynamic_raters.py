@@ -11,6 +11,7 @@ from learner.raters import (
     needs_another_rater,
     rater_noise,
     rater_noise_each,
+    rater_noise_from_pairs,
     settle_clip,
     settled_label_error,
     weighted_label,
@@ -139,26 +140,30 @@ def test_each_raters_noise_is_learnt_from_shared_clips():
 
 def sequential_crowd(seed, n_clips=300):
     """A demo-like crowd (SD 0.28-0.70) rating truths in [-0.9, 0.9] on a [-1, 1] scale,
-    one more rater while the clip's ratings disagree: long-form ratings and truths."""
+    one more rater while the clip's ratings disagree: long-form ratings (clip, rater,
+    value, rank within the clip) and truths."""
     rng = np.random.default_rng(seed)
-    sd = np.array([0.28, 0.31, 0.34, 0.36, 0.40, 0.70])
-    clips, raters, values = [], [], []
+    clips, raters, values, order = [], [], [], []
     truth = rng.uniform(-0.9, 0.9, n_clips)
     for clip, true in enumerate(truth):
         given = []
-        for rater in rng.permutation(sd.size):
-            given.append(float(np.clip(true + sd[rater] * rng.normal(), -1, 1)))
+        for rater in rng.permutation(SEQUENTIAL_SD.size):
+            given.append(float(np.clip(true + SEQUENTIAL_SD[rater] * rng.normal(), -1, 1)))
             clips.append(clip)
             raters.append(rater)
             values.append(given[-1])
+            order.append(len(given) - 1)
             if len(given) >= 2 and not needs_another_rater(
                 np.array(given)[:, None],
                 np.array([0.41]),
                 target_error=0.41 / np.sqrt(3),
-                max_raters=sd.size,
+                max_raters=SEQUENTIAL_SD.size,
             ):
                 break
-    return np.array(clips), np.array(raters), np.array(values)[:, None], truth
+    return np.array(clips), np.array(raters), np.array(values)[:, None], np.array(order), truth
+
+
+SEQUENTIAL_SD = np.array([0.28, 0.31, 0.34, 0.36, 0.40, 0.70])
 
 
 def test_each_raters_noise_is_calibrated_to_the_pooled_noise_under_stopping():
@@ -167,7 +172,7 @@ def test_each_raters_noise_is_calibrated_to_the_pooled_noise_under_stopping():
     # the pooled noise^2, and labels' errors are read about right.
     real, calibrated, raw = [], [], []
     for seed in range(3):
-        clips, raters, values, truth = sequential_crowd(seed)
+        clips, raters, values, _, truth = sequential_crowd(seed)
         by_clip = [clips == c for c in range(truth.size)]
         pooled = rater_noise([values[m] for m in by_clip])
         each = rater_noise_each(clips, raters, values, pooled)[:, 0]
@@ -183,6 +188,55 @@ def test_each_raters_noise_is_calibrated_to_the_pooled_noise_under_stopping():
     real, calibrated, raw = np.mean(real), np.mean(calibrated), np.mean(raw)
     assert raw < 0.9 * real
     assert abs(calibrated - real) < abs(raw - real) / 2
+
+
+def test_each_raters_noise_from_first_pairs_is_fair_under_stopping():
+    # The first two ratings of a clip come before any stopping decision: from them each
+    # rater's noise comes out near the truth, where the distance from the others' mean on
+    # the clips that stopped runs low for every rater.
+    from_pairs, from_each, real = [], [], []
+    for seed in range(3):
+        clips, raters, values, order, truth = sequential_crowd(seed, n_clips=600)
+        # Each rater's real error, clipping to the scale included (the careless rater's
+        # 0.70 is about 0.58 once clipped).
+        squares = (values[:, 0] - truth[clips]) ** 2
+        real.append(np.sqrt(np.bincount(raters, squares) / np.bincount(raters)))
+        pooled = rater_noise([values[clips == c] for c in range(truth.size)])
+        from_pairs.append(rater_noise_from_pairs(clips, raters, values, order, pooled)[:, 0])
+        from_each.append(rater_noise_each(clips, raters, values, pooled, calibrate=False)[:, 0])
+    pairs, each = np.mean(from_pairs, axis=0), np.mean(from_each, axis=0)
+    real = np.mean(real, axis=0)
+    np.testing.assert_allclose(pairs, real, rtol=0.1)
+    assert np.all(each < 0.95 * real)
+    # Ratings beyond the second, and ratings of clips nobody else rated, change nothing.
+    clips, raters, values, order, _ = sequential_crowd(0)
+    pooled = [0.4]
+    first_two = order < 2
+    np.testing.assert_allclose(
+        rater_noise_from_pairs(clips, raters, values, order, pooled),
+        rater_noise_from_pairs(
+            [*clips[first_two], clips.max() + 1],
+            [*raters[first_two], 0],
+            [*values[first_two], [0.9]],
+            [*order[first_two], 0],
+            pooled,
+        ),
+    )
+
+
+def test_a_rater_who_never_rates_first_or_second_keeps_their_prior():
+    clips, raters, values, order, _ = sequential_crowd(0)
+    # Rater 6 rates every clip third.
+    n = clips.max() + 1
+    clips = np.concatenate([clips, np.arange(n)])
+    raters = np.concatenate([raters, np.full(n, 6)])
+    values = np.concatenate([values, np.zeros((n, 1))])
+    order = np.concatenate([order, np.full(n, 9)])
+    prior = np.full((7, 1), 0.4)
+    prior[6] = 0.9
+    noise = rater_noise_from_pairs(clips, raters, values, order, [0.4], prior=prior)
+    assert noise[6, 0] == pytest.approx(0.9)
+    assert np.all(noise[:6, 0] < 0.8)
 
 
 def test_a_label_weights_each_rating_by_its_raters_noise():

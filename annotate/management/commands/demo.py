@@ -214,13 +214,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000, help="web server port (8000)")
-        parser.add_argument("--clips", type=int, default=240, help="clips in the corpus (240)")
+        parser.add_argument("--clips", type=int, default=320, help="clips in the corpus (320)")
         parser.add_argument(
             "--ratings",
             type=int,
             default=None,
             help="ratings the simulated raters give during setup (default: about 3 per clip "
-            "for 60%% of the clips, fewer if the model labels much of the rest; 0: none)",
+            "for 60%% of the clips, fewer if the model labels much of the rest, up to twice "
+            "that while no model labels clips itself; 0: none)",
         )
         parser.add_argument(
             "--no-serve", "--setup-only", action="store_true", help="set up only, serve nothing"
