@@ -7,15 +7,14 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
-def enqueue(task, *args, countdown: float | None = None) -> bool:
-    """Send `task(*args)` now (to run in `countdown` seconds if given); on a broker error
-    log it and return False.
+def enqueue(task, *args) -> bool:
+    """Send `task(*args)` now; on a broker error log it and return False.
 
     The database holds the truth, so a lost message only delays work that a periodic
     task or the next event redoes.
     """
     try:
-        task.apply_async(args, countdown=countdown)
+        task.delay(*args)
     except Exception:
         logger.exception("could not enqueue %s%s", task.name, args)
         return False

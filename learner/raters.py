@@ -150,13 +150,13 @@ def rater_noise_from_pairs(
 
     Long form as `rater_noise_each`, with `order` each rating's rank within its clip (0
     for the first). A clip's first two ratings are asked for before any stopping
-    decision, so they are a fair sample; the ratings after them are not: a clip stops
-    once its ratings agree, and read from the clips it settled, a rater believed
-    reliable looks more reliable still (one demo rater of noise 0.28 came out 0.15 by
-    `rater_noise_each`, so clips stopped on their say and labels erred 0.24 where 0.17
-    was reported). Bias counts as noise; no rater is less noisy than `floor` times the
-    pooled noise; raters in no pair (one who always comes third) get their `prior`.
-    Returns (n_raters, n_targets).
+    decision, so they are a fair sample where `rater_noise_each` reads a rater from the
+    clips that stopped because ratings agreed (on a stopping crowd, 0.265 against a real
+    0.261 for its best rater, where `rater_noise_each` gives 0.165). Measured, not what
+    the platform uses: with about 90 pairs per rater it is noisy, and a rater it puts at
+    the floor settles clips alone and adds no pair (`python -m bench.noise_stopping`,
+    docs/benchmarks.md). Bias counts as noise; no rater is less noisy than `floor` times
+    the pooled noise; raters in no pair get their `prior`. Returns (n_raters, n_targets).
     """
     from scipy.sparse import coo_matrix, identity
     from scipy.sparse.linalg import spsolve
@@ -441,15 +441,10 @@ class CrowdEstimates:
     reliability_clips: NDArray[np.int64]
 
 
-def crowd_estimates(
-    table: NDArray[np.float64], order: NDArray[np.int64] | None = None
-) -> CrowdEstimates:
+def crowd_estimates(table: NDArray[np.float64]) -> CrowdEstimates:
     """Noise and reliability of a crowd from its (n_clips, n_raters, n_targets) rating
     table, NaN where a rater did not rate a clip on a target
-    (`rater_noise`, `learner.agreement.rater_reliability`). Each rater's noise comes
-    from the first two ratings of each clip when `order` (n_clips, n_raters) gives each
-    rating's rank within its clip (`rater_noise_from_pairs`, shrunk toward the estimate
-    from every shared clip), else from every shared clip (`rater_noise_each`)."""
+    (`rater_noise`, `rater_noise_each`, `learner.agreement.rater_reliability`)."""
     table = np.asarray(table, dtype=np.float64)
     _, n_raters, n_targets = table.shape
     noise = np.full(n_targets, np.nan)
@@ -469,15 +464,9 @@ def crowd_estimates(
         clips = [row[keep][:, None] for row, keep in rows]
         noise[t] = float(rater_noise(clips)[0])
         clip_index, rater_index = np.nonzero(present)
-        rated = (clip_index, rater_index, values[clip_index, rater_index][:, None])
-        each = rater_noise_each(*rated, [noise[t]])
-        if order is not None:
-            # Shrunk toward the estimate from every shared clip, which is all there is
-            # for a rater who never gives a clip's first or second rating.
-            each = rater_noise_from_pairs(
-                *rated, np.asarray(order)[clip_index, rater_index], [noise[t]], prior=each
-            )
-        each = each[:, 0]
+        each = rater_noise_each(
+            clip_index, rater_index, values[clip_index, rater_index][:, None], [noise[t]]
+        )[:, 0]
         own[:, t] = np.pad(each, (0, n_raters - each.size), constant_values=noise[t])
         own_clips[:, t] = (present & multi[:, None]).sum(axis=0)
     # A clip counts for a rater's reliability when someone else rated it too.

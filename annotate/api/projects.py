@@ -159,7 +159,7 @@ class ProjectRaterOutput(serializers.Serializer):
 
 
 class ProjectRatersApi(APIView):
-    """Staff: the project's raters, the noisiest first (learner.raters.rater_noise_from_pairs)."""
+    """Staff: the project's raters, the noisiest first (learner.raters.rater_noise_each)."""
 
     @extend_schema(responses=ProjectRaterOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:

@@ -21,9 +21,9 @@ def project_crowd(*, project_id: int) -> CrowdPlan | None:
     """Every rating of the project as a (clips, raters, targets) table, estimated;
     None while the project has no rating."""
     rows = list(
-        Rating.objects.filter(clip__project_id=project_id)
-        .order_by("id")
-        .values_list("clip_id", "rater_id", "values")
+        Rating.objects.filter(clip__project_id=project_id).values_list(
+            "clip_id", "rater_id", "values"
+        )
     )
     if not rows:
         return None
@@ -36,16 +36,11 @@ def project_crowd(*, project_id: int) -> CrowdPlan | None:
     rater_ids = sorted({rater_id for _, rater_id, _ in rows})
     rater_index = {r: j for j, r in enumerate(rater_ids)}
     table = np.full((len(clip_index), len(rater_ids), len(targets)), np.nan)
-    # Each rating's rank within its clip, in the order they came (ids): each rater's
-    # noise is read from the first two of each clip (learner.raters.rater_noise_from_pairs).
-    order = np.full((len(clip_index), len(rater_ids)), -1, dtype=np.int64)
-    ranks = np.zeros(len(clip_index), dtype=np.int64)
     for clip_id, rater_id, values in rows:
-        i, j = clip_index[clip_id], rater_index[rater_id]
-        table[i, j] = [np.nan if values.get(t) is None else values[t] for t in targets]
-        order[i, j] = ranks[i]
-        ranks[i] += 1
-    return CrowdPlan(rater_ids=rater_ids, targets=targets, estimates=crowd_estimates(table, order))
+        table[clip_index[clip_id], rater_index[rater_id]] = [
+            np.nan if values.get(t) is None else values[t] for t in targets
+        ]
+    return CrowdPlan(rater_ids=rater_ids, targets=targets, estimates=crowd_estimates(table))
 
 
 def serves_easy_first(profile: RaterProfile | None) -> bool:

@@ -26,10 +26,9 @@ class RaterProfile(models.Model):
 
 
 class RaterNoise(models.Model):
-    """A rater's own rating noise on one target (learner.raters.rater_noise_from_pairs):
-    how far their ratings fall from another rater's on the first two ratings of clips.
-    Weights their ratings in a clip's label and decides whether their rating settles a
-    clip."""
+    """A rater's own rating noise on one target (learner.raters.rater_noise_each): how far
+    their ratings fall from the other raters' on shared clips. Weights their ratings in a
+    clip's label and decides whether their rating settles a clip."""
 
     target = models.ForeignKey("annotate.Target", on_delete=models.CASCADE, related_name="+")
     rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

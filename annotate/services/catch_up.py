@@ -13,6 +13,7 @@ once per CONCORD_AFTER_RATINGS_SECONDS per project (`project_after_ratings_reque
 back to back, they kept a worker busy all the time under a crowd of raters.
 """
 
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -54,17 +55,23 @@ def project_after_ratings_requested(
     """What a rating's message asks for: `project_after_ratings` now, or one pass deferred
     until CONCORD_AFTER_RATINGS_SECONDS after the last one began, or nothing when a pass
     is already pending (it clears its mark before reading any rating, so it reads this
-    request's). `deferred`: this is that pending pass."""
+    request's). `deferred`: this is that pending pass; its message is sent at once and
+    it waits here until it is due (a countdown message would sit unacknowledged in the
+    worker, and kombu's Redis transport crashes the worker restoring such messages when
+    Redis restarts)."""
     from annotate.queueing import enqueue
     from annotate.tasks import project_after_ratings_task
 
     projects = Project.objects.filter(pk=project_id)
+    interval = timedelta(seconds=settings.CONCORD_AFTER_RATINGS_SECONDS)
     if deferred:
+        due = projects.values_list("after_ratings_due_at", flat=True).first()
+        wait = (due - timezone.now()).total_seconds() if due is not None else 0.0
+        time.sleep(min(max(wait, 0.0), interval.total_seconds()))
         projects.update(after_ratings_due_at=None)
         project_after_ratings(project_id=project_id)
         return
     last = projects.values_list("ratings_processed_at", flat=True).first()
-    interval = timedelta(seconds=settings.CONCORD_AFTER_RATINGS_SECONDS)
     now = timezone.now()
     if (
         last is None
@@ -73,14 +80,11 @@ def project_after_ratings_requested(
     ):
         project_after_ratings(project_id=project_id, requested_at=requested_at)
         return
-    due = last + interval
     claimed = projects.filter(
         Q(after_ratings_due_at__isnull=True) | Q(after_ratings_due_at__lt=now - DEFERRED_PASS_GRACE)
-    ).update(after_ratings_due_at=due)
-    if claimed:
-        countdown = (due - now).total_seconds()
-        if not enqueue(project_after_ratings_task, project_id, None, True, countdown=countdown):
-            projects.update(after_ratings_due_at=None)  # the next request tries again
+    ).update(after_ratings_due_at=last + interval)
+    if claimed and not enqueue(project_after_ratings_task, project_id, None, True):
+        projects.update(after_ratings_due_at=None)  # the next request tries again
 
 
 def projects_catch_up() -> int:

@@ -15,7 +15,6 @@ speakers and taken out of the pool of every strategy and of full supervision
 
 import argparse
 import hashlib
-from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from learner.prior import (
     frozen_prior,
     with_prior,
 )
-from learner.raters import clip_label, rater_noise, rater_noise_from_pairs, settle_clip
+from learner.raters import clip_label, rater_noise, rater_noise_each, settle_clip
 from learner.regressors import make_regressor, predict_matrix
 from learner.simulate import CremaVotes, CrowdSimulator, load_corpus
 from learner.training import (
@@ -145,8 +144,7 @@ def make_split(
 # ----------------------------------------------------------------------------- labels
 @dataclass(frozen=True)
 class RaterNoise:
-    """Each rater's own noise per target (learner.raters.rater_noise_from_pairs, on each
-    clip's first two ratings in the order they came) and the crowd's
+    """Each rater's own noise per target (learner.raters.rater_noise_each) and the crowd's
     pooled noise it was measured against. No rater in `each` while unknown, and with
     plain-mean labels."""
 
@@ -225,16 +223,10 @@ class Labeller:
             return RaterNoise(pooled, {})
         names = sorted({name for _, name, _ in rows})
         index = {name: i for i, name in enumerate(names)}
-        # Each rating's rank within its clip, in the order the ratings came.
-        ranks, so_far = [], Counter()
-        for clip, _, _ in rows:
-            ranks.append(so_far[clip])
-            so_far[clip] += 1
-        each = rater_noise_from_pairs(
+        each = rater_noise_each(
             [clip for clip, _, _ in rows],
             [index[name] for _, name, _ in rows],
             np.array([values for _, _, values in rows]),
-            ranks,
             pooled,
         )
         return RaterNoise(pooled, dict(zip(names, each, strict=True)))

@@ -53,8 +53,8 @@ def test_passes_start_at_most_once_per_interval(project, settings):
     settings.CONCORD_AFTER_RATINGS_SECONDS = 5
     passes, sent = [], []
 
-    def send(task, *args, countdown=None):
-        sent.append((args, countdown))
+    def send(task, *args):
+        sent.append(args)
         return True
 
     with (
@@ -73,16 +73,16 @@ def test_passes_start_at_most_once_per_interval(project, settings):
                 project_id=project.pk, requested_at=timezone.now()
             )
         assert len(passes) == 1
-        assert len(sent) == 1
-        args, countdown = sent[0]
-        assert args == (project.pk, None, True)
-        assert 0 < countdown <= 5
+        assert sent == [(project.pk, None, True)]
         due = Project.objects.get(pk=project.pk).after_ratings_due_at
         assert due == began + timedelta(seconds=5)
-        # The deferred pass clears its mark and runs; later requests defer the next one.
-        catch_up.project_after_ratings_requested(
-            project_id=project.pk, requested_at=None, deferred=True
-        )
+        # The deferred pass waits until it is due, clears its mark and runs; later
+        # requests defer the next one.
+        with mock.patch("annotate.services.catch_up.time.sleep") as slept:
+            catch_up.project_after_ratings_requested(
+                project_id=project.pk, requested_at=None, deferred=True
+            )
+        assert 0 < slept.call_args.args[0] <= 5
         assert len(passes) == 2
         assert Project.objects.get(pk=project.pk).after_ratings_due_at is None
         catch_up.project_after_ratings_requested(project_id=project.pk, requested_at=timezone.now())
@@ -100,7 +100,7 @@ def test_a_lost_deferred_pass_does_not_hold_later_ratings_back(project, settings
         ),
         mock.patch(
             "annotate.queueing.enqueue",
-            side_effect=lambda task, *args, countdown=None: sent.append(args) or False,
+            side_effect=lambda task, *args: sent.append(args) or False,
         ),
     ):
         catch_up.project_after_ratings_requested(project_id=project.pk, requested_at=timezone.now())

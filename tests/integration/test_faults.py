@@ -326,6 +326,12 @@ def test_kill_9_of_the_worker_mid_retrain(services, transactional_db, media_root
     )
     assert done.state == RunState.SUCCEEDED, done.error
     active = ModelVersion.objects.get(project=project, is_active=True)
+    # Its scoring pass writes machine labels: wait for it, or the labels below race it.
+    wait_for(
+        lambda: ModelVersion.objects.filter(pk=active.pk, scored_at__isnull=False).exists(),
+        timeout=120,
+        what="the first model's scoring pass",
+    )
 
     label(70)  # new labels: the next run has something new to learn
     second = retrain()

@@ -140,6 +140,9 @@ def demo_loop(
         scale = (first.scale_min, first.scale_max)
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True
+    # Tasks run inline here, one rating at a time: no pass is deferred (it would wait).
+    interval = settings.CONCORD_AFTER_RATINGS_SECONDS
+    settings.CONCORD_AFTER_RATINGS_SECONDS = 0
     trace = logging.getLogger("celery.app.trace")  # one line per eager task otherwise
     trace_level = trace.level
     trace.setLevel(logging.WARNING)
@@ -193,6 +196,7 @@ def demo_loop(
             leases += assignment_next(rater=user, project=project) is not None
     finally:
         app.conf.task_always_eager = eager
+        settings.CONCORD_AFTER_RATINGS_SECONDS = interval
         trace.setLevel(trace_level)
     states: dict[str, int] = {}
     for state in Clip.objects.filter(project=project).values_list("state", flat=True):
