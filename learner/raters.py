@@ -139,14 +139,12 @@ def rater_noise_from_pairs(
     order: ArrayLike,
     noise: ArrayLike,
     *,
-    prior: ArrayLike | None = None,
     prior_strength: float = 5.0,
     floor: float = 1 / 3,
 ) -> NDArray[np.float64]:
     """Each rater's own rating noise per target, from the first two ratings of every clip:
     E[(r_a - r_b)^2] = s_a^2 + s_b^2, solved for every rater's variance by least squares
-    shrunk toward `prior`^2 (n_raters, n_targets; None: the crowd's pooled `noise`),
-    worth `prior_strength` pairs.
+    shrunk toward the crowd's pooled `noise`^2 (worth `prior_strength` pairs).
 
     Long form as `rater_noise_each`, with `order` each rating's rank within its clip (0
     for the first). A clip's first two ratings are asked for before any stopping
@@ -156,7 +154,7 @@ def rater_noise_from_pairs(
     the platform uses: with about 90 pairs per rater it is noisy, and a rater it puts at
     the floor settles clips alone and adds no pair (`python -m bench.noise_stopping`,
     docs/benchmarks.md). Bias counts as noise; no rater is less noisy than `floor` times
-    the pooled noise; raters in no pair get their `prior`. Returns (n_raters, n_targets).
+    the pooled noise; raters in no pair get the pooled noise. Returns (n_raters, n_targets).
     """
     from scipy.sparse import coo_matrix, identity
     from scipy.sparse.linalg import spsolve
@@ -168,8 +166,6 @@ def rater_noise_from_pairs(
     n_clips = int(clips.max()) + 1 if clips.size else 0
     n_raters = int(raters.max()) + 1 if raters.size else 0
     out = np.tile(noise, (n_raters, 1))
-    if prior is not None:
-        out = np.array(np.broadcast_to(np.asarray(prior, dtype=np.float64), out.shape))
     for t in range(values.shape[1]):
         if not np.isfinite(noise[t]):
             continue
@@ -192,7 +188,7 @@ def rater_noise_from_pairs(
             shape=(n_pairs, n_raters),
         ).tocsr()
         lhs = (design.T @ design + prior_strength * identity(n_raters)).tocsc()
-        variance = spsolve(lhs, design.T @ squares + prior_strength * out[:, t] ** 2)
+        variance = spsolve(lhs, design.T @ squares + prior_strength * noise[t] ** 2)
         out[:, t] = np.sqrt(np.maximum(variance, (floor * noise[t]) ** 2))
     return out
 

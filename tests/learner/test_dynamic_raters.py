@@ -224,7 +224,7 @@ def test_each_raters_noise_from_first_pairs_is_fair_under_stopping():
     )
 
 
-def test_a_rater_who_never_rates_first_or_second_keeps_their_prior():
+def test_a_rater_who_never_rates_first_or_second_keeps_the_pooled_noise():
     clips, raters, values, order, _ = sequential_crowd(0)
     # Rater 6 rates every clip third.
     n = clips.max() + 1
@@ -232,9 +232,7 @@ def test_a_rater_who_never_rates_first_or_second_keeps_their_prior():
     raters = np.concatenate([raters, np.full(n, 6)])
     values = np.concatenate([values, np.zeros((n, 1))])
     order = np.concatenate([order, np.full(n, 9)])
-    prior = np.full((7, 1), 0.4)
-    prior[6] = 0.9
-    noise = rater_noise_from_pairs(clips, raters, values, order, [0.4], prior=prior)
+    noise = rater_noise_from_pairs(clips, raters, values, order, [0.9])
     assert noise[6, 0] == pytest.approx(0.9)
     assert np.all(noise[:6, 0] < 0.8)
 
