@@ -58,9 +58,9 @@ CONFIG = {
         # 400 when no generated file is audio the decoder takes: nothing went in.
         refused_with_400("/api/v1/projects/{project_id}/clips/", "POST"),
         # 400 `bad_settings` for values the schema cannot bound: min_raters above
-        # max_raters, self_label_max_error above the project's widest scale. Known
-        # gap: plain ranges (rater_panel <= 100, errors > 0) and unknown keys are not
-        # in the schema yet either; this exception hides them until they are.
+        # max_raters, an error setting above the project's widest scale. Each plain
+        # range, unknown fields and an empty body are in the schema
+        # (tests/annotate/test_operations.py checks it against the API).
         refused_with_400("/api/v1/projects/{project_id}/settings/", "PATCH"),
         # 400 `bad_filter` for a `target` that is not one of this project's targets.
         refused_with_400("/api/v1/projects/{project_id}/clips/", "GET"),

@@ -1,7 +1,8 @@
 """Admin actions on a running project: settings, pause and resume, revoking a model
 version's machine labels; and the audit log researchers and admins read."""
 
-from drf_spectacular.utils import extend_schema
+from django.core.exceptions import ImproperlyConfigured
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -21,6 +22,7 @@ from annotate.errors import NotFound
 from annotate.models import AuditEntry, ModelVersion
 from annotate.selectors_operations import project_audit_log, project_versions_live_labels
 from annotate.services.project_settings import (
+    SETTINGS,
     SettingsInvalid,
     project_pause,
     project_resume,
@@ -32,44 +34,67 @@ from annotate.services.revoke import model_version_revoke, model_version_revoke_
 REFUSALS = {403: ErrorSerializer, 404: ErrorSerializer}
 
 
-class ProjectSettingsSerializer(serializers.Serializer):
-    """A project's editable settings (annotate.services.project_settings.SETTINGS)."""
+SETTING_HELP = {
+    "self_label_max_error": "The learner labels a clip itself only where its expected "
+    "absolute error is at most this (label units, > 0, at most the widest scale).",
+    "machine_label_target_error": "Target mean absolute error of machine labels (> 0, at "
+    "most the widest scale).",
+    "machine_labels_as_good_as_humans": "A machine label must also be as good as a "
+    "rater_panel-rater human label.",
+    "machine_label_revoke_tolerance": "A newer model that differs by more revokes a label.",
+    "min_raters": "Ratings a clip starts with; at most max_raters.",
+    "max_raters": "Ratings a clip may get at most; at least min_raters.",
+    "agreement_target": "Agreement a clip's ratings should reach.",
+    "rater_panel": "How many raters' mean a machine label must match.",
+    "human_budget_per_round": "Clips sent to humans per learner round.",
+    "retrain_after_labels": "Retrain after this many new ratings (0: never).",
+    "lease_seconds": "How long a rater holds a clip.",
+}
 
-    self_label_max_error = serializers.FloatField(
-        required=False,
-        help_text="The learner labels a clip itself only where its expected absolute error "
-        "is at most this (label units, > 0, at most the widest scale).",
-    )
-    machine_label_target_error = serializers.FloatField(
-        required=False, help_text="Target mean absolute error of machine labels (> 0)."
-    )
-    machine_labels_as_good_as_humans = serializers.BooleanField(
-        required=False,
-        help_text="A machine label must also be as good as a rater_panel-rater human label.",
-    )
-    machine_label_revoke_tolerance = serializers.FloatField(
-        required=False, help_text="A newer model that differs by more revokes a label (> 0)."
-    )
-    min_raters = serializers.IntegerField(required=False, help_text="1..100, <= max_raters.")
-    max_raters = serializers.IntegerField(required=False, help_text="1..100, >= min_raters.")
-    agreement_target = serializers.FloatField(required=False, help_text="0..1.")
-    rater_panel = serializers.IntegerField(required=False, help_text="1..100.")
-    human_budget_per_round = serializers.IntegerField(
-        required=False, help_text="Clips sent to humans per learner round (>= 1)."
-    )
-    retrain_after_labels = serializers.IntegerField(
-        required=False, help_text="Retrain after this many new ratings (0: never)."
-    )
-    lease_seconds = serializers.IntegerField(
-        required=False, help_text="How long a rater holds a clip (30 s to 7 days)."
-    )
+
+@extend_schema_field({"type": "number", "format": "double", "minimum": 0, "exclusiveMinimum": True})
+class PositiveFloatField(serializers.FloatField):
+    """A float above 0 (0 itself refused), as the schema says."""
+
+
+def _setting_field(name: str, *, change: bool) -> serializers.Field:
+    """The serializer field of one setting (`SETTINGS`): in a `change`, optional and
+    within its range; in the settings read back, always there."""
+    rule = SETTINGS[name]
+    common = {"required": not change, "help_text": SETTING_HELP[name]}
+    if rule.kind is bool:
+        return serializers.BooleanField(**common)
+    bounds = {"min_value": rule.low, "max_value": rule.high} if change else {}
+    if rule.kind is int:
+        return serializers.IntegerField(**common, **bounds)
+    if change and rule.low_open:
+        if rule.low != 0 or rule.high is not None:
+            raise ImproperlyConfigured(f"{name}: PositiveFloatField documents (0, inf) only")
+        return PositiveFloatField(**common)
+    return serializers.FloatField(**common, **bounds)
+
+
+class ProjectSettingsSerializer(serializers.Serializer):
+    """A change to a project's settings: only the fields sent change, each within its
+    range (annotate.services.project_settings.SETTINGS); no other field is taken."""
+
+    takes_no_other_field = True
+    min_fields = 1  # an empty change is refused (400 `no_settings`)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {name: _setting_field(name, change=True) for name in SETTINGS}
 
     class Meta:
         ref_name = "ProjectSettingsChange"
 
 
-class ProjectSettingsOutput(ProjectSettingsSerializer):
-    paused = serializers.BooleanField(help_text="Raters get no clips while paused.")
+class ProjectSettingsOutput(serializers.Serializer):
+    """A project's editable settings, and whether it is paused."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = {name: _setting_field(name, change=False) for name in SETTINGS}
+        fields["paused"] = serializers.BooleanField(help_text="Raters get no clips while paused.")
+        return fields
 
     class Meta:
         ref_name = "ProjectSettings"

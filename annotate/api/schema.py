@@ -19,6 +19,10 @@ it does is added here, for every operation, so the schema cannot forget it
 - 400 (`bad_page_size`) for a paginated list (annotate.api.pagination);
 - 429 (`throttled`) for a throttled view.
 
+A request serializer that takes no field beyond its own (`takes_no_other_field = True`)
+says so, `additionalProperties: false`, and one that needs at least `min_fields` of them
+says that: `minProperties`.
+
 All in the API's error shape, `{"detail", "code"}` (ErrorSerializer).
 """
 
@@ -52,6 +56,14 @@ RATER_READS = {
 
 
 class ConcordAutoSchema(AutoSchema):
+    def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
+        if getattr(serializer, "takes_no_other_field", False):
+            schema["additionalProperties"] = False
+        if min_fields := getattr(serializer, "min_fields", 0):
+            schema["minProperties"] = min_fields
+        return schema
+
     def _error_codes(self) -> list[str]:
         view = self.view
         codes = []

@@ -17,7 +17,7 @@ from annotate.models import (
     Project,
     TrainingRun,
 )
-from annotate.services.project_settings import project_settings_update
+from annotate.services.project_settings import SETTINGS, project_settings_update
 from tests.conftest import make_clips, make_project, make_user
 
 pytestmark = pytest.mark.django_db
@@ -134,6 +134,42 @@ def test_bad_settings_are_refused_whole_naming_the_field(
     assert says in body["fields"][field]
     assert Project.objects.values().get(pk=project.pk) == before  # nothing applied
     assert not AuditEntry.objects.exists()
+
+
+def test_the_schema_gives_each_settings_range_as_the_api_enforces_it(client_for, admin, project):
+    """The PATCH body's schema is SETTINGS: each range, no other field, not empty. Each
+    bound is checked against the API: on it accepted, past it refused."""
+    schema = client_for(admin).get("/api/schema/?format=json").json()
+    body = schema["components"]["schemas"]["PatchedProjectSettingsChange"]
+    assert body["additionalProperties"] is False
+    assert body["minProperties"] == 1
+    assert set(body["properties"]) == set(SETTINGS)
+    # min_raters and max_raters are also bounded by each other: widen the other one.
+    room = {"min_raters": {"max_raters": 100}, "max_raters": {"min_raters": 1}}
+    checked = 0
+    for name, rule in SETTINGS.items():
+        field = body["properties"][name]
+        assert field["type"] == {bool: "boolean", int: "integer", float: "number"}[rule.kind]
+        if rule.kind is bool:
+            continue
+        step = 1 if rule.kind is int else 1e-6
+        for bound, key, past in ((rule.low, "minimum", -step), (rule.high, "maximum", step)):
+            if bound is None:
+                assert key not in field, name
+                continue
+            assert field[key] == bound, name
+            exclusive = key == "minimum" and rule.low_open
+            assert field.get("exclusiveMinimum", False) is exclusive, name
+            for value, accepted in ((bound, not exclusive), (bound + past, False)):
+                value = rule.kind(value)
+                response = client_for(admin).patch(
+                    settings_url(project), {**room.get(name, {}), name: value}, format="json"
+                )
+                assert (response.status_code == 200) is accepted, (name, value, response.json())
+                if not accepted:
+                    assert name in response.json()["fields"]
+                checked += 1
+    assert checked >= 2 * 8
 
 
 def test_empty_settings_change_is_refused(client_for, admin, project):
