@@ -8,12 +8,17 @@ DEMO_CROWD) rates uniform truths in [-0.9, 0.9]; for each estimate of each rater
 the RMS of the labels' reported standard error (learner.raters.settled_label_error) is
 compared with the RMS of their real error:
 
-- `each`: learner.raters.rater_noise_each, scaled to the pooled noise (its mean variance
-  per shared rating is the crowd's pooled noise^2);
-- `uncalibrated`: the same without that scaling;
+- `each`: learner.raters.rater_noise_each as the platform runs it: each shared clip
+  weighted by the inverse variance of its squared distance from the other raters' mean,
+  then scaled to the pooled noise (its mean variance per shared rating is the crowd's
+  pooled noise^2);
+- `unweighted`: the same with every shared clip counting alike, as the platform did
+  before (a clip shared with noisy raters then says as much about a rater as one shared
+  with careful raters);
+- `uncalibrated`: `each` without the scaling;
 - `first_pairs`: learner.raters.rater_noise_from_pairs, each rater's noise from the
   first two ratings of every clip, which are taken before any stopping decision (least
-  squares on (r_a - r_b)^2 = s_a^2 + s_b^2), as the platform estimates it;
+  squares on (r_a - r_b)^2 = s_a^2 + s_b^2);
 
     python -m bench.noise_stopping [--seeds 5] [--clips 300]
 """
@@ -67,8 +72,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--clips", type=int, default=300)
     args = parser.parse_args()
-    rms: dict[str, list[float]] = {"real": [], "each": [], "uncalibrated": [], "first_pairs": []}
-    per_rater: dict[str, list[NDArray]] = {name: [] for name in rms}
+    names = ("real", "each", "unweighted", "uncalibrated", "first_pairs")
+    rms: dict[str, list[float]] = {name: [] for name in names}
+    per_rater: dict[str, list[NDArray]] = {name: [] for name in names}
     for seed in range(args.seeds):
         clips, raters, values, ranks, truth = simulate(seed, args.clips)
         by_clip = [clips == c for c in np.unique(clips)]
@@ -76,6 +82,9 @@ def main() -> None:
         each = rater_noise_each(clips, raters, values[:, None], [pooled])[:, 0]
         estimates = {
             "each": each,
+            "unweighted": rater_noise_each(
+                clips, raters, values[:, None], [pooled], weighted=False
+            )[:, 0],
             "uncalibrated": rater_noise_each(
                 clips, raters, values[:, None], [pooled], calibrate=False
             )[:, 0],
@@ -103,6 +112,12 @@ def main() -> None:
     print(f"Each rater's noise (mean over seeds; set {NOISE.tolist()}, then clipped)")
     for name, noises in per_rater.items():
         print(f"  {name:<12} {np.round(np.mean(noises, axis=0), 3).tolist()}")
+    print("Each rater's noise against their real error, relative: mean / RMS over seeds")
+    real = np.array(per_rater["real"])
+    for name in names[1:]:
+        relative = np.array(per_rater[name]) / real - 1
+        mean, spread = relative.mean(axis=0), np.sqrt((relative**2).mean(axis=0))
+        print(f"  {name:<12} {np.round(mean, 3).tolist()} / {np.round(spread, 3).tolist()}")
 
 
 if __name__ == "__main__":

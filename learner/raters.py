@@ -74,8 +74,9 @@ def rater_noise_each(
     floor: float = 1 / 3,
     iterations: int = 3,
     calibrate: bool = True,
+    weighted: bool = True,
 ) -> NDArray[np.float64]:
-    """Each rater's own rating noise per target: the root mean square distance of their
+    """Each rater's own rating noise per target: the mean square distance of their
     ratings from the other raters' mean on shared clips, less the uncertainty of that
     mean, shrunk toward the crowd's pooled `noise` (worth `prior_strength` clips).
 
@@ -86,12 +87,15 @@ def rater_noise_each(
     cannot make one person outweigh a panel. Returns (n_raters, n_targets); raters with
     no shared clip get the pooled noise.
 
-    With `calibrate`, the noises are scaled so that their mean variance over the shared
-    ratings is the pooled noise^2, which is what the pooled noise estimates. Read from
-    the other raters' mean, each rater's noise runs low once clips stop getting raters
-    when their first ratings agree and ratings are clipped to the scale: on a demo-like
-    crowd, labels' standard errors came out 0.177 against a real 0.210, and 0.202
-    calibrated (`python -m bench.noise_stopping`). Calibration keeps who is noisier.
+    With `weighted`, each shared clip weighs by the inverse variance of its squared
+    distance, (own variance + the others' mean's)^-2: a clip shared with the careless
+    rater says little about a careful one. Counting every clip alike, a careful rater's
+    estimate was mostly the noise of their partners and came out low: on a demo-like
+    crowd that stops asking once ratings agree, the best rater 17 % low (RMS 21 %)
+    against 1 % (RMS 9 %) weighted, 20 seeds (`python -m bench.noise_stopping`,
+    docs/benchmarks.md). With `calibrate`, the noises are then scaled so that their mean
+    variance over the shared ratings is the pooled noise^2, which is what the pooled
+    noise estimates; calibration keeps who is noisier.
     """
     clips, raters = np.asarray(clips, dtype=np.int64), np.asarray(raters, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64).reshape(len(clips), -1)
@@ -116,10 +120,14 @@ def rater_noise_each(
             # Var(mean of the others) = sum of their variances / count^2.
             clip_variance = np.bincount(c, weights=variance[r], minlength=n_clips)
             others_variance = (clip_variance[c] - variance[r]) / others**2
+            # Each clip's (v - others' mean)^2 varies as (its expected value)^2: a clip
+            # shared with noisy raters says little about a careful rater, so clips
+            # weigh by the inverse of that variance (with `weighted`).
+            weight = 1.0 / (variance[r] + others_variance) ** 2 if weighted else np.ones(len(r))
             excess = np.bincount(
-                r, weights=(v - others_mean) ** 2 - others_variance, minlength=n_raters
-            )
-            own = np.maximum(excess / np.maximum(n_shared, 1), (floor * noise[t]) ** 2)
+                r, weights=weight * ((v - others_mean) ** 2 - others_variance), minlength=n_raters
+            ) / np.maximum(np.bincount(r, weights=weight, minlength=n_raters), 1e-300)
+            own = np.maximum(excess, (floor * noise[t]) ** 2)
             variance = (n_shared * own + prior_strength * noise[t] ** 2) / (
                 n_shared + prior_strength
             )
@@ -148,10 +156,10 @@ def rater_noise_from_pairs(
 
     Long form as `rater_noise_each`, with `order` each rating's rank within its clip (0
     for the first). A clip's first two ratings are asked for before any stopping
-    decision, so they are a fair sample where `rater_noise_each` reads a rater from the
-    clips that stopped because ratings agreed (on a stopping crowd, 0.265 against a real
-    0.261 for its best rater, where `rater_noise_each` gives 0.165). Measured, not what
-    the platform uses: with about 90 pairs per rater it is noisy, and a rater it puts at
+    decision, so they are a fair sample (on a stopping crowd, 0.265 against a real 0.261
+    for its best rater; `rater_noise_each` gave 0.165 before it weighed clips by what they
+    say, and gives about the real value since). Measured, not what the platform uses:
+    with about 90 pairs per rater it is noisy, and a rater it puts at
     the floor settles clips alone and adds no pair (`python -m bench.noise_stopping`,
     docs/benchmarks.md). Bias counts as noise; no rater is less noisy than `floor` times
     the pooled noise; raters in no pair get the pooled noise. Returns (n_raters, n_targets).

@@ -166,35 +166,45 @@ def sequential_crowd(seed, n_clips=300):
 SEQUENTIAL_SD = np.array([0.28, 0.31, 0.34, 0.36, 0.40, 0.70])
 
 
-def test_each_raters_noise_is_calibrated_to_the_pooled_noise_under_stopping():
-    # Clips whose first ratings agree stop early, so each rater's distance from the
-    # others' mean runs low; calibrated, the noises' mean variance per shared rating is
-    # the pooled noise^2, and labels' errors are read about right.
-    real, calibrated, raw = [], [], []
-    for seed in range(3):
+def test_each_raters_noise_and_labels_errors_come_out_right_under_stopping():
+    # Clips whose first ratings agree stop early. Each shared clip weighs by how much it
+    # says about the rater (a clip shared with noisy raters says little about a careful
+    # one): each rater's noise then comes out near their real error and labels' errors
+    # near theirs. With every clip counting alike (as before), the careful raters came
+    # out low and labels surer than they are. Calibrated, the noises' mean variance per
+    # shared rating is the pooled noise^2.
+    real_label, reported, reported_unweighted = [], [], []
+    rater_error, rater_error_unweighted = [], []
+    for seed in range(8):
         clips, raters, values, _, truth = sequential_crowd(seed)
         by_clip = [clips == c for c in range(truth.size)]
         pooled = rater_noise([values[m] for m in by_clip])
         each = rater_noise_each(clips, raters, values, pooled)[:, 0]
-        uncalibrated = rater_noise_each(clips, raters, values, pooled, calibrate=False)[:, 0]
+        unweighted = rater_noise_each(clips, raters, values, pooled, weighted=False)[:, 0]
         shared = np.bincount(raters)
         assert np.dot(shared, each**2) / shared.sum() == pytest.approx(pooled[0] ** 2)
         assert np.argmax(each) == 5  # the careless rater stays the noisiest
-        for noise, out in ((each, calibrated), (uncalibrated, raw)):
+        squares = (values[:, 0] - truth[clips]) ** 2
+        real = np.sqrt(np.bincount(raters, squares) / shared)
+        rater_error.append(each / real - 1)
+        rater_error_unweighted.append(unweighted / real - 1)
+        for noise, out in ((each, reported), (unweighted, reported_unweighted)):
             errors = [settled_label_error(values[m], noise[raters[m]][:, None])[0] for m in by_clip]
             out.append(np.sqrt(np.mean(np.square(errors))))
         labels = [weighted_label(values[m], each[raters[m]][:, None])[0][0] for m in by_clip]
-        real.append(np.sqrt(np.mean(np.square(np.array(labels) - truth))))
-    real, calibrated, raw = np.mean(real), np.mean(calibrated), np.mean(raw)
-    assert raw < 0.9 * real
-    assert abs(calibrated - real) < abs(raw - real) / 2
+        real_label.append(np.sqrt(np.mean(np.square(np.array(labels) - truth))))
+    assert np.all(np.abs(np.mean(rater_error, axis=0)) < 0.08)
+    assert np.mean(rater_error_unweighted, axis=0)[0] < -0.1  # the most careful rater
+    real = np.mean(real_label)
+    assert np.mean(reported) == pytest.approx(real, rel=0.05)
+    assert np.mean(reported_unweighted) < 0.95 * real
 
 
 def test_each_raters_noise_from_first_pairs_is_fair_under_stopping():
     # The first two ratings of a clip come before any stopping decision: from them each
-    # rater's noise comes out near the truth, where the distance from the others' mean on
-    # the clips that stopped runs low for every rater.
-    from_pairs, from_each, real = [], [], []
+    # rater's noise comes out near the truth, as it does from the distance to the others'
+    # mean on every shared clip weighted by what the clip says (and not unweighted).
+    from_pairs, from_each, from_unweighted, real = [], [], [], []
     for seed in range(3):
         clips, raters, values, order, truth = sequential_crowd(seed, n_clips=600)
         # Each rater's real error, clipping to the scale included (the careless rater's
@@ -204,10 +214,14 @@ def test_each_raters_noise_from_first_pairs_is_fair_under_stopping():
         pooled = rater_noise([values[clips == c] for c in range(truth.size)])
         from_pairs.append(rater_noise_from_pairs(clips, raters, values, order, pooled)[:, 0])
         from_each.append(rater_noise_each(clips, raters, values, pooled, calibrate=False)[:, 0])
+        from_unweighted.append(
+            rater_noise_each(clips, raters, values, pooled, calibrate=False, weighted=False)[:, 0]
+        )
     pairs, each = np.mean(from_pairs, axis=0), np.mean(from_each, axis=0)
     real = np.mean(real, axis=0)
     np.testing.assert_allclose(pairs, real, rtol=0.1)
-    assert np.all(each < 0.95 * real)
+    np.testing.assert_allclose(each, real, rtol=0.1)
+    assert np.all(np.mean(from_unweighted, axis=0)[:5] < 0.95 * real[:5])
     # Ratings beyond the second, and ratings of clips nobody else rated, change nothing.
     clips, raters, values, order, _ = sequential_crowd(0)
     pooled = [0.4]
