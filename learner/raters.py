@@ -76,9 +76,9 @@ def rater_noise_each(
     calibrate: bool = True,
     weighted: bool = True,
 ) -> NDArray[np.float64]:
-    """Each rater's own rating noise per target: the mean square distance of their
-    ratings from the other raters' mean on shared clips, less the uncertainty of that
-    mean, shrunk toward the crowd's pooled `noise` (worth `prior_strength` clips).
+    """Each rater's own rating noise per target: the root of the mean square distance of
+    their ratings from the other raters' mean on shared clips, less the uncertainty of
+    that mean, shrunk toward the crowd's pooled `noise` (worth `prior_strength` clips).
 
     Ratings come in long form: `clips` and `raters` are integer indices (one per rating)
     and `values` is (n_ratings, n_targets), NaN where a rating lacks a target. Bias
@@ -123,7 +123,8 @@ def rater_noise_each(
             # Each clip's (v - others' mean)^2 varies as (its expected value)^2: a clip
             # shared with noisy raters says little about a careful rater, so clips
             # weigh by the inverse of that variance (with `weighted`).
-            weight = 1.0 / (variance[r] + others_variance) ** 2 if weighted else np.ones(len(r))
+            expected = np.maximum(variance[r] + others_variance, 1e-12)  # a silent crowd
+            weight = 1.0 / expected**2 if weighted else np.ones(len(r))
             excess = np.bincount(
                 r, weights=weight * ((v - others_mean) ** 2 - others_variance), minlength=n_raters
             ) / np.maximum(np.bincount(r, weights=weight, minlength=n_raters), 1e-300)
