@@ -59,19 +59,26 @@ class PositiveFloatField(serializers.FloatField):
 
 def _setting_field(name: str, *, change: bool) -> serializers.Field:
     """The serializer field of one setting (`SETTINGS`): in a `change`, optional and
-    within its range; in the settings read back, always there."""
-    rule = SETTINGS[name]
-    common = {"required": not change, "help_text": SETTING_HELP[name]}
+    within its range (for the schema: the service checks values); in the settings read
+    back, always there."""
+    rule, help_text = SETTINGS[name], SETTING_HELP[name]
+    required = not change
     if rule.kind is bool:
-        return serializers.BooleanField(**common)
-    bounds = {"min_value": rule.low, "max_value": rule.high} if change else {}
-    if rule.kind is int:
-        return serializers.IntegerField(**common, **bounds)
+        return serializers.BooleanField(required=required, help_text=help_text)
     if change and rule.low_open:
         if rule.low != 0 or rule.high is not None:
             raise ImproperlyConfigured(f"{name}: PositiveFloatField documents (0, inf) only")
-        return PositiveFloatField(**common)
-    return serializers.FloatField(**common, **bounds)
+        return PositiveFloatField(required=required, help_text=help_text)
+    if rule.kind is int:
+        whole = serializers.IntegerField(required=required, help_text=help_text)
+        if change:
+            whole.min_value = None if rule.low is None else int(rule.low)
+            whole.max_value = None if rule.high is None else int(rule.high)
+        return whole
+    number = serializers.FloatField(required=required, help_text=help_text)
+    if change:
+        number.min_value, number.max_value = rule.low, rule.high
+    return number
 
 
 class ProjectSettingsSerializer(serializers.Serializer):
