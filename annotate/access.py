@@ -8,9 +8,12 @@ tells a non-member that an object exists, nor which project owns it.
 """
 
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db import connection
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.exceptions import NotAuthenticated
@@ -27,6 +30,7 @@ from annotate.models import (
     Role,
     TrainingRun,
 )
+from annotate.rawsql import columns, fetchone, instance, table, when, width
 from annotate.services.assignments import RaterState
 
 
@@ -76,36 +80,57 @@ def project_get_for_member(*, user: User, project_id: int) -> Project:
     return project
 
 
+def _member_sql(project_id: str) -> str:
+    members = table(Project.members.through)
+    return (
+        f"EXISTS (SELECT 1 FROM {members} m WHERE m.project_id = {project_id} AND m.user_id = %s)"
+    )
+
+
+def _blocked_sql(project_id: str) -> str:
+    blocks = table(RaterBlock)
+    return (
+        f"EXISTS (SELECT 1 FROM {blocks} b WHERE b.project_id = {project_id} AND b.rater_id = %s)"
+    )
+
+
+@cache
+def _project_for_rater_sql(vendor: str, admin: bool) -> str:
+    leases = f"{table(Assignment)} a WHERE a.project_id = p.id AND a.status = %s"
+    return f"""
+        SELECT {columns(Project, "p")},
+            {_blocked_sql("p.id")},
+            EXISTS (SELECT 1 FROM {leases} AND a.expires_at <= %s),
+            (SELECT a.id FROM {leases} AND a.rater_id = %s AND a.expires_at > %s
+                ORDER BY a.id LIMIT 1),
+            r.reliability, r.reliability_n
+        FROM {table(Project)} p LEFT JOIN {table(RaterProfile)} r ON r.user_id = %s
+        WHERE p.id = %s {"" if admin else "AND " + _member_sql("p.id")}
+    """
+
+
 def project_get_for_rater(
     *, user: User, project_id: int, now: datetime
 ) -> tuple[Project, RaterState]:
     """A project the user may take part in (as project_get_for_member), with what the
-    next-clip request needs to know of the user's standing and leases there (one query)."""
-    leases = Assignment.objects.filter(project=OuterRef("pk"), status=AssignmentStatus.ACTIVE)
-    profile = RaterProfile.objects.filter(user=user)
-    project = (
-        projects_visible_to(user)
-        .filter(pk=project_id)
-        .annotate(
-            rater_blocked=Exists(RaterBlock.objects.filter(project=OuterRef("pk"), rater=user)),
-            overdue_leases=Exists(leases.filter(expires_at__lte=now)),
-            live_lease_id=Subquery(
-                leases.filter(rater=user, expires_at__gt=now).order_by("id").values("id")[:1]
-            ),
-            rater_reliability=Subquery(profile.values("reliability")),
-            rater_reliability_n=Subquery(profile.values("reliability_n")),
-        )
-        .first()
-    )
-    if project is None:
+    next-clip request needs to know of the user's standing and leases there: one query,
+    in SQL written once (annotate.rawsql)."""
+    admin = user_role(user) == Role.ADMIN
+    active, moment = AssignmentStatus.ACTIVE, when(now)
+    params = [user.pk, active, moment, active, user.pk, moment, user.pk, project_id]
+    if not admin:
+        params.append(user.pk)
+    row = fetchone(_project_for_rater_sql(connection.vendor, admin), params)
+    if row is None:
         raise _not_found("project", "no_project")
-    # The annotations above.
-    return project, RaterState(
-        blocked=bool(project.rater_blocked),
-        overdue_leases=bool(project.overdue_leases),
-        live_lease_id=project.live_lease_id,
-        reliability=project.rater_reliability,
-        reliability_n=project.rater_reliability_n,
+    n = width(Project)
+    blocked, overdue, live_lease_id, reliability, reliability_n = row[n : n + 5]
+    return instance(Project, row), RaterState(
+        blocked=bool(blocked),
+        overdue_leases=bool(overdue),
+        live_lease_id=live_lease_id,
+        reliability=reliability,
+        reliability_n=reliability_n,
     )
 
 
@@ -123,27 +148,41 @@ def project_get_for_admin(*, user: User, project_id: int) -> Project:
     return project
 
 
+@cache
+def _assignment_for_rater_sql(vendor: str, admin: bool, live: bool) -> str:
+    return f"""
+        SELECT {columns(Assignment, "a")}, {columns(Clip, "c")}, {columns(Project, "p")}
+        FROM {table(Assignment)} a
+            JOIN {table(Clip)} c ON c.id = a.clip_id
+            JOIN {table(Project)} p ON p.id = a.project_id
+        WHERE a.id = %s AND a.rater_id = %s AND NOT {_blocked_sql("a.project_id")}
+            {"" if admin else "AND " + _member_sql("a.project_id")}
+            {"AND a.status = %s AND a.expires_at > %s" if live else ""}
+    """
+
+
 def assignment_get_for_rater(*, user: User, assignment_id: int, live: bool = False) -> Assignment:
     """The user's own assignment (with its clip and project), in a project they still
     belong to and are not blocked in; with `live`, only while the lease runs (not rated,
-    not expired): the audio of a lease is served for that time only.
+    not expired): the audio of a lease is served for that time only. One query, in SQL
+    written once (annotate.rawsql).
 
     Someone else's lease, a lease in a project the rater left or was blocked in, and (with
     `live`) a finished lease are the same NotFound as a missing one: a removal or a block
     takes effect on the next request.
     """
-    assignments = (
-        Assignment.objects.select_related("clip", "project")
-        .filter(pk=assignment_id, rater=user, project__in=projects_visible_to(user))
-        .exclude(project__in=RaterBlock.objects.filter(rater=user).values("project"))
-    )
+    admin = user_role(user) == Role.ADMIN
+    params: list[Any] = [assignment_id, user.pk, user.pk]
+    if not admin:
+        params.append(user.pk)
     if live:
-        assignments = assignments.filter(
-            status=AssignmentStatus.ACTIVE, expires_at__gt=timezone.now()
-        )
-    assignment = assignments.first()
-    if assignment is None:
+        params += [AssignmentStatus.ACTIVE, when(timezone.now())]
+    row = fetchone(_assignment_for_rater_sql(connection.vendor, admin, live), params)
+    if row is None:
         raise _not_found("assignment", "no_assignment")
+    assignment = instance(Assignment, row)
+    assignment.clip = instance(Clip, row, width(Assignment))
+    assignment.project = instance(Project, row, width(Assignment) + width(Clip))
     return assignment
 
 

@@ -1,10 +1,11 @@
 """Read queries, scoped by who is asking."""
 
 from datetime import datetime, time
+from functools import cache
 
 from django.contrib.auth.models import User
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from annotate.access import projects_visible_to, user_role
@@ -19,6 +20,7 @@ from annotate.models import (
     Role,
     TrainingRun,
 )
+from annotate.rawsql import fetchone, table, when
 
 STATE_KEYS = ("new", "awaiting_humans", "leased", "rated", "machine_labelled", "deferred")
 
@@ -73,49 +75,35 @@ def project_raters(*, project: Project) -> list[dict]:
     return raters_overview(project=project)
 
 
+@cache
+def _rater_progress_sql(vendor: str) -> str:
+    return f"""
+        SELECT
+            (SELECT COUNT(*) FROM {table(Clip)} WHERE project_id = %s AND state = %s),
+            COUNT(r.id),
+            COALESCE(SUM(CASE WHEN r.created_at >= %s THEN 1 ELSE 0 END), 0),
+            COALESCE(SUM(CASE WHEN c.state = %s THEN 1 ELSE 0 END), 0)
+        FROM {table(Rating)} r JOIN {table(Clip)} c ON c.id = r.clip_id
+        WHERE r.rater_id = %s AND c.project_id = %s
+    """
+
+
 def rater_progress(*, rater: User, project: Project) -> dict:
     """What a rater has done, and how many clips are still open to them.
 
     `left` counts clips awaiting humans that the rater has not rated, as the difference
-    of two indexed counts rather than an anti-join over the whole pool; all in one query.
+    of two indexed counts rather than an anti-join over the whole pool; all in one query,
+    in SQL written once (annotate.rawsql).
     """
     today = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
-    awaiting = (
-        Clip.objects.filter(project=OuterRef("pk"), state=ClipState.AWAITING_HUMANS)
-        .order_by()
-        .values("project")
-        .annotate(n=Count("id"))
-        .values("n")
+    awaiting = ClipState.AWAITING_HUMANS
+    row = fetchone(
+        _rater_progress_sql(connection.vendor),
+        [project.pk, awaiting, when(today), awaiting, rater.pk, project.pk],
     )
-    mine = (
-        Rating.objects.filter(rater=rater, clip__project=OuterRef("pk")).order_by().values("rater")
-    )
-    counts = (
-        Project.objects.filter(pk=project.pk)
-        .annotate(
-            awaiting=Coalesce(Subquery(awaiting), 0),
-            done_total=Coalesce(Subquery(mine.annotate(n=Count("id")).values("n")), 0),
-            done_today=Coalesce(
-                Subquery(mine.annotate(n=Count("id", filter=Q(created_at__gte=today))).values("n")),
-                0,
-            ),
-            awaiting_rated=Coalesce(
-                Subquery(
-                    mine.annotate(
-                        n=Count("id", filter=Q(clip__state=ClipState.AWAITING_HUMANS))
-                    ).values("n")
-                ),
-                0,
-            ),
-        )
-        .values("awaiting", "done_total", "done_today", "awaiting_rated")
-        .get()
-    )
-    return {
-        "done_today": counts["done_today"],
-        "done_total": counts["done_total"],
-        "left": counts["awaiting"] - counts["awaiting_rated"],
-    }
+    assert row is not None  # an aggregate without GROUP BY has one row
+    n_awaiting, done_total, done_today, awaiting_rated = (int(v) for v in row)
+    return {"done_today": done_today, "done_total": done_total, "left": n_awaiting - awaiting_rated}
 
 
 def clips_for_staff(

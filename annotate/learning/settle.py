@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.contrib.auth.models import User
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from annotate.models import (
     Clip,
@@ -27,19 +27,22 @@ class ClipSettlement:
     settlement: Settlement
 
 
+def _active_raters(project: Project) -> QuerySet[User]:
+    blocked = RaterBlock.objects.filter(project=project).values("rater_id")
+    rater_role = Q(profile__role=Role.RATER) | Q(profile__isnull=True)
+    return (
+        User.objects.filter(rater_role, projects=project, is_active=True, is_superuser=False)
+        .exclude(password__startswith="!")
+        .exclude(pk__in=blocked)
+    )
+
+
 def active_rater_ids(project: Project) -> set[int]:
     """The raters who can still rate in the project: members with the rater role who
     can sign in (active, with a password: not the stand-ins of an imported ratings.csv)
     and are not blocked there. How recently they rated does not matter: a rater back
     from a week off still counts."""
-    blocked = RaterBlock.objects.filter(project=project).values("rater_id")
-    rater_role = Q(profile__role=Role.RATER) | Q(profile__isnull=True)
-    return set(
-        User.objects.filter(rater_role, projects=project, is_active=True, is_superuser=False)
-        .exclude(password__startswith="!")
-        .exclude(pk__in=blocked)
-        .values_list("id", flat=True)
-    )
+    return set(_active_raters(project).values_list("id", flat=True))
 
 
 def excluded_rater_ids(project: Project) -> set[int]:
@@ -107,7 +110,8 @@ def clip_settlement(
     ).reshape(shape)
     # Everyone who rated the clip, excluded or not, has had their turn on it.
     rated_it = {rater_id for rater_id, *_ in every_rating}
-    available = len(active_rater_ids(project) - rated_it)
+    # Counted in the database: a crowd of hundreds is not read row by row per rating.
+    available = _active_raters(project).exclude(pk__in=rated_it).count()
     cap = raters_cap(project=project, available=available, n_ratings=len(ratings))
     settlement = settle_clip(
         table,
