@@ -16,6 +16,7 @@ from annotate.access import (
     signed_in,
 )
 from annotate.api.serializers import ErrorSerializer, ProjectSerializer, TargetSerializer
+from annotate.project_config import project_targets
 from annotate.selectors import project_raters, project_stats, rater_progress
 from annotate.services.assignments import assignment_next
 from annotate.services.project_settings import project_require_running
@@ -114,7 +115,7 @@ class ProjectNextApi(APIView):
                     "duration_s": max(round(clip.duration_s, 1), 0.1),
                     "peaks": clip.peaks,
                 },
-                "targets": project.targets.all(),
+                "targets": project_targets(project),
                 "progress": rater_progress(rater=rater, project=project),
             }
         )

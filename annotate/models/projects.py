@@ -1,5 +1,7 @@
+from typing import Any
+
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q
 
 
@@ -70,6 +72,12 @@ class Project(models.Model):
         help_text="Raised whenever a clip changes speaker: feature caches normalised per "
         "speaker reload.",
     )
+    targets_version = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Raised whenever one of the project's targets is saved or deleted: each "
+        "web process's copy of the targets (annotate.project_config) reloads.",
+    )
     prior = models.ForeignKey(
         "annotate.Prior",
         on_delete=models.PROTECT,
@@ -115,6 +123,18 @@ class Project(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # targets_version is raised in the database by a target's save or delete only: a
+        # whole save of a project read before that must not set it back.
+        whole = not args and not any(kwargs.get(k) for k in ("update_fields", "force_insert"))
+        if whole and not self._state.adding:
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name != "targets_version"
+            ]
+        super().save(*args, **kwargs)
+
 
 class Target(models.Model):
     """A rated dimension of a project (arousal, valence, ...) with its scale."""
@@ -149,3 +169,20 @@ class Target(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project.name}:{self.name}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            _targets_changed(self.project_id)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        with transaction.atomic():
+            deleted = super().delete(*args, **kwargs)
+            _targets_changed(self.project_id)
+        return deleted
+
+
+def _targets_changed(project_id: int) -> None:
+    # After the target's own write, in its transaction: a reader that sees the new
+    # version also sees the new targets (annotate.project_config).
+    Project.objects.filter(pk=project_id).update(targets_version=F("targets_version") + 1)

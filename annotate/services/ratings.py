@@ -23,6 +23,7 @@ from annotate.models import (
     Rating,
     Target,
 )
+from annotate.project_config import project_targets
 from annotate.queueing import enqueue
 
 MIN_CLIENT_TOKEN = 8
@@ -146,7 +147,7 @@ def _rating_store(
     if assignment.rater_id != rater.pk:
         raise NotFound("this assignment does not exist or is not yours", code="no_assignment")
     project = assignment.project
-    targets = list(project.targets.all())
+    targets = project_targets(project)
     checked_values = rating_values_validate(targets=targets, values=values)
     if time_spent_ms is not None and (
         isinstance(time_spent_ms, bool)
