@@ -24,18 +24,15 @@ def rater_reliability_update(*, project_id: int) -> dict[int, float]:
     if crowd is None:
         return {}
     estimates = crowd.estimates
-    updated = {}
-    with transaction.atomic():
+    updated = {
+        rater_id: (float(value), int(n_clips))
         for rater_id, value, n_clips in zip(
             crowd.rater_ids, estimates.reliability, estimates.reliability_clips, strict=True
-        ):
-            if np.isnan(value):
-                continue
-            RaterProfile.objects.update_or_create(
-                user_id=rater_id,
-                defaults={"reliability": float(value), "reliability_n": int(n_clips)},
-            )
-            updated[rater_id] = float(value)
+        )
+        if not np.isnan(value)
+    }
+    with transaction.atomic():
+        _profiles_write(updated)
         RaterNoise.objects.filter(target__project_id=project_id).delete()
         for target in Target.objects.filter(project_id=project_id):
             t = crowd.targets.index(target.name)
@@ -55,7 +52,22 @@ def rater_reliability_update(*, project_id: int) -> dict[int, float]:
                 )
                 if n > 0
             )
-    return updated
+    return {rater_id: value for rater_id, (value, _) in updated.items()}
+
+
+def _profiles_write(reliability: dict[int, tuple[float, int]]) -> None:
+    """Store each rater's (reliability, reliability_n) in a fixed number of queries
+    whatever the size of the crowd: a pass runs after every burst of ratings."""
+    profiles = list(RaterProfile.objects.filter(user_id__in=reliability).select_for_update())
+    for profile in profiles:
+        profile.reliability, profile.reliability_n = reliability[profile.user_id]
+    RaterProfile.objects.bulk_update(profiles, ["reliability", "reliability_n"], batch_size=500)
+    have = {profile.user_id for profile in profiles}
+    RaterProfile.objects.bulk_create(
+        RaterProfile(user_id=rater_id, reliability=value, reliability_n=n)
+        for rater_id, (value, n) in reliability.items()
+        if rater_id not in have
+    )
 
 
 def rater_reliability_refresh() -> None:

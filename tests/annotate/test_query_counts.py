@@ -175,3 +175,37 @@ def test_a_whole_save_of_a_project_read_earlier_keeps_the_targets_version(projec
     stale.save()
     fresh = Project.objects.get(pk=project.pk)
     assert (fresh.description, fresh.targets_version) == ("a whole save", raised)
+
+
+def _reliability_pass_queries(name: str, n_raters: int) -> list[str]:
+    from annotate.services.raters import rater_reliability_update
+
+    project = make_project(name)
+    clips = make_clips(project, 6)
+    raters = [make_user(f"{name}-{i}", "rater", [project]) for i in range(n_raters)]
+    RaterProfile.objects.filter(user=raters[0]).delete()  # one without a profile yet
+    for c, clip in enumerate(clips):
+        for i, user in enumerate(raters):
+            value = ((c * 7 + i * 3) % 10) / 10 - 0.5
+            Rating.objects.create(
+                clip=clip,
+                rater=user,
+                values={"arousal": value, "valence": -value},
+                client_token=uuid.uuid4().hex,
+            )
+    with CaptureQueriesContext(connection) as queries:
+        reliability = rater_reliability_update(project_id=project.pk)
+    assert set(reliability) == {user.pk for user in raters}
+    stored = dict(
+        RaterProfile.objects.filter(user__in=raters).values_list("user_id", "reliability")
+    )
+    assert stored == pytest.approx(reliability)
+    return [q["sql"] for q in queries.captured_queries]
+
+
+def test_the_reliability_pass_writes_every_profile_in_a_fixed_number_of_queries():
+    """What follows a burst of ratings does not write one row at a time: a crowd of 12
+    costs the same queries as a crowd of 3."""
+    small = _reliability_pass_queries("few", 3)
+    big = _reliability_pass_queries("many", 12)
+    assert len(big) == len(small), "\n".join(big)
