@@ -1,21 +1,26 @@
 """A clip's ratings -> its labels, agreement and how many raters it still wants."""
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from django.contrib.auth.models import User
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import Q, QuerySet
 
 from annotate.models import (
     Clip,
     Project,
     RaterBlock,
     RaterNoise,
+    RaterProfile,
     Rating,
     Role,
     Target,
 )
+from annotate.rawsql import table
 from learner.raters import Settlement, settle_clip
 
 
@@ -61,6 +66,50 @@ def raters_cap(*, project: Project, available: int, n_ratings: int = 0) -> int:
     return min(project.max_raters, max(n_ratings + available, 1))
 
 
+# The reads of a settlement, in SQL written once (annotate.rawsql): one runs per rating.
+@cache
+def _clip_ratings_sql(vendor: str) -> str:
+    """Each rating of a clip: rater, values, reliability, excluded (a block's
+    exclude_ratings)."""
+    blocks = table(RaterBlock)
+    return f"""
+        SELECT x.rater_id, x."values", r.reliability,
+            EXISTS (SELECT 1 FROM {blocks} b WHERE b.project_id = %s
+                AND b.rater_id = x.rater_id AND b.exclude_ratings = %s)
+        FROM {table(Rating)} x LEFT JOIN {table(RaterProfile)} r ON r.user_id = x.rater_id
+        WHERE x.clip_id = %s ORDER BY x.id
+    """
+
+
+@cache
+def _clip_noise_sql(vendor: str) -> str:
+    """Each (target, rater, noise) of the raters of a clip."""
+    return f"""
+        SELECT n.target_id, n.rater_id, n.noise
+        FROM {table(RaterNoise)} n JOIN {table(Target)} t ON t.id = n.target_id
+        WHERE t.project_id = %s
+            AND n.rater_id IN (SELECT x.rater_id FROM {table(Rating)} x WHERE x.clip_id = %s)
+    """
+
+
+@cache
+def _available_raters_sql(vendor: str) -> str:
+    """How many of the project's active raters (as `active_rater_ids`) have not rated the
+    clip: counted in the database, a crowd of hundreds is not read per rating."""
+    members = table(Project.members.through)
+    return f"""
+        SELECT COUNT(*) FROM {table(User)} u
+            JOIN {members} m ON m.user_id = u.id AND m.project_id = %s
+            LEFT JOIN {table(RaterProfile)} r ON r.user_id = u.id
+        WHERE (r.role = %s OR r.id IS NULL) AND u.is_active = %s AND u.is_superuser = %s
+            AND u.password NOT LIKE %s
+            AND NOT EXISTS (SELECT 1 FROM {table(RaterBlock)} b
+                WHERE b.project_id = %s AND b.rater_id = u.id)
+            AND NOT EXISTS (SELECT 1 FROM {table(Rating)} x
+                WHERE x.clip_id = %s AND x.rater_id = u.id)
+    """
+
+
 def clip_settlement(
     *, clip: Clip, project: Project, targets: Sequence[Target] | None = None
 ) -> ClipSettlement:
@@ -76,45 +125,39 @@ def clip_settlement(
     rater's reliability and exclusion, the raters' own noise, and the active raters.
     """
     targets = list(project.targets.all()) if targets is None else list(targets)
-    excluded_q = RaterBlock.objects.filter(
-        project=project, rater=OuterRef("rater_id"), exclude_ratings=True
-    )
-    every_rating = list(
-        Rating.objects.filter(clip=clip)
-        .annotate(excluded=Exists(excluded_q))
-        .values_list("rater_id", "values", "rater__profile__reliability", "excluded")
-    )
-    ratings = [(rater_id, values) for rater_id, values, _, excluded in every_rating if not excluded]
+    with connection.cursor() as cursor:
+        cursor.execute(_clip_ratings_sql(connection.vendor), [project.pk, True, clip.pk])
+        every_rating = [
+            (rater_id, json.loads(values) if isinstance(values, str) else values, rel, excluded)
+            for rater_id, values, rel, excluded in cursor.fetchall()
+        ]
+        ratings = [(rater_id, values) for rater_id, values, _, ex in every_rating if not ex]
+        own_noise: dict[tuple[int, int], float] = {}
+        if ratings:
+            cursor.execute(_clip_noise_sql(connection.vendor), [project.pk, clip.pk])
+            own_noise = {(t, r): noise for t, r, noise in cursor.fetchall()}
+        # Everyone who rated the clip, excluded or not, has had their turn on it.
+        cursor.execute(
+            _available_raters_sql(connection.vendor),
+            [project.pk, Role.RATER, True, False, "!%", project.pk, clip.pk],
+        )
+        (available,) = cursor.fetchone()
     rater_ids = [rater_id for rater_id, _ in ratings]
     reliability = {
         rater_id: value
         for rater_id, _, value, excluded in every_rating
         if not excluded and value is not None
     }
-    own_noise = (
-        {
-            (target_id, rater_id): noise
-            for target_id, rater_id, noise in RaterNoise.objects.filter(
-                target__project=project, rater_id__in=rater_ids
-            ).values_list("target_id", "rater_id", "noise")
-        }
-        if rater_ids
-        else {}
-    )
     shape = (len(ratings), len(targets))
-    table = np.array(
+    rated = np.array(
         [[values.get(t.name) for t in targets] for _, values in ratings], dtype=np.float64
     ).reshape(shape)
     rater_noise = np.array(
         [[own_noise.get((t.pk, r), np.nan) for t in targets] for r in rater_ids], dtype=np.float64
     ).reshape(shape)
-    # Everyone who rated the clip, excluded or not, has had their turn on it.
-    rated_it = {rater_id for rater_id, *_ in every_rating}
-    # Counted in the database: a crowd of hundreds is not read row by row per rating.
-    available = _active_raters(project).exclude(pk__in=rated_it).count()
     cap = raters_cap(project=project, available=available, n_ratings=len(ratings))
     settlement = settle_clip(
-        table,
+        rated,
         scale_min=np.array([t.scale_min for t in targets]),
         scale_max=np.array([t.scale_max for t in targets]),
         crowd_noise=np.array([np.nan if t.rater_noise is None else t.rater_noise for t in targets]),

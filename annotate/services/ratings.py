@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
@@ -25,6 +25,7 @@ from annotate.models import (
 )
 from annotate.project_config import project_targets
 from annotate.queueing import enqueue
+from annotate.rawsql import columns, fetchone, instance, table
 
 MIN_CLIENT_TOKEN = 8
 MAX_CLIENT_TOKEN = 64
@@ -174,7 +175,9 @@ def _rating_store(
         except IntegrityError:
             raise Conflict("you have already rated this clip", code="already_rated") from None
         # The lease's slot is given back in the same write that settles the clip.
-        clip_settle(clip_id=assignment.clip_id, targets=targets, release_lease=True)
+        clip_settle(
+            clip_id=assignment.clip_id, targets=targets, release_lease=True, project=project
+        )
         transaction.on_commit(lambda: _after_rating(project.pk))
     return rating
 
@@ -283,8 +286,24 @@ def _human_labels_write(*, clip: Clip, plan: ClipSettlement) -> None:
         Label.objects.bulk_update(kept, ["value", "n_ratings", "agreement"])
 
 
+def _clip_lock(clip_id: int) -> Clip:
+    """The clip, its row locked to the end of the transaction; its project's row is not
+    (a lock on it would queue every rating of the project behind one another)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    row = fetchone(
+        f"SELECT {columns(Clip, 'c')} FROM {table(Clip)} c WHERE c.id = %s{lock}", [clip_id]
+    )
+    if row is None:
+        raise Clip.DoesNotExist(f"clip {clip_id} does not exist")
+    return instance(Clip, row)
+
+
 def clip_settle(
-    *, clip_id: int, targets: Sequence[Target] | None = None, release_lease: bool = False
+    *,
+    clip_id: int,
+    targets: Sequence[Target] | None = None,
+    release_lease: bool = False,
+    project: Project | None = None,
 ) -> Clip:
     """Recompute a clip's human labels, agreement and state from all its ratings.
 
@@ -299,14 +318,16 @@ def clip_settle(
 
     `targets`: the project's targets when the caller has read them already;
     `release_lease`: a lease of the clip was just rated, so one leased slot is given back
-    (in the same UPDATE, under the clip's row lock). A fixed number of queries whatever
+    (in the same UPDATE, under the clip's row lock); `project`: the clip's project as
+    the caller read it in this request. A fixed number of queries whatever
     the clip's ratings, raters or the project's targets.
     """
     # Nested in a rating's transaction it needs no savepoint of its own: any error rolls
     # the rating back too.
     with transaction.atomic(savepoint=False):
-        clip = Clip.objects.select_for_update().select_related("project").get(pk=clip_id)
-        project: Project = clip.project
+        clip = _clip_lock(clip_id)
+        if project is None:
+            project = Project.objects.get(pk=clip.project_id)
         if release_lease:
             clip.active_leases = max(clip.active_leases - 1, 0)
         plan = clip_settlement(clip=clip, project=project, targets=targets)
@@ -333,5 +354,5 @@ def clips_resettle(*, project: Project, rater: User) -> int:
         .distinct()
     )
     for clip_id in clip_ids:
-        clip_settle(clip_id=clip_id)
+        clip_settle(clip_id=clip_id, project=project)
     return len(clip_ids)
