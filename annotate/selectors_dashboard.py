@@ -305,7 +305,7 @@ def _models(project: Project, targets: list[str]) -> list[dict[str, Any]]:
 
 def _queue(project: Project, states: dict[str, int]) -> dict[str, Any]:
     """The head of the human queue as raters are served it
-    (annotate.services.assignments `_open_clips` in `QUEUE_ORDER`): clips with an open
+    (annotate.services.assignments: open clips in `QUEUE_ORDER`): clips with an open
     slot, those others have started first (most ratings first), then by priority."""
     open_clips = Clip.objects.filter(
         project=project,

@@ -10,10 +10,11 @@ never waits behind another rater's claim.
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, QuerySet, Value, When
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -30,6 +31,7 @@ from annotate.models import (
     RaterProfile,
     Rating,
 )
+from annotate.rawsql import columns, fetchone, instance, table
 
 CANDIDATES_PER_CLAIM = 16
 
@@ -76,23 +78,6 @@ def assignments_release(*, project: Project, rater: User) -> int:
         return _give_back(list(live.values_list("id", "clip_id")))
 
 
-def _open_clips(project: Project) -> QuerySet[Clip]:
-    return Clip.objects.filter(
-        project=project,
-        state=ClipState.AWAITING_HUMANS,
-        active_leases__lt=F("ratings_wanted") - F("n_ratings"),
-    )
-
-
-def _queue_order(clips: QuerySet[Clip], *, easy_first: bool = False) -> QuerySet[Clip]:
-    # QUEUE_ORDER: started clips first, so a clip's label is whole (all the raters it
-    # wants) early instead of many clips holding one noisy rating each; then priority.
-    # Unreliable raters get the other end of the queue: the clips the model is surest of.
-    if easy_first:
-        return clips.order_by("priority", "-n_ratings", "id")
-    return clips.order_by(*QUEUE_ORDER)
-
-
 @dataclass(frozen=True)
 class RaterState:
     """What the next-clip request already read with the project
@@ -128,6 +113,52 @@ def _live_lease(*, rater: User, project: Project, now: datetime) -> Assignment |
     )
 
 
+# The queue's reads and the claim, in SQL written once (annotate.rawsql): every next
+# clip runs them. A clip is open while it has a slot no lease holds; raters are served
+# in QUEUE_ORDER (started clips first, then priority; the clip_queue_order_started_first
+# index), and unreliable raters the other end of the queue: the clips the model is surest
+# of (annotate.learning.crowd.serves_easy_first).
+_OPEN = "c.project_id = %s AND c.state = %s AND c.active_leases < c.ratings_wanted - c.n_ratings"
+EASY_FIRST_ORDER = ("priority", "-n_ratings", "id")
+
+
+def _order_sql(fields: tuple[str, ...]) -> str:
+    return ", ".join(f"c.{f[1:]} DESC" if f.startswith("-") else f"c.{f}" for f in fields)
+
+
+_ORDER = {False: _order_sql(QUEUE_ORDER), True: _order_sql(EASY_FIRST_ORDER)}
+
+
+@cache
+def _candidates_sql(vendor: str, easy_first: bool) -> str:
+    return f"""
+        SELECT c.id FROM {table(Clip)} c
+        WHERE {_OPEN} AND NOT EXISTS (
+            SELECT 1 FROM {table(Rating)} x WHERE x.clip_id = c.id AND x.rater_id = %s)
+        ORDER BY {_ORDER[easy_first]} LIMIT {CANDIDATES_PER_CLAIM}
+    """
+
+
+@cache
+def _claim_sql(vendor: str, n_candidates: int, easy_first: bool, lock: str) -> str:
+    ids = ", ".join(["%s"] * n_candidates)
+    return f"""
+        SELECT {columns(Clip, "c")} FROM {table(Clip)} c
+        WHERE c.id IN ({ids}) AND {_OPEN}
+        ORDER BY {_ORDER[easy_first]} LIMIT 1 {lock}
+    """
+
+
+def _candidate_ids(*, rater: User, project: Project, easy_first: bool) -> list[int]:
+    """The first open clips in queue order that the rater has not rated."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _candidates_sql(connection.vendor, easy_first),
+            [project.pk, ClipState.AWAITING_HUMANS, rater.pk],
+        )
+        return [clip_id for (clip_id,) in cursor.fetchall()]
+
+
 def _claim(
     *,
     rater: User,
@@ -137,15 +168,15 @@ def _claim(
     now: datetime,
     easy_first: bool,
 ) -> Assignment | None:
+    lock = ""
+    if connection.features.has_select_for_update:
+        lock = "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"
+    sql = _claim_sql(connection.vendor, len(candidate_ids), easy_first, lock)
     with transaction.atomic():
-        locked = _queue_order(
-            _open_clips(project).filter(pk__in=candidate_ids), easy_first=easy_first
-        )
-        if connection.features.has_select_for_update:
-            locked = locked.select_for_update(skip_locked=skip_locked)
-        clip = locked.first()
-        if clip is None:
+        row = fetchone(sql, [*candidate_ids, project.pk, ClipState.AWAITING_HUMANS])
+        if row is None:
             return None
+        clip = instance(Clip, row)
         Clip.objects.filter(pk=clip.pk).update(active_leases=F("active_leases") + 1)
         return Assignment.objects.create(
             project=project,
@@ -209,20 +240,18 @@ def assignment_next(
         live = _live_lease(rater=rater, project=project, now=now)
         if live is not None:
             return live
-    already_rated = Rating.objects.filter(clip=OuterRef("pk"), rater=rater)
     easy_first = _easy_first(rater) if known is None else known.easy_first()
     skip_locked = connection.features.has_select_for_update_skip_locked
     # Early passes skip clips another rater is claiming this instant; the last one waits
     # for them, so a transient lock never turns into a wrong "nothing left".
     for skip in (True, True, False) if skip_locked else (False, False):
-        candidates = _queue_order(
-            _open_clips(project).exclude(Exists(already_rated)), easy_first=easy_first
-        ).values_list("id", flat=True)
-        candidate_ids = list(candidates[:CANDIDATES_PER_CLAIM])
+        candidate_ids = _candidate_ids(rater=rater, project=project, easy_first=easy_first)
         if not candidate_ids:
             if not _undefer_one(rater=rater, project=project):
                 return None
-            candidate_ids = list(candidates[:CANDIDATES_PER_CLAIM])
+            candidate_ids = _candidate_ids(rater=rater, project=project, easy_first=easy_first)
+            if not candidate_ids:
+                continue
         assignment = _claim(
             rater=rater,
             project=project,
