@@ -4,6 +4,7 @@ from datetime import datetime, time
 from functools import cache
 
 from django.contrib.auth.models import User
+from django.core.cache import cache as django_cache
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -75,12 +76,18 @@ def project_raters(*, project: Project) -> list[dict]:
     return raters_overview(project=project)
 
 
+# How long a project's count of clips awaiting humans is reused for raters' progress,
+# while it is at least AWAITING_EXACT_BELOW: counting thousands is a scan of the pool, and
+# then `left` is a number a rater reads, not a rule. Near the end it is counted each time
+# (an index scan over the few left), so a rater who is done reads 0.
+AWAITING_COUNT_SECONDS = 5
+AWAITING_EXACT_BELOW = 500
+
+
 @cache
-def _rater_progress_sql(vendor: str) -> str:
+def _rater_done_sql(vendor: str) -> str:
     return f"""
-        SELECT
-            (SELECT COUNT(*) FROM {table(Clip)} WHERE project_id = %s AND state = %s),
-            COUNT(r.id),
+        SELECT COUNT(r.id),
             COALESCE(SUM(CASE WHEN r.created_at >= %s THEN 1 ELSE 0 END), 0),
             COALESCE(SUM(CASE WHEN c.state = %s THEN 1 ELSE 0 END), 0)
         FROM {table(Rating)} r JOIN {table(Clip)} c ON c.id = r.clip_id
@@ -88,22 +95,33 @@ def _rater_progress_sql(vendor: str) -> str:
     """
 
 
+def _awaiting_count(project: Project) -> int:
+    key = f"concord:awaiting-humans:{project.pk}"
+    count = django_cache.get(key)
+    if count is None or count < AWAITING_EXACT_BELOW:
+        count = Clip.objects.filter(project=project, state=ClipState.AWAITING_HUMANS).count()
+        django_cache.set(key, count, AWAITING_COUNT_SECONDS)
+    return count
+
+
 def rater_progress(*, rater: User, project: Project) -> dict:
     """What a rater has done, and how many clips are still open to them.
 
     `left` counts clips awaiting humans that the rater has not rated, as the difference
-    of two indexed counts rather than an anti-join over the whole pool; all in one query,
-    in SQL written once (annotate.rawsql).
+    of two counts rather than an anti-join over the whole pool. The rater's own counts
+    are one query in SQL written once (annotate.rawsql); the project's count of clips
+    awaiting humans is reused for AWAITING_COUNT_SECONDS while it is large, so `left` may
+    then lag that much.
     """
     today = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
-    awaiting = ClipState.AWAITING_HUMANS
     row = fetchone(
-        _rater_progress_sql(connection.vendor),
-        [project.pk, awaiting, when(today), awaiting, rater.pk, project.pk],
+        _rater_done_sql(connection.vendor),
+        [when(today), ClipState.AWAITING_HUMANS, rater.pk, project.pk],
     )
     assert row is not None  # an aggregate without GROUP BY has one row
-    n_awaiting, done_total, done_today, awaiting_rated = (int(v) for v in row)
-    return {"done_today": done_today, "done_total": done_total, "left": n_awaiting - awaiting_rated}
+    done_total, done_today, awaiting_rated = (int(v) for v in row)
+    left = max(_awaiting_count(project) - awaiting_rated, 0)
+    return {"done_today": done_today, "done_total": done_total, "left": left}
 
 
 def clips_for_staff(

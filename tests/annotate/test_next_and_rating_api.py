@@ -241,3 +241,34 @@ def test_an_unreliable_rater_gets_the_easiest_clips_first(
     RaterProfile.objects.filter(user=other_rater).update(reliability=0.9, reliability_n=40)
     assert next_clip(client_for(rater), project).json()["clip"]["id"] == clips[1].pk
     assert next_clip(client_for(other_rater), project).json()["clip"]["id"] == clips[0].pk
+
+
+def test_a_large_pool_s_count_is_reused_for_a_few_seconds_and_a_small_one_is_exact(
+    client_for, rater, project, clips, monkeypatch
+):
+    """Progress counts the clips awaiting humans once per AWAITING_COUNT_SECONDS while
+    there are many (a scan of the pool per request otherwise), and every time near the
+    end, so that a rater who is done reads 0 left."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotate import selectors
+
+    client = client_for(rater)
+    url = f"/api/v1/projects/{project.pk}/progress/"
+
+    def progress() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as queries:
+            left = client.get(url).json()["left"]
+        return left, len(queries.captured_queries)
+
+    assert progress()[0] == len(clips)
+    Clip.objects.filter(pk=clips[0].pk).update(state="rated")
+    exact, exact_queries = progress()
+    assert exact == len(clips) - 1
+    monkeypatch.setattr(selectors, "AWAITING_EXACT_BELOW", 1)  # as if the pool were large
+    Clip.objects.filter(pk=clips[1].pk).update(state="rated")
+    assert progress() == (exact, exact_queries - 1)  # the count kept: one query fewer, lagging
+    cache.clear()  # AWAITING_COUNT_SECONDS later
+    assert progress() == (exact - 1, exact_queries)
