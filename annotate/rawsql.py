@@ -55,6 +55,15 @@ def instance(model: type[M], row: Sequence[Any], start: int = 0) -> M:
     return model.from_db(connection.alias, [f.attname for f in fields], values)
 
 
+def instance_value(model: type[Model], field_name: str, value: Any) -> Any:
+    """One column's value as the ORM gives it (a SQLite datetime is text until converted)."""
+    field = model._meta.get_field(field_name)
+    col = field.get_col(model._meta.db_table)  # type: ignore[union-attr]
+    for convert in connection.ops.get_db_converters(col) + col.get_db_converters(connection):
+        value = convert(value, col, connection)
+    return value
+
+
 def width(model: type[Model]) -> int:
     return len(model._meta.concrete_fields)
 

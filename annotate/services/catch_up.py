@@ -21,6 +21,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from annotate.models import Project, Rating
+from annotate.rawsql import fetchone, instance_value, table
 
 
 def project_after_ratings(*, project_id: int, requested_at: datetime | None = None) -> None:
@@ -85,6 +86,17 @@ def project_after_ratings_requested(
     ).update(after_ratings_due_at=last + interval)
     if claimed and not enqueue(project_after_ratings_task, project_id, None, True):
         projects.update(after_ratings_due_at=None)  # the next request tries again
+
+
+def project_after_ratings_pending(*, project_id: int, now: datetime) -> bool:
+    """Whether a deferred pass is pending (claimed, and its message not overdue). A
+    rating committed before this reads True needs no message of its own: the pending
+    pass clears its mark before it reads any rating, so it reads that one."""
+    row = fetchone(f"SELECT after_ratings_due_at FROM {table(Project)} WHERE id = %s", [project_id])
+    if row is None or row[0] is None:
+        return False
+    due: datetime = instance_value(Project, "after_ratings_due_at", row[0])
+    return due >= now - DEFERRED_PASS_GRACE
 
 
 def projects_catch_up() -> int:

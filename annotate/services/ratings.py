@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
@@ -231,10 +231,17 @@ def rating_submit(
 
 
 def _after_rating(project_id: int) -> None:
+    from annotate.services.catch_up import project_after_ratings_pending
     from annotate.tasks import project_after_ratings_task
 
+    now = timezone.now()
+    try:
+        if project_after_ratings_pending(project_id=project_id, now=now):
+            return  # that pass reads this rating: no message, and no task for a worker
+    except DatabaseError:
+        pass  # the rating is stored; the message below decides in the worker instead
     # A broker outage only delays this: the next rating, or the periodic refresh, redoes it.
-    enqueue(project_after_ratings_task, project_id, timezone.now().isoformat())
+    enqueue(project_after_ratings_task, project_id, now.isoformat())
 
 
 def _human_labels_write(*, clip: Clip, plan: ClipSettlement) -> None:

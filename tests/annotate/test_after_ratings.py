@@ -119,3 +119,27 @@ def test_a_lost_deferred_pass_does_not_hold_later_ratings_back(project, settings
         )
         catch_up.project_after_ratings_requested(project_id=project.pk, requested_at=timezone.now())
         assert len(passes) == 2
+
+
+def test_a_rating_sends_no_message_while_a_deferred_pass_is_pending(project):
+    """The pending pass clears its mark before it reads any rating, so a rating committed
+    while the mark stands is read by it: the request sends no message, and no worker runs
+    a task for it. A lost pass (past the grace) no longer holds ratings back."""
+    from annotate.services import ratings
+
+    sent = []
+    with mock.patch(
+        "annotate.services.ratings.enqueue", side_effect=lambda task, *args: sent.append(args)
+    ):
+        ratings._after_rating(project.pk)
+        assert len(sent) == 1
+        Project.objects.filter(pk=project.pk).update(
+            after_ratings_due_at=timezone.now() + timedelta(seconds=3)
+        )
+        ratings._after_rating(project.pk)
+        assert len(sent) == 1
+        Project.objects.filter(pk=project.pk).update(
+            after_ratings_due_at=timezone.now() - catch_up.DEFERRED_PASS_GRACE - timedelta(1)
+        )
+        ratings._after_rating(project.pk)
+        assert len(sent) == 2
