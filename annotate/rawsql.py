@@ -77,3 +77,38 @@ def fetchone(sql: str, params: Sequence[Any]) -> tuple | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
+
+
+def update_from_values(
+    model: type[Model],
+    columns_types: dict[str, str],
+    rows: list[tuple],
+    *,
+    skip_locked: bool = False,
+) -> int:
+    """UPDATE the model's rows in one statement: each row is (id, *values) in the order of
+    `columns_types` ({column: SQL type to cast to}). What bulk_update does, without the
+    ORM building a CASE expression per row on every call. `skip_locked`: rows another
+    transaction has locked are left as they are (where the database locks rows), instead
+    of waiting for it while holding the others. Returns how many rows it updated."""
+    if not rows:
+        return 0
+    skip = ""
+    if skip_locked and connection.features.has_select_for_update_skip_locked:
+        ids = ", ".join(["%s"] * len(rows))
+        unlocked = f"SELECT id FROM {table(model)} WHERE id IN ({ids}) FOR UPDATE SKIP LOCKED"
+        skip = f" AND {table(model)}.id IN ({unlocked})"
+    width = len(columns_types) + 1
+    values = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(rows))
+    sets = ", ".join(
+        f"{name} = CAST(v.column{i} AS {sql_type})"
+        for i, (name, sql_type) in enumerate(columns_types.items(), start=2)
+    )
+    params = [value for row in rows for value in row]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table(model)} SET {sets} FROM (VALUES {values}) AS v "
+            f"WHERE {table(model)}.id = v.column1{skip}",
+            params + ([row[0] for row in rows] if skip else []),
+        )
+        return cursor.rowcount

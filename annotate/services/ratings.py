@@ -25,7 +25,7 @@ from annotate.models import (
 )
 from annotate.project_config import project_targets
 from annotate.queueing import enqueue
-from annotate.rawsql import columns, fetchone, instance, table, when
+from annotate.rawsql import columns, fetchone, instance, table, update_from_values, when
 
 MIN_CLIENT_TOKEN = 8
 MAX_CLIENT_TOKEN = 64
@@ -297,23 +297,10 @@ def _human_labels_write(*, clip: Clip, plan: ClipSettlement) -> None:
     if new:
         Label.objects.bulk_create(new)
     if kept:
-        _labels_update(kept)
-
-
-def _labels_update(labels: list[Label]) -> None:
-    """Store the labels' value, n_ratings and agreement in one UPDATE (what bulk_update
-    does, without building its CASE expression in the ORM on every rating)."""
-    rows = ", ".join(["(%s, %s, %s, %s)"] * len(labels))
-    params = [v for x in labels for v in (x.pk, x.value, x.n_ratings, x.agreement)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE {table(Label)} SET value = CAST(v.column2 AS DOUBLE PRECISION),
-                n_ratings = CAST(v.column3 AS INTEGER),
-                agreement = CAST(v.column4 AS DOUBLE PRECISION)
-            FROM (VALUES {rows}) AS v WHERE {table(Label)}.id = v.column1
-            """,
-            params,
+        update_from_values(
+            Label,
+            {"value": "DOUBLE PRECISION", "n_ratings": "INTEGER", "agreement": "DOUBLE PRECISION"},
+            [(x.pk, x.value, x.n_ratings, x.agreement) for x in kept],
         )
 
 

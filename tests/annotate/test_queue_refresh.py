@@ -1,0 +1,75 @@
+"""The queue refresh writes each queued clip its priority and defers the rest of the
+fresh pool; a clip a rating holds locked is skipped rather than waited for."""
+
+import threading
+
+import numpy as np
+import pytest
+from django.db import connection, transaction
+
+from annotate.learning.queue import QueueOrder
+from annotate.models import Clip, ClipState
+from annotate.services import queue
+from tests.conftest import make_clips, make_project
+
+
+def _order(clips, priorities) -> QueueOrder:
+    ids = np.array([c.pk for c in clips], dtype=np.int64)
+    return QueueOrder(
+        labelled=10, open_ids=ids, queued_ids=ids[: len(priorities)], priority=np.array(priorities)
+    )
+
+
+@pytest.mark.django_db
+def test_a_refresh_writes_each_queued_clip_its_priority_and_defers_the_rest(
+    monkeypatch, media_root
+):
+    project = make_project("refresh")
+    clips = make_clips(project, 5)
+    monkeypatch.setattr(queue, "PRIORITY_BATCH", 2)  # three batches for three clips
+    monkeypatch.setattr(queue, "queue_order", lambda project: _order(clips, [0.9, 0.25, 0.5]))
+    result = queue.queue_refresh(project_id=project.pk)
+    assert result is not None
+    assert (result.queued, result.deferred) == (3, 2)
+    rows = dict(Clip.objects.filter(project=project).values_list("id", "priority"))
+    states = dict(Clip.objects.filter(project=project).values_list("id", "state"))
+    assert [rows[c.pk] for c in clips] == [0.9, 0.25, 0.5, 0.0, 0.0]
+    assert [states[c.pk] for c in clips[3:]] == [ClipState.DEFERRED] * 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_skips_a_clip_a_rating_holds_locked(monkeypatch, media_root):
+    if not connection.features.has_select_for_update_skip_locked:
+        pytest.skip("this database has no row locks (SQLite locks the whole file)")
+    project = make_project("refresh-locked")
+    clips = make_clips(project, 3)
+    monkeypatch.setattr(queue, "queue_order", lambda project: _order(clips, [0.7, 0.6, 0.4]))
+    held, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def rating_in_progress() -> None:
+        with transaction.atomic():
+            Clip.objects.select_for_update().get(pk=clips[1].pk)
+            held.set()
+            release.wait(30)
+        connection.close()
+
+    holder = threading.Thread(target=rating_in_progress)
+    holder.start()
+    try:
+        assert held.wait(10)
+
+        def refresh() -> None:
+            queue.queue_refresh(project_id=project.pk)
+            done.set()
+            connection.close()
+
+        refresher = threading.Thread(target=refresh)
+        refresher.start()
+        finished = done.wait(10)  # it does not wait for the lock to go
+    finally:
+        release.set()
+        holder.join()
+    refresher.join()
+    assert finished
+    rows = dict(Clip.objects.filter(project=project).values_list("id", "priority"))
+    assert [rows[c.pk] for c in clips] == [0.7, 0.0, 0.4]
