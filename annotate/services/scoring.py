@@ -12,12 +12,13 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from annotate.learning.scoring import Action, PoolScores, ScoringPlan, pool_plan, pool_scores
 from annotate.models import Clip, ClipState, Label, LabelSource, ModelVersion, Project
+from annotate.rawsql import update_from_values
 from annotate.services.features import project_features_ensure
 
 logger = logging.getLogger(__name__)
@@ -118,10 +119,12 @@ def project_score(*, project_id: int) -> ScoreReport | None:
         if not ModelVersion.objects.select_for_update().filter(pk=version.pk, is_active=True):
             return None
         # Lock the clips nobody took meanwhile; the filter re-checks under the row lock.
+        # A clip locked now is being claimed or rated: it is skipped, not waited for
+        # (waiting held the rest of the pool locked, and raters' claims waited in turn).
         free = set(
             _scorable(project)
             .filter(pk__in=clip_ids)
-            .select_for_update()
+            .select_for_update(skip_locked=connection.features.has_select_for_update_skip_locked)
             .values_list("id", flat=True)
         )
         live = {
@@ -136,9 +139,15 @@ def project_score(*, project_id: int) -> ScoreReport | None:
         )
         Label.objects.bulk_update(revoked, ["revoked_at", "revoked_reason"], batch_size=1000)
         Label.objects.bulk_create(new_labels, batch_size=1000)
-        Clip.objects.bulk_update(
-            clip_updates, ["state", "priority", "ratings_wanted"], batch_size=1000
-        )
+        for start in range(0, len(clip_updates), 1000):
+            update_from_values(
+                Clip,
+                {"state": "TEXT", "priority": "DOUBLE PRECISION", "ratings_wanted": "INTEGER"},
+                [
+                    (c.pk, c.state, c.priority, c.ratings_wanted)
+                    for c in clip_updates[start : start + 1000]
+                ],
+            )
         ModelVersion.objects.filter(pk=version.pk).update(scored_at=now)
     counts = Counter(clip.state for clip in clip_updates)
     report = ScoreReport(
