@@ -1,11 +1,28 @@
 """Celery application: `celery -A config worker -Q celery,learner` serves both queues."""
 
 import os
+import sys
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("concord")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def worker_threads_limit(**_: object) -> None:
+    """Each pool process runs its numerical work (BLAS, OpenMP, torch) on
+    CONCORD_WORKER_THREADS threads, 1 unless set: with --concurrency at the number of
+    cores, more threads per process oversubscribe them, and the web requests of the same
+    machine wait behind a retraining (bench.load)."""
+    threads = int(os.environ.get("CONCORD_WORKER_THREADS", "1"))
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # for torch, if it is imported later
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    threadpool_limits(limits=threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)

@@ -206,3 +206,26 @@ def test_a_malformed_rate_fails_at_start(tmp_path, variable, value):
     result = start(tmp_path, **{variable: value})
     assert result.returncode != 0
     assert f"{variable}={value!r} is not a rate" in result.stderr
+
+
+def test_a_worker_process_runs_its_numerical_work_on_one_thread_unless_told(monkeypatch):
+    """With --concurrency at the cores, BLAS threads on top oversubscribe them."""
+    import numpy  # noqa: F401  (loads the BLAS the limit applies to)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from config.celery import worker_threads_limit
+
+    before = threadpool_info()
+    try:
+        monkeypatch.delenv("CONCORD_WORKER_THREADS", raising=False)
+        monkeypatch.setenv("OMP_NUM_THREADS", "")
+        worker_threads_limit()
+        assert threadpool_info()
+        assert {pool["num_threads"] for pool in threadpool_info()} == {1}
+        assert os.environ["OMP_NUM_THREADS"] == "1"
+        monkeypatch.setenv("CONCORD_WORKER_THREADS", "2")
+        worker_threads_limit()
+        assert os.environ["OMP_NUM_THREADS"] == "2"
+    finally:
+        for pool in before:
+            threadpool_limits(limits=pool["num_threads"], user_api=pool["user_api"])
