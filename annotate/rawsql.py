@@ -1,11 +1,12 @@
-"""Rows of hand-written SQL as model instances, for the few reads every rating makes.
+"""SQL written once for the statements every rating makes, and its rows as model instances.
 
 The ORM builds and compiles each query anew on every call, and on the next-clip, audio
 and rating requests that cost more CPU than PostgreSQL spends running them (about 0.5 ms
-a query, bench.load). Those reads are written once in SQL that PostgreSQL and SQLite both
-run (annotate.access, annotate.selectors.rater_progress); their rows become instances
-through the same field converters and `Model.from_db` the ORM uses, so a caller cannot
-tell them apart from the ORM's.
+a query, bench.load). Those statements are written once in SQL that PostgreSQL and SQLite
+both run (annotate.access, annotate.selectors.rater_progress, annotate.services.assignments
+and .ratings, annotate.learning.settle); their rows become instances through the same
+field converters and `Model.from_db` the ORM uses, so a caller cannot tell them apart
+from the ORM's.
 """
 
 from collections.abc import Callable, Sequence
@@ -32,9 +33,7 @@ def columns(model: type[Model], alias: str) -> str:
 
 
 @cache
-def _converters(
-    vendor: str, model: type[Model]
-) -> tuple[tuple[int, tuple[Converter, ...], Any], ...]:
+def _converters(vendor: str, model: type[Model]) -> Converters:
     """Per column that needs one, the converters the ORM would apply to its values."""
     out = []
     for i, field in enumerate(model._meta.concrete_fields):
@@ -98,8 +97,8 @@ def update_from_values(
         ids = ", ".join(["%s"] * len(rows))
         unlocked = f"SELECT id FROM {table(model)} WHERE id IN ({ids}) FOR UPDATE SKIP LOCKED"
         skip = f" AND {table(model)}.id IN ({unlocked})"
-    width = len(columns_types) + 1
-    values = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(rows))
+    row_sql = "(" + ", ".join(["%s"] * (len(columns_types) + 1)) + ")"
+    values = ", ".join([row_sql] * len(rows))
     sets = ", ".join(
         f"{name} = CAST(v.column{i} AS {sql_type})"
         for i, (name, sql_type) in enumerate(columns_types.items(), start=2)

@@ -8,7 +8,6 @@ from functools import cache
 import numpy as np
 from django.contrib.auth.models import User
 from django.db import connection
-from django.db.models import Q, QuerySet
 
 from annotate.models import (
     Clip,
@@ -32,14 +31,22 @@ class ClipSettlement:
     settlement: Settlement
 
 
-def _active_raters(project: Project) -> QuerySet[User]:
-    blocked = RaterBlock.objects.filter(project=project).values("rater_id")
-    rater_role = Q(profile__role=Role.RATER) | Q(profile__isnull=True)
-    return (
-        User.objects.filter(rater_role, projects=project, is_active=True, is_superuser=False)
-        .exclude(password__startswith="!")
-        .exclude(pk__in=blocked)
-    )
+@cache
+def _active_raters_sql(vendor: str) -> str:
+    """FROM ... WHERE of the project's active raters (parameters: the project twice)."""
+    return f"""
+        FROM {table(User)} u
+            JOIN {table(Project.members.through)} m ON m.user_id = u.id AND m.project_id = %s
+            LEFT JOIN {table(RaterProfile)} r ON r.user_id = u.id
+        WHERE (r.role = '{Role.RATER}' OR r.id IS NULL) AND u.is_active = %s
+            AND u.is_superuser = %s AND u.password NOT LIKE '!%%'
+            AND NOT EXISTS (SELECT 1 FROM {table(RaterBlock)} b
+                WHERE b.project_id = %s AND b.rater_id = u.id)
+    """
+
+
+def _active_raters_params(project: Project) -> list[int | bool]:
+    return [project.pk, True, False, project.pk]
 
 
 def active_rater_ids(project: Project) -> set[int]:
@@ -47,7 +54,11 @@ def active_rater_ids(project: Project) -> set[int]:
     can sign in (active, with a password: not the stand-ins of an imported ratings.csv)
     and are not blocked there. How recently they rated does not matter: a rater back
     from a week off still counts."""
-    return set(_active_raters(project).values_list("id", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT u.id {_active_raters_sql(connection.vendor)}", _active_raters_params(project)
+        )
+        return {rater_id for (rater_id,) in cursor.fetchall()}
 
 
 def excluded_rater_ids(project: Project) -> set[int]:
@@ -94,17 +105,10 @@ def _clip_noise_sql(vendor: str) -> str:
 
 @cache
 def _available_raters_sql(vendor: str) -> str:
-    """How many of the project's active raters (as `active_rater_ids`) have not rated the
-    clip: counted in the database, a crowd of hundreds is not read per rating."""
-    members = table(Project.members.through)
+    """How many of the project's active raters have not rated the clip: counted in the
+    database, a crowd of hundreds is not read per rating."""
     return f"""
-        SELECT COUNT(*) FROM {table(User)} u
-            JOIN {members} m ON m.user_id = u.id AND m.project_id = %s
-            LEFT JOIN {table(RaterProfile)} r ON r.user_id = u.id
-        WHERE (r.role = %s OR r.id IS NULL) AND u.is_active = %s AND u.is_superuser = %s
-            AND u.password NOT LIKE %s
-            AND NOT EXISTS (SELECT 1 FROM {table(RaterBlock)} b
-                WHERE b.project_id = %s AND b.rater_id = u.id)
+        SELECT COUNT(*) {_active_raters_sql(vendor)}
             AND NOT EXISTS (SELECT 1 FROM {table(Rating)} x
                 WHERE x.clip_id = %s AND x.rater_id = u.id)
     """
@@ -138,8 +142,7 @@ def clip_settlement(
             own_noise = {(t, r): noise for t, r, noise in cursor.fetchall()}
         # Everyone who rated the clip, excluded or not, has had their turn on it.
         cursor.execute(
-            _available_raters_sql(connection.vendor),
-            [project.pk, Role.RATER, True, False, "!%", project.pk, clip.pk],
+            _available_raters_sql(connection.vendor), [*_active_raters_params(project), clip.pk]
         )
         (available,) = cursor.fetchone()
     rater_ids = [rater_id for rater_id, _ in ratings]

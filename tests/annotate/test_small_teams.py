@@ -150,3 +150,25 @@ def test_blocking_a_rater_frees_their_lease_at_once(client_for, rater, project, 
     clip.refresh_from_db()
     assert clip.active_leases == 0
     assert Assignment.objects.get(pk=lease["assignment"]["id"]).status == "expired"
+
+
+def test_a_clip_counts_the_active_raters_who_have_not_rated_it(
+    client_for, project, rater, other_rater, clips
+):
+    """The settlement's count (in SQL, per rating) follows the same rule as
+    active_rater_ids: here the one rater left after a block rates, and nobody else can."""
+    from annotate.learning.settle import clip_settlement
+
+    make_user("rosa", "researcher", [project])
+    third = make_user("tess", "rater", [project])
+    RaterBlock.objects.create(project=project, rater=other_rater)
+    project.min_raters, project.max_raters = 3, 5
+    project.save()
+    clip_id = _lease_and_rate(client_for(rater), project, {"arousal": 0.1, "valence": 0.0})
+    clip = Clip.objects.get(pk=clip_id)
+    assert active_rater_ids(project) == {rater.pk, third.pk}
+    # One rating, and one active rater (tess) who has not rated it: 2 of the 3 wanted.
+    assert clip_settlement(clip=clip, project=project).settlement.ratings_wanted == 2
+    third.is_active = False
+    third.save()
+    assert clip_settlement(clip=clip, project=project).settlement.ratings_wanted == 1
