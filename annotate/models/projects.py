@@ -126,7 +126,7 @@ class Project(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         # targets_version is raised in the database by a target's save or delete only: a
         # whole save of a project read before that must not set it back.
-        whole = not args and not any(kwargs.get(k) for k in ("update_fields", "force_insert"))
+        whole = not args and kwargs.get("update_fields") is None and not kwargs.get("force_insert")
         if whole and not self._state.adding:
             kwargs["update_fields"] = [
                 f.name
