@@ -459,6 +459,37 @@ async def loop_lag_monitor(recorder: Recorder, interval: float = 0.05) -> None:
         recorder.loop_lag.append(max(0.0, time.monotonic() - expected))
 
 
+# gunicorn's access log, one line per request: method, path, status and the time the
+# worker spent on it in microseconds (from the request parsed to the response sent; a
+# request's wait for a free worker is not in it).
+ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(D)s"
+
+
+def server_times(access_log: Path, offset: int) -> dict[str, dict]:
+    """p50/p95/p99 of gunicorn's own time per request kind, from the access log lines
+    written after `offset`: the client's latency minus this is the wait for a worker."""
+    times: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    with access_log.open("rb") as handle:
+        handle.seek(offset)
+        for line in handle.read().decode(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) != 4 or not parts[3].isdigit():
+                continue
+            path = parts[1]
+            kind = (
+                "next"
+                if path.endswith("/next/")
+                else "audio"
+                if path.endswith("/audio/")
+                else "rating"
+                if path.endswith("/rating/")
+                else None
+            )
+            if kind:
+                times[kind].append(int(parts[3]) / 1e6)
+    return {kind: quantiles_ms(values) for kind, values in times.items()}
+
+
 def quantiles_ms(values: list[float]) -> dict[str, float | int | None]:
     if not values:
         return {"n": 0, "p50": None, "p95": None, "p99": None, "max": None}
@@ -599,9 +630,11 @@ async def run_level(
     progress_every: float,
     database_url: str | None = None,
     server_pids: dict[str, int] | None = None,
+    access_log: Path | None = None,
 ) -> dict:
     """`len(tokens)` raters for `seconds`; a level's figures."""
     server_pids = server_pids or {}
+    access_from = access_log.stat().st_size if access_log and access_log.exists() else 0
     server_cpu_before = {k: tree_cpu_seconds([pid]) for k, pid in server_pids.items()}
     n = len(tokens)
     started = time.monotonic()
@@ -641,7 +674,7 @@ async def run_level(
         await display
     client_cpu = time.process_time() - cpu_before
     server_cpu = {
-        name: round(tree_cpu_seconds([pid]) - server_cpu_before[name], 1)
+        name: round(tree_cpu_seconds([pid]) - server_cpu_before[name], 3)
         for name, pid in server_pids.items()
     }
     errors = sum(recorder.errors.values())
@@ -662,6 +695,7 @@ async def run_level(
         "no_clip": recorder.no_clip,
         "statuses": {f"{k} {s}": v for (k, s), v in sorted(recorder.statuses.items(), key=str)},
         "latency_ms": {kind: quantiles_ms(recorder.latencies[kind]) for kind in KINDS},
+        "server_ms": server_times(access_log, access_from) if access_log else None,
         "client_cpu_percent": round(100 * client_cpu / (finished - started), 0),
         "loop_lag_ms": quantiles_ms(recorder.loop_lag),
         "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
@@ -1288,6 +1322,8 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
         )
         port = free_port()
         worker_class = ["--worker-class", "gthread", "--threads", str(opts.threads)]
+        access_log = VAR / f"access-{db_name}.log"
+        access_log.unlink(missing_ok=True)
         gunicorn = [
             sys.executable,
             "-m",
@@ -1302,6 +1338,10 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
             "2048",
             "--log-level",
             "warning",
+            "--access-logfile",
+            str(access_log),
+            "--access-logformat",
+            ACCESS_LOG_FORMAT,
         ]
         web = start_service("gunicorn", gunicorn, env, VAR / f"gunicorn-{db_name}.log")
         services.append(web)
@@ -1343,6 +1383,7 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
                     progress_every=opts.progress_every,
                     database_url=opts.database_url,
                     server_pids={"gunicorn": web.proc.pid, "celery": worker.proc.pid},
+                    access_log=access_log,
                 )
             )
             level["retrain_asked"] = asked
@@ -1364,6 +1405,7 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
                 unknown,
                 say,
                 server_pids={"gunicorn": web.proc.pid, "celery": worker.proc.pid},
+                access_log=access_log,
             )
         web.stop()
         worker.stop()
@@ -1418,6 +1460,7 @@ def capacity_ramp(
     unknown: list[dict],
     say: Callable[[str], None],
     server_pids: dict[str, int],
+    access_log: Path | None = None,
 ) -> dict:
     """No-pause raters, more at each step, until the ratings per second stop growing (under
     5 % more than the best step so far) or p95 passes `p95_stop_ms`. The knee is the step
@@ -1442,6 +1485,7 @@ def capacity_ramp(
                 progress_every=opts.progress_every,
                 database_url=opts.database_url,
                 server_pids=server_pids,
+                access_log=access_log,
             )
         )
         step["retrain_asked"] = asked if not steps else ""
@@ -1483,6 +1527,12 @@ def level_line(level: dict) -> str:
         f"{lat['audio']['p50']}/{lat['audio']['p95']}/{lat['audio']['p99']}, rating "
         f"{lat['rating']['p50']}/{lat['rating']['p95']}/{lat['rating']['p99']}; client CPU "
         f"{level['client_cpu_percent']:.0f} %, loop lag p99 {level['loop_lag_ms']['p99']} ms"
+        + (
+            "; in gunicorn p95 ms next/audio/rating "
+            + "/".join(str(level["server_ms"][k]["p95"]) for k in KINDS)
+            if level.get("server_ms")
+            else ""
+        )
     )
 
 
@@ -1531,6 +1581,23 @@ def markdown(report: dict) -> str:
                 else " - |"
             )
         )
+    timed = [level for level in rows if level.get("server_ms")]
+    if timed:
+        out += [
+            "",
+            "Time inside gunicorn (the worker's own time per request, from its access log; "
+            "the rest of a latency above is the wait for a free worker and the network):",
+            "",
+            "| level | next p50/p95/p99 ms | audio p50/p95/p99 ms | rating p50/p95/p99 ms |",
+            "|---|---|---|---|",
+        ]
+        for level in timed:
+            srv = level["server_ms"]
+            out.append(
+                f"| {level['label']} | "
+                + " | ".join(f"{srv[k]['p50']}/{srv[k]['p95']}/{srv[k]['p99']}" for k in KINDS)
+                + " |"
+            )
     errors = Counter()
     for level in rows:
         errors.update(level["error_kinds"])

@@ -70,6 +70,9 @@ def test_tiny_load_run_passes_its_database_checks(tmp_path):
         figures = level["latency_ms"][kind]
         assert figures["n"] > 0
         assert 0 < figures["p50"] <= figures["p95"] <= figures["p99"]
+        inside = level["server_ms"][kind]  # gunicorn's own time, from its access log
+        assert inside["n"] > 0
+        assert 0 < inside["p50"] <= figures["p99"]
     assert level["retrain_asked"].startswith("202")
     assert "background" in level
     assert level["server_cpu_s"]["gunicorn"] > 0
@@ -82,3 +85,4 @@ def test_tiny_load_run_passes_its_database_checks(tmp_path):
     text = markdown(report)
     assert "Database checks: **PASS**" in text
     assert "| 3 raters (6 s) |" in text
+    assert "Time inside gunicorn" in text
