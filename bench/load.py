@@ -865,7 +865,14 @@ def label_studio_install(venv: Path, say: Callable[[str], None]) -> str | None:
     try:
         subprocess.run([python, "-m", "venv", str(venv)], check=True, capture_output=True)
         subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", f"label-studio=={LS_VERSION}"],
+            # Label Studio 1.23.2 asks for sentry-sdk>=2.16 and fails at start with 3.0.
+            [
+                str(venv / "bin" / "pip"),
+                "install",
+                "-q",
+                f"label-studio=={LS_VERSION}",
+                "sentry-sdk<3",
+            ],
             check=True,
             capture_output=True,
             timeout=1200,
