@@ -31,7 +31,7 @@ from annotate.models import (
     RaterProfile,
     Rating,
 )
-from annotate.rawsql import columns, fetchone, instance, table
+from annotate.rawsql import columns, fetchone, instance, table, when, width
 
 CANDIDATES_PER_CLAIM = 16
 
@@ -149,6 +149,53 @@ def _claim_sql(vendor: str, n_candidates: int, easy_first: bool, lock: str) -> s
     """
 
 
+@cache
+def _lease_first_open_sql(vendor: str, easy_first: bool) -> str:
+    """PostgreSQL: pick, bump and lease the first open clip in one statement."""
+    return f"""
+        WITH picked AS (
+            SELECT c.id FROM {table(Clip)} c
+            WHERE {_OPEN} AND NOT EXISTS (
+                SELECT 1 FROM {table(Rating)} x WHERE x.clip_id = c.id AND x.rater_id = %s)
+            ORDER BY {_ORDER[easy_first]} LIMIT 1 FOR UPDATE SKIP LOCKED
+        ), bumped AS (
+            UPDATE {table(Clip)} SET active_leases = {table(Clip)}.active_leases + 1
+            FROM picked WHERE {table(Clip)}.id = picked.id
+            RETURNING {columns(Clip, table(Clip))}
+        ), leased AS (
+            INSERT INTO {table(Assignment)}
+                (project_id, clip_id, rater_id, status, created_at, expires_at)
+            SELECT %s, b.id, %s, %s, %s, %s FROM bumped b
+            RETURNING {columns(Assignment, table(Assignment))}
+        )
+        SELECT {columns(Assignment, "a")}, {columns(Clip, "b")} FROM leased a, bumped b
+    """
+
+
+def _lease_first_open(
+    *, rater: User, project: Project, now: datetime, easy_first: bool
+) -> Assignment | None:
+    """The common case of a claim in one round trip, with no transaction around it (one
+    statement is atomic): the first open clip no other claim holds locked. None when
+    there is none; the caller then tells "nothing left" from "all locked" the long way."""
+    row = fetchone(
+        _lease_first_open_sql(connection.vendor, easy_first),
+        [
+            project.pk,
+            ClipState.AWAITING_HUMANS,
+            rater.pk,
+            *(project.pk, rater.pk, AssignmentStatus.ACTIVE),
+            *(when(now), when(now + timedelta(seconds=project.lease_seconds))),
+        ],
+    )
+    if row is None:
+        return None
+    assignment = instance(Assignment, row)
+    assignment.clip = instance(Clip, row, width(Assignment))
+    assignment.project, assignment.rater = project, rater
+    return assignment
+
+
 def _candidate_ids(*, rater: User, project: Project, easy_first: bool) -> list[int]:
     """The first open clips in queue order that the rater has not rated."""
     with connection.cursor() as cursor:
@@ -241,6 +288,10 @@ def assignment_next(
         if live is not None:
             return live
     easy_first = _easy_first(rater) if known is None else known.easy_first()
+    if connection.vendor == "postgresql":
+        leased = _lease_first_open(rater=rater, project=project, now=now, easy_first=easy_first)
+        if leased is not None:
+            return leased
     skip_locked = connection.features.has_select_for_update_skip_locked
     # Early passes skip clips another rater is claiming this instant; the last one waits
     # for them, so a transient lock never turns into a wrong "nothing left".

@@ -91,11 +91,12 @@ def _round(project, targets, first, second):
 # Queries as counted on PostgreSQL inside a test's transaction (SAVEPOINT / RELEASE lines
 # included; production has BEGIN / COMMIT round trips instead), signed in with a session
 # (two queries; an API token takes one). Before issue 16: next 20, rating 27 with two
-# targets and 29 with three (two label queries per target); then 11 and 15. Next is 12 on
-# a project's first request in a process, 11 once its targets are cached
-# (annotate.project_config), and 10 while its count of clips awaiting humans is too (a
-# pool of AWAITING_EXACT_BELOW or more, annotate.selectors.rater_progress).
-NEXT_QUERIES = 12
+# targets and 29 with three (two label queries per target); then 11 and 15, then 12 and 14
+# with the targets and the count of clips awaiting humans cached per process
+# (annotate.project_config, annotate.selectors.rater_progress). Next is now 7 on a
+# project's first request in a process: the claim is one statement on PostgreSQL
+# (annotate.services.assignments._lease_first_open) instead of six round trips.
+NEXT_QUERIES = 7
 RATING_QUERIES = 14
 
 
