@@ -14,9 +14,11 @@ its own Redis database (`--redis-url`, default db 5), and starts a real Celery w
 
 Each simulated rater loops: POST next, GET the leased audio, wait the clip's duration
 plus 1-3 s (`--no-pause`: no wait), POST the rating with a fresh client_token (a
-rating that fails in transit is retried with the same token, as a browser would). At
-the start of each level an admin asks for a retrain through the API; the report says
-how much of the level the training run and the scoring pass that follows it overlapped.
+rating that fails in transit is retried with the same token, as a browser would). An
+admin keeps a retrain running through each level (`--retrain through`: a new one is
+asked through the API whenever none is queued or running; `--retrain once`: one at the
+start of the level); the report says how much of the level training runs and the
+scoring passes that follow them overlapped.
 
 The client is one asyncio event loop speaking HTTP/1.1 over `asyncio.open_connection`
 (no httpx or aiohttp in the virtualenv; 500 threads of `requests` would spend the
@@ -805,6 +807,44 @@ def retrain(base: str, admin_token: str, project_id: int) -> str:
 # One rater's round trip, sequentially: Concord and Label Studio.
 
 
+class RetrainKeeper:
+    """Keeps a retrain running through a level: asks for one (as an admin, through the
+    API) whenever the project has none queued or running. `asked` counts the answers."""
+
+    def __init__(self, base: str, admin_token: str, project_id: int, database_url: str) -> None:
+        self.base, self.admin_token, self.project_id = base, admin_token, project_id
+        self.database_url = database_url
+        self.asked: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "RetrainKeeper":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            while True:
+                live = conn.execute(
+                    "SELECT 1 FROM annotate_trainingrun WHERE project_id = %s "
+                    "AND state IN ('queued', 'running') LIMIT 1",
+                    [self.project_id],
+                ).fetchone()
+                if live is None:
+                    self.asked[retrain(self.base, self.admin_token, self.project_id)] += 1
+                if self._stop.wait(0.5):
+                    return
+
+    def summary(self) -> str:
+        return ", ".join(f"{answer} x{n}" for answer, n in self.asked.most_common()) or "none"
+
+
 def round_trips(step: Callable[[], None], rounds: int, warmup: int = 5) -> list[float]:
     for _ in range(warmup):
         step()
@@ -816,22 +856,49 @@ def round_trips(step: Callable[[], None], rounds: int, warmup: int = 5) -> list[
     return times
 
 
+class Stopwatch:
+    """Seconds per request kind of the round trip being timed (the last `rounds` kept)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, list[float]] = {kind: [] for kind in KINDS}
+
+    @contextlib.contextmanager
+    def time(self, kind: str):
+        started = time.perf_counter()
+        yield
+        self.seconds[kind].append(time.perf_counter() - started)
+
+    def quantiles(self, rounds: int) -> dict:
+        """Per kind, and next + rating (the issue's round trip: the audio is a download
+        the rater's browser starts while the page is shown)."""
+        last = {kind: values[-rounds:] for kind, values in self.seconds.items()}
+        out = {f"{kind}_ms": quantiles_ms(values) for kind, values in last.items()}
+        out["next_plus_rating_ms"] = quantiles_ms(
+            [a + b for a, b in zip(last["next"], last["rating"], strict=True)]
+        )
+        return out
+
+
 def concord_round_trip(base: str, token: str, project_id: int, rounds: int) -> dict:
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
     acknowledged: list[dict] = []
+    watch = Stopwatch()
 
     def step() -> None:
-        lease = session.post(f"{base}/api/v1/projects/{project_id}/next/", timeout=TIMEOUT_S)
+        with watch.time("next"):
+            lease = session.post(f"{base}/api/v1/projects/{project_id}/next/", timeout=TIMEOUT_S)
         lease.raise_for_status()
         data = lease.json()
-        session.get(data["clip"]["audio_url"], timeout=TIMEOUT_S).raise_for_status()
+        with watch.time("audio"):
+            session.get(data["clip"]["audio_url"], timeout=TIMEOUT_S).raise_for_status()
         token_ = uuid.uuid4().hex
-        rating = session.post(
-            f"{base}/api/v1/assignments/{data['assignment']['id']}/rating/",
-            json={"values": {"arousal": 0.1, "valence": -0.2}, "client_token": token_},
-            timeout=TIMEOUT_S,
-        )
+        with watch.time("rating"):
+            rating = session.post(
+                f"{base}/api/v1/assignments/{data['assignment']['id']}/rating/",
+                json={"values": {"arousal": 0.1, "valence": -0.2}, "client_token": token_},
+                timeout=TIMEOUT_S,
+            )
         rating.raise_for_status()
         acknowledged.append(
             {
@@ -844,7 +911,11 @@ def concord_round_trip(base: str, token: str, project_id: int, rounds: int) -> d
         )
 
     times = round_trips(step, rounds)
-    return {"round_trip_ms": quantiles_ms(times), "_acknowledged": acknowledged}
+    return {
+        "round_trip_ms": quantiles_ms(times),
+        **watch.quantiles(rounds),
+        "_acknowledged": acknowledged,
+    }
 
 
 LS_CONFIG = """<View>
@@ -1204,6 +1275,7 @@ class Options:
     label_studio: bool = False
     ls_venv: Path = Path("/tmp/ls-venv")
     round_trip_rounds: int = 50
+    retrain: str = "through"
     clips: int = 4000
     min_raters: int = 5
     max_raters: int = 8
@@ -1373,28 +1445,31 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
         levels = []
         plan = [(n, not opts.no_pause, opts.seconds, f"{n} raters") for n in opts.raters]
         for n, pause, seconds, label in plan:
-            asked = retrain(base, admin_token, project_id)
+            keeper = RetrainKeeper(base, admin_token, project_id, opts.database_url)
+            if opts.retrain == "once":
+                keeper.asked[retrain(base, admin_token, project_id)] += 1
             say(
                 f"level {label} ({'pauses' if pause else 'no pause'}, {seconds:.0f} s); "
-                f"retrain asked: {asked}"
+                f"retrain: {opts.retrain}"
             )
-            level = run_async(
-                run_level(
-                    host="127.0.0.1",
-                    port=port,
-                    tokens=tokens[:n],
-                    project_id=project_id,
-                    seconds=seconds,
-                    pause=pause,
-                    label=label,
-                    say=say,
-                    progress_every=opts.progress_every,
-                    database_url=opts.database_url,
-                    server_pids={"gunicorn": web.proc.pid, "celery": worker.proc.pid},
-                    access_log=access_log,
+            with keeper if opts.retrain == "through" else contextlib.nullcontext():
+                level = run_async(
+                    run_level(
+                        host="127.0.0.1",
+                        port=port,
+                        tokens=tokens[:n],
+                        project_id=project_id,
+                        seconds=seconds,
+                        pause=pause,
+                        label=label,
+                        say=say,
+                        progress_every=opts.progress_every,
+                        database_url=opts.database_url,
+                        server_pids={"gunicorn": web.proc.pid, "celery": worker.proc.pid},
+                        access_log=access_log,
+                    )
                 )
-            )
-            level["retrain_asked"] = asked
+            level["retrain_asked"] = keeper.summary()
             acknowledged += level.pop("_acknowledged")
             unknown += level.pop("_unknown")
             levels.append(level)
@@ -1637,10 +1712,18 @@ def markdown(report: dict) -> str:
     rt = report.get("round_trip", {})
     if rt:
         concord = rt["concord"]["round_trip_ms"]
+        pair = rt["concord"].get("next_plus_rating_ms")
         out += [
             "",
             f"One rater's round trip (next + audio + rating, sequential, idle): Concord "
-            f"median {concord['p50']} ms (p95 {concord['p95']}, n {concord['n']}).",
+            f"median {concord['p50']} ms (p95 {concord['p95']}, n {concord['n']})"
+            + (
+                f"; next + rating median {pair['p50']} ms (p95 {pair['p95']}); "
+                + ", ".join(f"{kind} {rt['concord'][f'{kind}_ms']['p50']}" for kind in KINDS)
+                + " ms (medians)."
+                if pair
+                else "."
+            ),
         ]
         ls = rt.get("label_studio")
         if ls and "skipped" in ls:
@@ -1702,6 +1785,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--label-studio", action="store_true", help="compare a round trip")
     parser.add_argument("--ls-venv", type=Path, default=d.ls_venv)
     parser.add_argument("--round-trip-rounds", type=int, default=d.round_trip_rounds)
+    parser.add_argument(
+        "--retrain",
+        choices=["through", "once"],
+        default=d.retrain,
+        help="keep a retrain running through each level, or ask once at its start",
+    )
     parser.add_argument("--clips", type=int, default=d.clips)
     parser.add_argument("--min-raters", type=int, default=d.min_raters)
     parser.add_argument("--max-raters", type=int, default=d.max_raters)
