@@ -22,6 +22,7 @@ from annotate.api.auth import RatingThrottle
 from annotate.api.filters import RatingFilter, filtered
 from annotate.api.inputs import RatingInput
 from annotate.api.parsers import SafeJSONParser
+from annotate.api.representations import rating_representation
 from annotate.api.serializers import ErrorSerializer, RatingSerializer, StaffRatingSerializer
 from annotate.models import RatingSource, Role
 from annotate.selectors import ratings_visible_to
@@ -60,7 +61,7 @@ class RatingCreateApi(APIView):
             time_spent_ms=data.validated_data.get("time_spent_ms"),
         )
         return Response(
-            RatingSerializer(result.rating).data,
+            rating_representation(result.rating),
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
 

@@ -15,6 +15,7 @@ from annotate.access import (
     projects_visible_to,
     signed_in,
 )
+from annotate.api.representations import next_clip_representation
 from annotate.api.serializers import ErrorSerializer, ProjectSerializer, TargetSerializer
 from annotate.project_config import project_targets
 from annotate.selectors import project_raters, project_stats, rater_progress
@@ -104,22 +105,18 @@ class ProjectNextApi(APIView):
             return Response(status=status.HTTP_204_NO_CONTENT)
         clip = assignment.clip
         audio_url = reverse("api:assignment-audio", args=[assignment.pk])
-        output = NextClipOutput(
-            {
-                "assignment": assignment,
-                "clip": {
-                    "id": clip.pk,
-                    "audio_url": request.build_absolute_uri(audio_url),
-                    # To 0.1 s: a duration to the millisecond singles a clip out of a
-                    # public corpus.
-                    "duration_s": max(round(clip.duration_s, 1), 0.1),
-                    "peaks": clip.peaks,
-                },
-                "targets": project_targets(project),
-                "progress": rater_progress(rater=rater, project=project),
-            }
+        return Response(
+            next_clip_representation(
+                assignment=assignment,
+                clip=clip,
+                audio_url=request.build_absolute_uri(audio_url),
+                # To 0.1 s: a duration to the millisecond singles a clip out of a public
+                # corpus.
+                duration_s=max(round(clip.duration_s, 1), 0.1),
+                targets=project_targets(project),
+                progress=rater_progress(rater=rater, project=project),
+            )
         )
-        return Response(output.data)
 
 
 class ProjectProgressApi(APIView):
