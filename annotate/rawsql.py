@@ -20,6 +20,8 @@ from django.db.models import Model
 M = TypeVar("M", bound=Model)
 Converter = Callable[[Any, Any, Any], Any]
 Converters = tuple[tuple[int, tuple[Converter, ...], Any], ...]
+Row = tuple[Any, ...]
+Statement = tuple[str, list[Any]]  # SQL and its parameters
 
 
 def table(model: type[Model]) -> str:
@@ -70,6 +72,29 @@ def width(model: type[Model]) -> int:
 def when(moment: datetime) -> Any:
     """A datetime as a query parameter, as the ORM would pass it on this database."""
     return connection.ops.adapt_datetimefield_value(moment)
+
+
+def fetch_sets(statements: Sequence[Statement]) -> list[list[Row]]:
+    """Each SELECT's rows, the statements run in order: in one round trip on PostgreSQL
+    (psycopg's client-side binding, Django's default there, sends several statements as
+    one query), one by one elsewhere. Every statement must return rows."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and not connection.settings_dict.get(
+            "OPTIONS", {}
+        ).get("server_side_binding"):
+            cursor.execute(
+                ";\n".join(sql for sql, _ in statements),
+                [value for _, params in statements for value in params],
+            )
+            sets = [cursor.fetchall()]
+            while cursor.nextset():
+                sets.append(cursor.fetchall())
+            return sets
+        sets = []
+        for sql, params in statements:
+            cursor.execute(sql, params)
+            sets.append(cursor.fetchall())
+        return sets
 
 
 def fetchone(sql: str, params: Sequence[Any]) -> tuple | None:

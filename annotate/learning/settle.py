@@ -19,7 +19,7 @@ from annotate.models import (
     Role,
     Target,
 )
-from annotate.rawsql import table
+from annotate.rawsql import Row, Statement, fetch_sets, table
 from learner.raters import Settlement, settle_clip
 
 
@@ -114,8 +114,25 @@ def _available_raters_sql(vendor: str) -> str:
     """
 
 
+def settlement_reads(*, clip_id: int, project: Project) -> list[Statement]:
+    """The settlement's three reads (statement, parameters): the clip's ratings with each
+    rater's reliability and exclusion, the raters' own noise, and how many active raters
+    have not rated it. A caller that locks the clip runs them with its lock, in one
+    round trip (annotate.rawsql.fetch_sets)."""
+    vendor = connection.vendor
+    return [
+        (_clip_ratings_sql(vendor), [project.pk, True, clip_id]),
+        (_clip_noise_sql(vendor), [project.pk, clip_id]),
+        (_available_raters_sql(vendor), [*_active_raters_params(project), clip_id]),
+    ]
+
+
 def clip_settlement(
-    *, clip: Clip, project: Project, targets: Sequence[Target] | None = None
+    *,
+    clip: Clip,
+    project: Project,
+    targets: Sequence[Target] | None = None,
+    read: Sequence[list[Row]] | None = None,
 ) -> ClipSettlement:
     """Read the clip's ratings, its raters' reliability and own noise, and settle it.
 
@@ -123,28 +140,21 @@ def clip_settlement(
     known, else by reliability (learner.raters.clip_label); raters not yet measured
     count as the crowd (noise) or as reliability 1. Ratings of raters blocked with
     `exclude_ratings` are left out. The clip wants at most `raters_cap` ratings.
-    `targets`: the project's targets when the caller has read them already.
-
-    Three queries whatever the clip, its raters or the targets: the ratings with each
-    rater's reliability and exclusion, the raters' own noise, and the active raters.
+    `targets`: the project's targets when the caller has read them already; `read`: the
+    rows of `settlement_reads` when the caller has run them (else they are run here, in
+    one round trip on PostgreSQL, whatever the clip, its raters or the targets).
     """
     targets = list(project.targets.all()) if targets is None else list(targets)
-    with connection.cursor() as cursor:
-        cursor.execute(_clip_ratings_sql(connection.vendor), [project.pk, True, clip.pk])
-        every_rating = [
-            (rater_id, json.loads(values) if isinstance(values, str) else values, rel, excluded)
-            for rater_id, values, rel, excluded in cursor.fetchall()
-        ]
-        ratings = [(rater_id, values) for rater_id, values, _, ex in every_rating if not ex]
-        own_noise: dict[tuple[int, int], float] = {}
-        if ratings:
-            cursor.execute(_clip_noise_sql(connection.vendor), [project.pk, clip.pk])
-            own_noise = {(t, r): noise for t, r, noise in cursor.fetchall()}
-        # Everyone who rated the clip, excluded or not, has had their turn on it.
-        cursor.execute(
-            _available_raters_sql(connection.vendor), [*_active_raters_params(project), clip.pk]
-        )
-        (available,) = cursor.fetchone()
+    if read is None:
+        read = fetch_sets(settlement_reads(clip_id=clip.pk, project=project))
+    rating_rows, noise_rows, ((available,),) = read
+    every_rating = [
+        (rater_id, json.loads(values) if isinstance(values, str) else values, rel, excluded)
+        for rater_id, values, rel, excluded in rating_rows
+    ]
+    ratings = [(rater_id, values) for rater_id, values, _, ex in every_rating if not ex]
+    # Everyone who rated the clip, excluded or not, has had their turn on it (available).
+    own_noise: dict[tuple[int, int], float] = {(t, r): noise for t, r, noise in noise_rows}
     rater_ids = [rater_id for rater_id, _ in ratings]
     reliability = {
         rater_id: value

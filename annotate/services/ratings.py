@@ -4,6 +4,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from django.contrib.auth.models import User
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -11,7 +12,7 @@ from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from annotate.errors import Conflict, NotFound, ValidationError
-from annotate.learning.settle import ClipSettlement, clip_settlement
+from annotate.learning.settle import ClipSettlement, clip_settlement, settlement_reads
 from annotate.models import (
     Assignment,
     AssignmentStatus,
@@ -21,11 +22,22 @@ from annotate.models import (
     LabelSource,
     Project,
     Rating,
+    RatingSource,
     Target,
 )
 from annotate.project_config import project_targets
 from annotate.queueing import enqueue
-from annotate.rawsql import columns, fetchone, instance, table, update_from_values, when
+from annotate.rawsql import (
+    Row,
+    Statement,
+    columns,
+    fetch_sets,
+    fetchone,
+    instance,
+    table,
+    update_from_values,
+    when,
+)
 
 MIN_CLIENT_TOKEN = 8
 MAX_CLIENT_TOKEN = 64
@@ -114,11 +126,7 @@ def _lease_conflict(*, assignment: Assignment, now: datetime) -> Conflict | None
         return Conflict(f"assignment {assignment.pk} was already rated", code="already_rated")
     if assignment.status == AssignmentStatus.ACTIVE and assignment.expires_at > now:
         return None
-    return Conflict(
-        f"the lease of assignment {assignment.pk} expired at "
-        f"{assignment.expires_at.isoformat()}; ask for the next clip",
-        code="lease_expired",
-    )
+    return _expired(assignment)
 
 
 def _lease_complete(*, assignment: Assignment, now: datetime) -> None:
@@ -131,11 +139,67 @@ def _lease_complete(*, assignment: Assignment, now: datetime) -> None:
         )
         if cursor.rowcount:
             return
-    raise _lease_conflict(assignment=assignment, now=now) or Conflict(
+    raise _lease_conflict(assignment=assignment, now=now) or _expired(assignment)
+
+
+def _expired(assignment: Assignment) -> Conflict:
+    return Conflict(
         f"the lease of assignment {assignment.pk} expired at "
         f"{assignment.expires_at.isoformat()}; ask for the next clip",
         code="lease_expired",
     )
+
+
+@cache
+def _complete_and_insert_sql(vendor: str) -> str:
+    """PostgreSQL: complete the live lease and insert its rating, in one statement (no
+    row when the lease is not live)."""
+    return f"""
+        WITH done AS (
+            UPDATE {table(Assignment)} SET status = %s
+            WHERE id = %s AND status = %s AND expires_at > %s
+            RETURNING id, clip_id
+        )
+        INSERT INTO {table(Rating)} (clip_id, rater_id, assignment_id, "values",
+            time_spent_ms, client_token, source, created_at)
+        SELECT done.clip_id, %s, done.id, %s, %s, %s, %s, %s FROM done
+        RETURNING {columns(Rating, table(Rating))}
+    """
+
+
+def _rating_insert(
+    *,
+    rater: User,
+    assignment: Assignment,
+    values: dict[str, float],
+    client_token: str,
+    time_spent_ms: int | None,
+    now: datetime,
+) -> Rating:
+    """Complete the live lease and store its rating (IntegrityError when the rater rated
+    the clip or used the client_token already); a 409 when the lease is not live."""
+    if connection.vendor != "postgresql":
+        _lease_complete(assignment=assignment, now=now)
+        return Rating.objects.create(
+            clip_id=assignment.clip_id,
+            rater=rater,
+            assignment=assignment,
+            values=values,
+            time_spent_ms=time_spent_ms,
+            client_token=client_token,
+        )
+    row = fetchone(
+        _complete_and_insert_sql(connection.vendor),
+        [
+            *(AssignmentStatus.COMPLETED, assignment.pk, AssignmentStatus.ACTIVE, when(now)),
+            rater.pk,
+            Rating._meta.get_field("values").get_db_prep_value(values, connection),
+            *(time_spent_ms, client_token, RatingSource.RATER, when(now)),
+        ],
+    )
+    if row is None:
+        raise _lease_conflict(assignment=assignment, now=now) or _expired(assignment)
+    return instance(Rating, row)
 
 
 def _rating_store(
@@ -163,17 +227,16 @@ def _rating_store(
             code="bad_time_spent",
         )
     with transaction.atomic():
-        _lease_complete(assignment=assignment, now=timezone.now())
         try:
             # No savepoint: a broken unique constraint rolls the whole rating back,
             # the lease's completion included.
-            rating = Rating.objects.create(
-                clip_id=assignment.clip_id,
+            rating = _rating_insert(
                 rater=rater,
                 assignment=assignment,
                 values=checked_values,
                 time_spent_ms=time_spent_ms,
                 client_token=client_token,
+                now=timezone.now(),
             )
         except IntegrityError:
             raise Conflict("you have already rated this clip", code="already_rated") from None
@@ -244,20 +307,23 @@ def _after_rating(project_id: int) -> None:
     enqueue(project_after_ratings_task, project_id, now.isoformat())
 
 
-def _human_labels_write(*, clip: Clip, plan: ClipSettlement) -> None:
+def _live_labels_read(clip_id: int) -> Statement:
+    """The clip's live labels, locked to the end of the transaction (statement, params)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return (
+        f"SELECT {columns(Label, 'l')} FROM {table(Label)} l "
+        f"WHERE l.clip_id = %s AND l.revoked_at IS NULL{lock}",
+        [clip_id],
+    )
+
+
+def _human_labels_write(*, clip: Clip, plan: ClipSettlement, live_rows: list[Row]) -> None:
     """Write the clip's human labels from its settlement, in a fixed number of queries
-    whatever the number of targets: lock the live labels, revoke what goes, create what
-    is new, update what stays."""
+    whatever the number of targets: revoke what goes, create what is new, update what
+    stays. `live_rows`: the clip's live labels, read and locked by `_live_labels_read`."""
     settled = plan.settlement
     now = timezone.now()
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns(Label, 'l')} FROM {table(Label)} l "
-            f"WHERE l.clip_id = %s AND l.revoked_at IS NULL{lock}",
-            [clip.pk],
-        )
-        live = {label.target: label for label in (instance(Label, row) for row in cursor)}
+    live = {label.target: label for label in (instance(Label, row) for row in live_rows)}
     excluded: list[int] = []  # human labels whose every rating was excluded (a blocked rater's)
     replaced: list[int] = []  # machine labels human ratings replace
     new: list[Label] = []
@@ -304,16 +370,17 @@ def _human_labels_write(*, clip: Clip, plan: ClipSettlement) -> None:
         )
 
 
-def _clip_lock(clip_id: int) -> Clip:
+def _clip_lock_read(clip_id: int) -> Statement:
     """The clip, its row locked to the end of the transaction; its project's row is not
     (a lock on it would queue every rating of the project behind one another)."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    row = fetchone(
-        f"SELECT {columns(Clip, 'c')} FROM {table(Clip)} c WHERE c.id = %s{lock}", [clip_id]
-    )
-    if row is None:
+    return f"SELECT {columns(Clip, 'c')} FROM {table(Clip)} c WHERE c.id = %s{lock}", [clip_id]
+
+
+def _clip_from(rows: list[Row], clip_id: int) -> Clip:
+    if not rows:
         raise Clip.DoesNotExist(f"clip {clip_id} does not exist")
-    return instance(Clip, row)
+    return instance(Clip, rows[0])
 
 
 def clip_settle(
@@ -343,14 +410,29 @@ def clip_settle(
     # Nested in a rating's transaction it needs no savepoint of its own: any error rolls
     # the rating back too.
     with transaction.atomic(savepoint=False):
-        clip = _clip_lock(clip_id)
         if project is None:
-            project = Project.objects.get(pk=clip.project_id)
+            (clip_rows,) = fetch_sets([_clip_lock_read(clip_id)])
+            project = Project.objects.get(pk=_clip_from(clip_rows, clip_id).project_id)
+            reads = []
+        else:
+            reads = [_clip_lock_read(clip_id)]
+        # The lock first, then every read of the settlement and the live labels: one
+        # round trip on PostgreSQL.
+        *sets, label_rows = fetch_sets(
+            [
+                *reads,
+                *settlement_reads(clip_id=clip_id, project=project),
+                _live_labels_read(clip_id),
+            ]
+        )
+        if reads:
+            clip_rows = sets.pop(0)
+        clip = _clip_from(clip_rows, clip_id)
         if release_lease:
             clip.active_leases = max(clip.active_leases - 1, 0)
-        plan = clip_settlement(clip=clip, project=project, targets=targets)
+        plan = clip_settlement(clip=clip, project=project, targets=targets, read=sets)
         settled = plan.settlement
-        _human_labels_write(clip=clip, plan=plan)
+        _human_labels_write(clip=clip, plan=plan, live_rows=label_rows)
         clip.n_ratings = settled.n_ratings
         if settled.n_ratings and clip.state in (ClipState.AWAITING_HUMANS, ClipState.RATED):
             clip.ratings_wanted = settled.ratings_wanted

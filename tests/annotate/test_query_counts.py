@@ -95,9 +95,11 @@ def _round(project, targets, first, second):
 # with the targets and the count of clips awaiting humans cached per process
 # (annotate.project_config, annotate.selectors.rater_progress). Next is now 7 on a
 # project's first request in a process: the claim is one statement on PostgreSQL
-# (annotate.services.assignments._lease_first_open) instead of six round trips.
+# (annotate.services.assignments._lease_first_open) instead of six round trips. Rating is
+# 9: the lease's completion and the rating are one statement, and the clip's lock, the
+# settlement's reads and the live labels one round trip (annotate.rawsql.fetch_sets).
 NEXT_QUERIES = 7
-RATING_QUERIES = 14
+RATING_QUERIES = 9
 
 
 def test_the_rater_paths_run_a_fixed_number_of_queries(media_root):
