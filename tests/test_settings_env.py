@@ -229,3 +229,21 @@ def test_a_worker_process_runs_its_numerical_work_on_one_thread_unless_told(monk
     finally:
         for pool in before:
             threadpool_limits(limits=pool["num_threads"], user_api=pool["user_api"])
+
+
+@pytest.mark.parametrize(("setting", "lower_by"), [(None, 10), ("3", 3), ("0", 0)])
+def test_a_worker_process_runs_below_the_web_requests_priority(setting, lower_by):
+    """The pool process's niceness, read in a child process (it cannot be raised back)."""
+    env = {k: v for k, v in os.environ.items() if k != "CONCORD_WORKER_NICE"}
+    if setting is not None:
+        env["CONCORD_WORKER_NICE"] = setting
+    code = (
+        "import os; before = os.nice(0); "
+        "from config.celery import worker_priority_lower; worker_priority_lower(); "
+        "print(os.nice(0) - before)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.strip().splitlines()[-1]) == lower_by
