@@ -1,5 +1,5 @@
 """Feature extractors: frame-level descriptors and their functionals, or openSMILE's
-eGeMAPS or ComParE 2016 functionals.
+eGeMAPS or ComParE 2016 functionals (also of audio resampled to 16 kHz: "compare16k").
 
     extractor = get_extractor("librosa")
     vector = extractor.extract(audio, sr)          # clip functionals, 1-d
@@ -11,7 +11,12 @@ reused only for the same key.
 from typing import Any
 
 from learner.features.base import Extractor
-from learner.features.egemaps import CompareExtractor, EgemapsExtractor, OpensmileExtractor
+from learner.features.egemaps import (
+    Compare16kExtractor,
+    CompareExtractor,
+    EgemapsExtractor,
+    OpensmileExtractor,
+)
 from learner.features.lld import LibrosaExtractor
 from learner.features.normalise import corpus_normalise, speaker_normalise
 
@@ -19,6 +24,7 @@ EXTRACTORS: dict[str, type[Extractor]] = {
     LibrosaExtractor.name: LibrosaExtractor,
     EgemapsExtractor.name: EgemapsExtractor,
     CompareExtractor.name: CompareExtractor,
+    Compare16kExtractor.name: Compare16kExtractor,
 }
 
 
@@ -34,6 +40,7 @@ def get_extractor(name: str = "librosa", **params: Any) -> Extractor:
 
 __all__ = [
     "EXTRACTORS",
+    "Compare16kExtractor",
     "CompareExtractor",
     "EgemapsExtractor",
     "Extractor",
