@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.full_supervision import labelled_splits
+from bench.full_supervision import labelled_splits, regressor_from_spec
 from bench.label_efficiency.protocol import (
     CorpusRun,
     Labeller,
@@ -44,7 +44,7 @@ from bench.label_efficiency.protocol import (
 from bench.machine import describe
 from learner.features import speaker_normalise
 from learner.metrics import ccc
-from learner.regressors import make_regressor, predict_matrix
+from learner.regressors import predict_matrix
 from learner.training import RoundConfig, choose_on_dev
 
 Key = tuple[str, str, str]  # (extractor, normalisation, regressor)
@@ -94,7 +94,7 @@ def corpus_scores(corpus_dir: Path, args) -> tuple[list[str], dict[Key, Scores]]
             for seed, split, pool, dev in splits:
                 train = pool.labelled_set(X, speakers)
                 started = time.process_time()
-                model = make_regressor(regressor, random_state=seed)
+                model = regressor_from_spec(regressor, seed)
                 model.fit(train.X, train.y, sample_weight=train.weight)
                 scores.seconds += (time.process_time() - started) / len(splits)
                 test_pred = predict_matrix(model, X[split.test])

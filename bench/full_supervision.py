@@ -11,7 +11,9 @@ same split. "auto" is the platform's default: per split, whichever of none and s
 scores better on the development speakers' labels (never on test gold);
 "auto-clearly-Q" keeps none unless speaker normalisation is better beyond the noise of
 the development set (paired bootstrap quantile Q above 0). Prints a
-markdown table.
+markdown table; each cell is the median with its 95 % interval (percentile bootstrap
+over the splits, `median_interval`). A regressor may carry one parameter,
+"linear_clipped[max_rank=128]" (`regressor_from_spec`).
 """
 
 import os
@@ -85,13 +87,35 @@ def corpus_scores(corpus_dir: Path, args) -> tuple[list[str], dict[tuple, np.nda
                     chosen = choose_clearly(features, labeller, dev, run, regressor, seed, q)
                 X = features[chosen]
                 labelled = labeller.labelled_set(X, run.corpus.speakers)
-                model = make_regressor(regressor, random_state=seed)
+                model = regressor_from_spec(regressor, seed)
                 model.fit(labelled.X, labelled.y)
                 pred = predict_matrix(model, X[split.test])
                 gold = run.gold[split.test]
                 scores.append([ccc(gold[:, t], pred[:, t]) for t in range(gold.shape[1])])
             runs[(extractor, normalisation, regressor)] = np.array(scores)
     return run.targets, runs
+
+
+def regressor_from_spec(spec: str, seed: int):
+    """`make_regressor` from "name" or "name[param=value]" (a number or None), e.g.
+    "linear_clipped[max_rank=128]", so that one run can compare a regressor's settings."""
+    name, _, rest = spec.partition("[")
+    params = {}
+    if rest:
+        key, _, value = rest.rstrip("]").partition("=")
+        params[key] = None if value == "None" else float(value) if "." in value else int(value)
+    return make_regressor(name, random_state=seed, **params)
+
+
+def median_interval(
+    values: np.ndarray, *, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Median of `values` and its 95 % percentile-bootstrap interval (resampling the
+    splits with replacement)."""
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(values, size=(n_boot, len(values)), replace=True), axis=1)
+    low, high = np.percentile(medians, [2.5, 97.5])
+    return float(np.median(values)), float(low), float(high)
 
 
 def choose_by_dev(features, labeller, dev, run, regressor: str, seed: int) -> str:
@@ -145,14 +169,15 @@ def main(argv: list[str] | None = None) -> str:
         baseline = next(iter(runs.values()))
         lines += [
             f"### {corpus_dir.resolve().name}: full-supervision test CCC, median over "
-            f"{len(baseline)} splits (share of splits better than the first row)",
+            f"{len(baseline)} splits [95 % interval] (share of splits better than the first row)",
             "",
             "| extractor | normalisation | regressor | " + " | ".join(targets) + " |",
             "|---|---|---|" + "---|" * len(targets),
         ]
         for (extractor, normalisation, regressor), scores in runs.items():
             cells = [
-                f"{np.median(scores[:, t]):.3f} ({np.mean(scores[:, t] > baseline[:, t]):.0%})"
+                "{:.3f} [{:.3f}, {:.3f}]".format(*median_interval(scores[:, t]))
+                + f" ({np.mean(scores[:, t] > baseline[:, t]):.0%})"
                 for t in range(len(targets))
             ]
             lines.append(f"| {extractor} | {normalisation} | {regressor} | {' | '.join(cells)} |")

@@ -24,8 +24,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from learner.cooperative import MAE_PER_SD
 from learner.regressors import LinearRegressor, predict_matrix
+from learner.ridge import principal_axes
 from learner.standardise import fit_standardiser, standardise
 from learner.validation import check_features, check_sample_weight, check_targets
+
+# Above this min(n_samples, n_features), the engines' principal components come from the
+# Gram matrix of at most learner.ridge.BASIS_ROWS clips instead of a full SVD.
+EXACT_PCA_MAX_RANK = 512
 
 
 class _Standardised:
@@ -41,8 +46,11 @@ class _Standardised:
         self.components_: NDArray[np.float64] | None = None
         Z = standardise(X, self.mean_, self.scale_)
         if self.n_components is not None and Z.shape[1] > self.n_components:
-            _, _, vt = np.linalg.svd(Z, full_matrices=False)
-            self.components_ = vt[: self.n_components].T
+            if min(Z.shape) <= EXACT_PCA_MAX_RANK:
+                _, _, vt = np.linalg.svd(Z, full_matrices=False)
+                self.components_ = vt[: self.n_components].T
+            else:  # thousands of clips and features: a full SVD would take minutes
+                self.components_ = principal_axes(Z, self.n_components, random_state=0)
         return self._projected(Z)
 
     def scaled(self, X: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -33,7 +33,13 @@ def _svr_rbf(*, random_state: int | None = 0, **params: Any) -> SVRRegressor:
     return SVRRegressor(kernel="rbf", random_state=random_state, **params)
 
 
+# The clipped ridge's rank with thousands of clips and features (ComParE 2016: 6,373):
+# exact below it, in the leading principal axes above (LinearRegressor's max_rank).
+CLIPPED_MAX_RANK = 256
+
+
 def _linear_clipped(*, random_state: int | None = 0, **params: Any) -> ClippedRegressor:
+    params.setdefault("max_rank", CLIPPED_MAX_RANK)
     return ClippedRegressor(LinearRegressor(random_state=random_state, **params))
 
 
@@ -61,7 +67,8 @@ def make_regressor(
 ) -> Regressor:
     """A clip-level regressor by name: "linear" (ridge), "mlp" (torch), "pls" (partial
     least squares), "svr" (linear SVR), "svr_rbf" (kernel SVR), "mlp_per_target" (one MLP
-    per target) or "linear_clipped" (ridge on robustly scaled, outlier-clipped features)."""
+    per target) or "linear_clipped" (ridge on robustly scaled, outlier-clipped features, in
+    at most `CLIPPED_MAX_RANK` principal axes)."""
     try:
         factory = REGRESSORS[name]
     except KeyError:

@@ -36,7 +36,15 @@ def fit_robust_scaler(X: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDAr
     """Median and robust scale of every feature: the interquartile range / 1.349 (the
     standard deviation of a normal feature), else the standard deviation where the
     interquartile range is 0 (a mostly constant feature), else 1.0."""
-    q25, center, q75 = np.percentile(X, [25, 50, 75], axis=0)
+    # Quartiles of blocks of columns laid out as rows: partitioning contiguous rows is
+    # several times faster than along the strided columns of a wide matrix (same values).
+    quartiles = np.hstack(
+        [
+            np.percentile(np.ascontiguousarray(X[:, start : start + 512].T), [25, 50, 75], axis=1)
+            for start in range(0, X.shape[1], 512)
+        ]
+    )
+    q25, center, q75 = quartiles
     scale = (q75 - q25) / 1.349
     flat = scale <= 1e-12
     scale[flat] = X[:, flat].std(axis=0)
