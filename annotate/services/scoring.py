@@ -20,6 +20,7 @@ from annotate.learning.scoring import Action, PoolScores, ScoringPlan, pool_plan
 from annotate.models import Clip, ClipState, Label, LabelSource, ModelVersion, Project
 from annotate.rawsql import update_from_values
 from annotate.services.features import project_features_ensure
+from annotate.services.queue import priority_moved
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,14 @@ def _plan_rows(
     return revoked, new_labels, clip_updates
 
 
+def _moved(clip: Clip, state: str, priority: float, ratings_wanted: int) -> bool:
+    return (
+        clip.state != state
+        or clip.ratings_wanted != ratings_wanted
+        or priority_moved(priority, clip.priority)
+    )
+
+
 def project_score(*, project_id: int) -> ScoreReport | None:
     """Score the pool with the active model and apply the cooperative decisions."""
     project = Project.objects.get(pk=project_id)
@@ -121,12 +130,13 @@ def project_score(*, project_id: int) -> ScoreReport | None:
         # Lock the clips nobody took meanwhile; the filter re-checks under the row lock.
         # A clip locked now is being claimed or rated: it is skipped, not waited for
         # (waiting held the rest of the pool locked, and raters' claims waited in turn).
-        free = set(
-            _scorable(project)
+        free = {
+            clip_id: (state, priority, ratings_wanted)
+            for clip_id, state, priority, ratings_wanted in _scorable(project)
             .filter(pk__in=clip_ids)
             .select_for_update(skip_locked=connection.features.has_select_for_update_skip_locked)
-            .values_list("id", flat=True)
-        )
+            .values_list("id", "state", "priority", "ratings_wanted")
+        }
         live = {
             (label.clip_id, label.target): label
             for label in Label.objects.select_for_update().filter(
@@ -135,17 +145,20 @@ def project_score(*, project_id: int) -> ScoreReport | None:
         }
         plan = pool_plan(project=project, pool=pool, live=live)
         revoked, new_labels, clip_updates = _plan_rows(
-            plan, pool=pool, live=live, free=free, now=now
+            plan, pool=pool, live=live, free=set(free), now=now
         )
+        # Only the clips whose state or place in the queue moved are written: each write
+        # leaves a dead row version at the head of the queue index (annotate.services.queue).
+        changed = [clip for clip in clip_updates if _moved(clip, *free[clip.pk])]
         Label.objects.bulk_update(revoked, ["revoked_at", "revoked_reason"], batch_size=1000)
         Label.objects.bulk_create(new_labels, batch_size=1000)
-        for start in range(0, len(clip_updates), 1000):
+        for start in range(0, len(changed), 1000):
             update_from_values(
                 Clip,
                 {"state": "TEXT", "priority": "DOUBLE PRECISION", "ratings_wanted": "INTEGER"},
                 [
                     (c.pk, c.state, c.priority, c.ratings_wanted)
-                    for c in clip_updates[start : start + 1000]
+                    for c in changed[start : start + 1000]
                 ],
             )
         ModelVersion.objects.filter(pk=version.pk).update(scored_at=now)

@@ -73,3 +73,27 @@ def test_a_refresh_skips_a_clip_a_rating_holds_locked(monkeypatch, media_root):
     assert finished
     rows = dict(Clip.objects.filter(project=project).values_list("id", "priority"))
     assert [rows[c.pk] for c in clips] == [0.7, 0.0, 0.4]
+
+
+@pytest.mark.django_db
+def test_a_refresh_writes_only_the_priorities_that_moved(monkeypatch, media_root):
+    """Each write leaves a dead row version at the head of the queue index: a priority
+    within PRIORITY_REL_TOL of the stored one is left as it is."""
+    project = make_project("refresh-moved")
+    clips = make_clips(project, 3)
+    monkeypatch.setattr(queue, "queue_order", lambda project: _order(clips, [0.9, 0.5, 0.3]))
+    queue.queue_refresh(project_id=project.pk)
+    tol = queue.PRIORITY_REL_TOL
+    moved = [0.9 * (1 + tol / 2), 0.5 * (1 + 2 * tol), 0.3]  # only the second moved enough
+    monkeypatch.setattr(queue, "queue_order", lambda project: _order(clips, moved))
+    written: list[list[tuple]] = []
+    real = queue.update_from_values
+    monkeypatch.setattr(
+        queue,
+        "update_from_values",
+        lambda model, columns, rows, **kw: written.append(rows) or real(model, columns, rows, **kw),
+    )
+    queue.queue_refresh(project_id=project.pk)
+    assert written == [[(clips[1].pk, 0.5 * (1 + 2 * tol))]]
+    rows = dict(Clip.objects.filter(project=project).values_list("id", "priority"))
+    assert [rows[c.pk] for c in clips] == [0.9, 0.5 * (1 + 2 * tol), 0.3]

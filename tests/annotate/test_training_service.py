@@ -119,6 +119,27 @@ def test_scoring_labels_confident_clips_and_queues_the_rest(trained_project):
     ).exists()
 
 
+def test_scoring_again_with_the_same_model_writes_no_clip(trained_project, monkeypatch):
+    """Each clip write leaves a dead row version at the head of the queue index: a clip
+    whose state, priority (within PRIORITY_REL_TOL) and raters wanted stand is left alone."""
+    from annotate.services import scoring
+
+    training_run_execute(run_id=training_run_start(project=trained_project).pk)
+    first = project_score(project_id=trained_project.pk)
+    before = list(Clip.objects.filter(project=trained_project).order_by("id").values())
+    written: list[list[tuple]] = []
+    real = scoring.update_from_values
+    monkeypatch.setattr(
+        scoring,
+        "update_from_values",
+        lambda model, columns, rows, **kw: written.append(rows) or real(model, columns, rows, **kw),
+    )
+    again = project_score(project_id=trained_project.pk)
+    assert again.scored == first.scored > 0
+    assert written == []
+    assert list(Clip.objects.filter(project=trained_project).order_by("id").values()) == before
+
+
 def test_retrain_api_is_for_admins_and_reports_the_run(trained_project, client_for):
     admin = make_user("ada", "admin")
     researcher = make_user("rosa", "researcher", [trained_project])
