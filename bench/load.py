@@ -807,6 +807,29 @@ def retrain(base: str, admin_token: str, project_id: int) -> str:
 # One rater's round trip, sequentially: Concord and Label Studio.
 
 
+def live_run(conn, project_id: int) -> bool:
+    """Whether the project has a training run queued or running."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM annotate_trainingrun WHERE project_id = %s "
+            "AND state IN ('queued', 'running') LIMIT 1",
+            [project_id],
+        ).fetchone()
+        is not None
+    )
+
+
+def wait_for_no_live_run(database_url: str, project_id: int, *, timeout: float) -> float:
+    """Seconds waited until the project had no run queued or running (at most `timeout`)."""
+    import psycopg
+
+    started = time.monotonic()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while live_run(conn, project_id) and time.monotonic() - started < timeout:
+            time.sleep(0.5)
+    return time.monotonic() - started
+
+
 class RetrainKeeper:
     """Keeps a retrain running through a level: asks for one (as an admin, through the
     API) whenever the project has none queued or running. `asked` counts the answers."""
@@ -831,12 +854,7 @@ class RetrainKeeper:
 
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             while True:
-                live = conn.execute(
-                    "SELECT 1 FROM annotate_trainingrun WHERE project_id = %s "
-                    "AND state IN ('queued', 'running') LIMIT 1",
-                    [self.project_id],
-                ).fetchone()
-                if live is None:
+                if not live_run(conn, self.project_id):
                     self.asked[retrain(self.base, self.admin_token, self.project_id)] += 1
                 if self._stop.wait(0.5):
                     return
@@ -1549,8 +1567,14 @@ def capacity_ramp(
     5 % more than the best step so far) or p95 passes `p95_stop_ms`. The knee is the step
     of the most ratings per second; the capacity within the bound is the most ratings per
     second of a step whose p95 of next and rating stayed within `p95_bound_ms`."""
+    # The last level's retraining (kept running through it) ends first: a ramp that
+    # began beside it measured that, not the ramp's own one retraining.
+    waited = wait_for_no_live_run(opts.database_url, project_id, timeout=300.0)
     asked = retrain(base, admin_token, project_id)
-    say(f"capacity ramp (no pause, {opts.capacity_seconds:.0f} s a step); retrain asked: {asked}")
+    say(
+        f"capacity ramp (no pause, {opts.capacity_seconds:.0f} s a step; waited {waited:.0f} s "
+        f"for the last retraining); retrain asked: {asked}"
+    )
     steps: list[dict] = []
     best = 0.0
     stop_reason = "ran every step"
