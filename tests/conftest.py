@@ -24,6 +24,19 @@ def shared_corpus(name: str) -> Path:
     return path
 
 
+def clip_writes(monkeypatch, module) -> list[list[tuple]]:
+    """The rows each `update_from_values` call of `module` writes, as it writes them."""
+    written: list[list[tuple]] = []
+    real = module.update_from_values
+
+    def recording(model, columns, rows, **kwargs):
+        written.append(rows)
+        return real(model, columns, rows, **kwargs)
+
+    monkeypatch.setattr(module, "update_from_values", recording)
+    return written
+
+
 def tone_wav(seconds: float = 1.0, freq: float = 220.0, sr: int = 16000) -> bytes:
     t = np.arange(int(seconds * sr)) / sr
     buffer = io.BytesIO()

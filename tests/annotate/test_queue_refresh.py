@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from annotate.learning.queue import QueueOrder
 from annotate.models import Clip, ClipState
 from annotate.services import queue
-from tests.conftest import make_clips, make_project
+from tests.conftest import clip_writes, make_clips, make_project
 
 
 def _order(clips, priorities) -> QueueOrder:
@@ -86,13 +86,7 @@ def test_a_refresh_writes_only_the_priorities_that_moved(monkeypatch, media_root
     tol = queue.PRIORITY_REL_TOL
     moved = [0.9 * (1 + tol / 2), 0.5 * (1 + 2 * tol), 0.3]  # only the second moved enough
     monkeypatch.setattr(queue, "queue_order", lambda project: _order(clips, moved))
-    written: list[list[tuple]] = []
-    real = queue.update_from_values
-    monkeypatch.setattr(
-        queue,
-        "update_from_values",
-        lambda model, columns, rows, **kw: written.append(rows) or real(model, columns, rows, **kw),
-    )
+    written = clip_writes(monkeypatch, queue)
     queue.queue_refresh(project_id=project.pk)
     assert written == [[(clips[1].pk, 0.5 * (1 + 2 * tol))]]
     rows = dict(Clip.objects.filter(project=project).values_list("id", "priority"))

@@ -25,7 +25,7 @@ from annotate.services.training import (
     training_runs_reap,
 )
 from learner.features import get_extractor, speaker_normalise
-from tests.conftest import featured_project, make_clips, make_project, make_user
+from tests.conftest import clip_writes, featured_project, make_clips, make_project, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -127,13 +127,7 @@ def test_scoring_again_with_the_same_model_writes_no_clip(trained_project, monke
     training_run_execute(run_id=training_run_start(project=trained_project).pk)
     first = project_score(project_id=trained_project.pk)
     before = list(Clip.objects.filter(project=trained_project).order_by("id").values())
-    written: list[list[tuple]] = []
-    real = scoring.update_from_values
-    monkeypatch.setattr(
-        scoring,
-        "update_from_values",
-        lambda model, columns, rows, **kw: written.append(rows) or real(model, columns, rows, **kw),
-    )
+    written = clip_writes(monkeypatch, scoring)
     again = project_score(project_id=trained_project.pk)
     assert again.scored == first.scored > 0
     assert written == []
