@@ -252,11 +252,13 @@ def online_queue(
     budget: int,
     n_members: int = 5,
     random_state: int | None = 0,
+    solver: str = "auto",
 ) -> QueuePlan:
     """Between retrainings: a bootstrap ridge ensemble (learner.online.RidgeEnsemble) fitted
     on the human labels scores the open pool, and the `budget` clips it is least sure
-    about go to humans (learner.online.top_uncertain)."""
-    ensemble = RidgeEnsemble(n_members=n_members, random_state=random_state)
+    about go to humans (learner.online.top_uncertain). `solver` is the ensemble's: every
+    solver gives the same members; "auto" picks the cheaper for the features' size."""
+    ensemble = RidgeEnsemble(n_members=n_members, random_state=random_state, solver=solver)
     fitted = ensemble.fit(np.asarray(X_labelled), np.asarray(y_labelled))
     uncertainty = fitted.score_pool(np.asarray(X_open)).uncertainty()
     return QueuePlan(queued=top_uncertain(uncertainty, budget), uncertainty=uncertainty)
