@@ -574,6 +574,37 @@ class LockSampler(threading.Thread):
         }
 
 
+CLIP_TABLE_COUNTERS = ("n_tup_upd", "n_tup_hot_upd", "n_dead_tup", "autovacuum_count")
+
+
+def clip_table_counters(database_url: str | None) -> dict[str, int] | None:
+    """PostgreSQL's counters of the clip table: row updates (HOT ones leave no dead entry
+    in its indexes), dead row versions, autovacuum runs."""
+    if not database_url:
+        return None
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            f"SELECT {', '.join(CLIP_TABLE_COUNTERS)} FROM pg_stat_user_tables "
+            "WHERE relname = 'annotate_clip'"
+        ).fetchone()
+    return dict(zip(CLIP_TABLE_COUNTERS, row, strict=True)) if row else None
+
+
+def clip_table_churn(before: dict[str, int] | None, after: dict[str, int] | None) -> dict | None:
+    """What a level did to the clip table: updates and HOT updates in it, the dead row
+    versions at its end, autovacuum runs in it."""
+    if not before or not after:
+        return None
+    return {
+        "updates": after["n_tup_upd"] - before["n_tup_upd"],
+        "hot_updates": after["n_tup_hot_upd"] - before["n_tup_hot_upd"],
+        "dead_rows_end": after["n_dead_tup"],
+        "autovacuums": after["autovacuum_count"] - before["autovacuum_count"],
+    }
+
+
 def tree_cpu_seconds(root_pids: Iterable[int]) -> float:
     """CPU seconds (user + system) used so far by these processes and their children, from
     /proc (0 where /proc is absent)."""
@@ -639,6 +670,7 @@ async def run_level(
     server_pids = server_pids or {}
     access_from = access_log.stat().st_size if access_log and access_log.exists() else 0
     server_cpu_before = {k: tree_cpu_seconds([pid]) for k, pid in server_pids.items()}
+    clip_table_before = clip_table_counters(database_url)
     n = len(tokens)
     started = time.monotonic()
     recorder = Recorder(started=started, stop_at=started + seconds)
@@ -673,6 +705,7 @@ async def run_level(
     display.cancel()
     await monitor
     lock_waits = locks.summary() if locks else None
+    clip_table = clip_table_churn(clip_table_before, clip_table_counters(database_url))
     with contextlib.suppress(asyncio.CancelledError):
         await display
     client_cpu = time.process_time() - cpu_before
@@ -703,6 +736,7 @@ async def run_level(
         "loop_lag_ms": quantiles_ms(recorder.loop_lag),
         "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "lock_waits": lock_waits,
+        "clip_table": clip_table,
         "server_cpu_s": server_cpu,
         "web_cpu_ms_per_request": round(1000 * server_cpu["gunicorn"] / max(requests_total, 1), 1)
         if "gunicorn" in server_cpu
@@ -1640,6 +1674,13 @@ def level_line(level: dict) -> str:
             if level.get("server_ms")
             else ""
         )
+        + (
+            f"; clip table {level['clip_table']['updates']} updates "
+            f"({level['clip_table']['hot_updates']} HOT), "
+            f"{level['clip_table']['dead_rows_end']} dead rows at the end"
+            if level.get("clip_table")
+            else ""
+        )
     )
 
 
@@ -1695,15 +1736,21 @@ def markdown(report: dict) -> str:
             "Time inside gunicorn (the worker's own time per request, from its access log; "
             "the rest of a latency above is the wait for a free worker and the network):",
             "",
-            "| level | next p50/p95/p99 ms | audio p50/p95/p99 ms | rating p50/p95/p99 ms |",
-            "|---|---|---|---|",
+            "| level | next p50/p95/p99 ms | audio p50/p95/p99 ms | rating p50/p95/p99 ms | "
+            "clip table: updates (HOT) / dead rows at the end |",
+            "|---|---|---|---|---|",
         ]
         for level in timed:
             srv = level["server_ms"]
+            churn = level.get("clip_table")
             out.append(
                 f"| {level['label']} | "
                 + " | ".join(f"{srv[k]['p50']}/{srv[k]['p95']}/{srv[k]['p99']}" for k in KINDS)
-                + " |"
+                + (
+                    f" | {churn['updates']} ({churn['hot_updates']}) / {churn['dead_rows_end']} |"
+                    if churn
+                    else " | - |"
+                )
             )
     errors = Counter()
     for level in rows:

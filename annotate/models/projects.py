@@ -95,6 +95,9 @@ class Project(models.Model):
         help_text="While paused, raters get no clips and the learner does not retrain.",
     )
     queue_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # How many clips had human labels at the last queue refresh; null: the next one runs
+    # whatever the labels' growth (annotate.services.queue).
+    queue_refreshed_labelled = models.PositiveIntegerField(null=True, blank=True, editable=False)
     # When the last pass of what follows ratings (annotate.services.catch_up) began: a
     # request made before then is served by it.
     ratings_processed_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -23,6 +23,7 @@ from django.utils import timezone
 from annotate.errors import Conflict
 from annotate.models import Clip, ClipState, Label, LabelSource, ModelVersion
 from annotate.services.audit import audit_record
+from annotate.services.queue import queue_refresh_due
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ def model_version_revoke(*, version: ModelVersion, actor: User | None) -> Revoca
         requeued = _requeueable(clip_ids).update(
             state=ClipState.AWAITING_HUMANS, ratings_wanted=project.min_raters, priority=0.0
         )
+        if requeued:
+            queue_refresh_due(project_ids=[project.pk])
         deactivated = locked.is_active
         if deactivated:
             locked.is_active = False

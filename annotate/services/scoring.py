@@ -5,6 +5,9 @@ decides (annotate.learning.scoring, learner.cooperative.scoring_plan): confident
 get machine labels with provenance, informative ones go to humans with a priority and a
 number of raters to start with, the rest are deferred. A live machine label that the
 new model contradicts by more than the project's tolerance is revoked first.
+
+Once the queue refresh has run, it owns the open pool's order (annotate.services.queue):
+the two passes ranked on different scales and each rewrote what the other had written.
 """
 
 import logging
@@ -20,7 +23,7 @@ from annotate.learning.scoring import Action, PoolScores, ScoringPlan, pool_plan
 from annotate.models import Clip, ClipState, Label, LabelSource, ModelVersion, Project
 from annotate.rawsql import update_from_values
 from annotate.services.features import project_features_ensure
-from annotate.services.queue import priority_moved
+from annotate.services.queue import priority_moved, queue_refresh_due
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +100,24 @@ def _plan_rows(
     return revoked, new_labels, clip_updates
 
 
+def _left_to_refresh(clip: Clip, state: str, priority: float, ratings_wanted: int) -> Clip:
+    """A scoring pass's update of a clip, once the queue refresh owns the open pool's
+    order: a clip the model leaves to people keeps its state and priority (an awaiting
+    one still starts with the raters the model asks for), and one it no longer labels
+    itself waits deferred for the refresh to rank it."""
+    if clip.state == ClipState.MACHINE_LABELLED:
+        return clip
+    if state == ClipState.MACHINE_LABELLED:
+        return Clip(pk=clip.pk, state=ClipState.DEFERRED, priority=0.0, ratings_wanted=0)
+    asked = state == ClipState.AWAITING_HUMANS and clip.state == ClipState.AWAITING_HUMANS
+    return Clip(
+        pk=clip.pk,
+        state=state,
+        priority=priority,
+        ratings_wanted=clip.ratings_wanted if asked else ratings_wanted,
+    )
+
+
 def _moved(clip: Clip, state: str, priority: float, ratings_wanted: int) -> bool:
     return (
         clip.state != state
@@ -147,9 +168,16 @@ def project_score(*, project_id: int) -> ScoreReport | None:
         revoked, new_labels, clip_updates = _plan_rows(
             plan, pool=pool, live=live, free=set(free), now=now
         )
+        if project.queue_refreshed_at is not None:
+            clip_updates = [_left_to_refresh(clip, *free[clip.pk]) for clip in clip_updates]
         # Only the clips whose state or place in the queue moved are written: each write
         # leaves a dead row version at the head of the queue index (annotate.services.queue).
         changed = [clip for clip in clip_updates if _moved(clip, *free[clip.pk])]
+        reopened = any(
+            free[clip.pk][0] == ClipState.MACHINE_LABELLED
+            and clip.state != ClipState.MACHINE_LABELLED
+            for clip in changed
+        )
         Label.objects.bulk_update(revoked, ["revoked_at", "revoked_reason"], batch_size=1000)
         Label.objects.bulk_create(new_labels, batch_size=1000)
         for start in range(0, len(changed), 1000):
@@ -162,6 +190,8 @@ def project_score(*, project_id: int) -> ScoreReport | None:
                 ],
             )
         ModelVersion.objects.filter(pk=version.pk).update(scored_at=now)
+        if reopened:
+            queue_refresh_due(project_ids=[project.pk])
     counts = Counter(clip.state for clip in clip_updates)
     report = ScoreReport(
         version.name,

@@ -1,5 +1,7 @@
-"""The queue refresh writes each queued clip its priority and defers the rest of the
-fresh pool; a clip a rating holds locked is skipped rather than waited for."""
+"""The queue refresh writes each queued clip its rank as its priority and defers the rest
+of the fresh pool; a clip a rating holds locked is skipped rather than waited for; it
+writes only the ranks that moved, runs only once the labels have grown, and the scoring
+pass leaves it the open pool's order."""
 
 import threading
 
@@ -8,7 +10,7 @@ import pytest
 from django.db import connection, transaction
 
 from annotate.learning.queue import QueueOrder
-from annotate.models import Clip, ClipState
+from annotate.models import Clip, ClipState, Label, LabelSource
 from annotate.services import queue
 from tests.conftest import clip_writes, make_clips, make_project
 
@@ -33,7 +35,7 @@ def test_a_refresh_writes_each_queued_clip_its_priority_and_defers_the_rest(
     assert (result.queued, result.deferred) == (3, 2)
     rows = dict(Clip.objects.filter(project=project).values_list("id", "priority"))
     states = dict(Clip.objects.filter(project=project).values_list("id", "state"))
-    assert [rows[c.pk] for c in clips] == [0.9, 0.25, 0.5, 0.0, 0.0]
+    assert [rows[c.pk] for c in clips] == [1.0, 1 / 3, 2 / 3, 0.0, 0.0]
     assert [states[c.pk] for c in clips[3:]] == [ClipState.DEFERRED] * 2
 
 
@@ -72,22 +74,53 @@ def test_a_refresh_skips_a_clip_a_rating_holds_locked(monkeypatch, media_root):
     refresher.join()
     assert finished
     rows = dict(Clip.objects.filter(project=project).values_list("id", "priority"))
-    assert [rows[c.pk] for c in clips] == [0.7, 0.0, 0.4]
+    assert [rows[c.pk] for c in clips] == [1.0, 0.0, 1 / 3]
 
 
 @pytest.mark.django_db
-def test_a_refresh_writes_only_the_priorities_that_moved(monkeypatch, media_root):
-    """Each write leaves a dead row version at the head of the queue index: a priority
-    within PRIORITY_REL_TOL of the stored one is left as it is."""
+def test_a_refresh_writes_only_the_ranks_that_moved(monkeypatch, media_root):
+    """Each write leaves a dead row version at the head of the queue index: a rank within
+    RANK_TOL of the stored one is left as it is."""
     project = make_project("refresh-moved")
-    clips = make_clips(project, 3)
-    monkeypatch.setattr(queue, "queue_order", lambda project: _order(clips, [0.9, 0.5, 0.3]))
+    clips = make_clips(project, 40)
+    first = [1.0 - i / 40 for i in range(40)]  # stored ranks 1.0, 0.975, ..., 0.025
+    monkeypatch.setattr(queue, "queue_order", lambda project: _order(clips, first))
     queue.queue_refresh(project_id=project.pk)
-    tol = queue.PRIORITY_REL_TOL
-    moved = [0.9 * (1 + tol / 2), 0.5 * (1 + 2 * tol), 0.3]  # only the second moved enough
-    monkeypatch.setattr(queue, "queue_order", lambda project: _order(clips, moved))
+    # Clip 39 jumps to the top, so clips 0-19 slide a place (within RANK_TOL); clip 20
+    # drops from place 20 to 26, over RANK_TOL: only these two are rewritten.
+    second = [*first]
+    second[39], second[20] = 2.0, 1.0 - 25.5 / 40
+    monkeypatch.setattr(queue, "queue_order", lambda project: _order(clips, second))
     written = clip_writes(monkeypatch, queue)
+    queue.queue_refresh_due(project_ids=[project.pk])
     queue.queue_refresh(project_id=project.pk)
-    assert written == [[(clips[1].pk, 0.5 * (1 + 2 * tol))]]
-    rows = dict(Clip.objects.filter(project=project).values_list("id", "priority"))
-    assert [rows[c.pk] for c in clips] == [0.9, 0.5 * (1 + 2 * tol), 0.3]
+    assert written == [[(clips[20].pk, 0.35), (clips[39].pk, 1.0)]]
+
+
+def _label(clip, value=0.0):
+    Label.objects.create(clip=clip, target="arousal", value=value, source=LabelSource.HUMAN)
+
+
+@pytest.mark.django_db
+def test_a_refresh_waits_for_the_labels_to_grow_or_for_clips_to_reopen(monkeypatch, media_root):
+    project = make_project("refresh-growth")
+    clips = make_clips(project, 25)
+    for clip in clips[:20]:
+        _label(clip)
+    calls = []
+
+    def order(project):
+        calls.append(project.pk)
+        return _order(clips[20:], [0.5] * 5)
+
+    monkeypatch.setattr(queue, "queue_order", order)
+    assert queue.queue_refresh(project_id=project.pk) is not None
+    project.refresh_from_db()
+    assert project.queue_refreshed_labelled == 20
+    _label(clips[20])  # 21 < 20 + 10 %: too few new labels to re-rank
+    assert queue.queue_refresh(project_id=project.pk) is None
+    _label(clips[21])  # 22: grown by a tenth
+    assert queue.queue_refresh(project_id=project.pk) is not None
+    queue.queue_refresh_due(project_ids=[project.pk])  # clips entered the pool elsewhere
+    assert queue.queue_refresh(project_id=project.pk) is not None
+    assert len(calls) == 3

@@ -134,6 +134,33 @@ def test_scoring_again_with_the_same_model_writes_no_clip(trained_project, monke
     assert list(Clip.objects.filter(project=trained_project).order_by("id").values()) == before
 
 
+def test_once_the_queue_refresh_has_run_scoring_leaves_it_the_open_pools_order(
+    trained_project, monkeypatch
+):
+    """The two passes ranked the open pool on different scales and each rewrote what the
+    other wrote (bench.load: 99 % of stored priorities moved by over 2 % each pass)."""
+    from annotate.services import scoring
+    from annotate.services.queue import queue_refresh
+
+    trained_project.self_label_max_error = 0.0  # nothing is confident: all stay open
+    trained_project.save()
+    training_run_execute(run_id=training_run_start(project=trained_project).pk)
+    project_score(project_id=trained_project.pk)
+    assert queue_refresh(project_id=trained_project.pk) is not None
+    clips = Clip.objects.filter(project=trained_project).order_by("id")
+    after_refresh = list(clips.values_list("id", "state", "priority"))
+    reopened = [pk for pk, state, _ in after_refresh if state == ClipState.DEFERRED][:3]
+    clips.filter(pk__in=reopened).update(state=ClipState.MACHINE_LABELLED)
+    written = clip_writes(monkeypatch, scoring)
+    project_score(project_id=trained_project.pk)
+    # Only the clips the model no longer labels itself are written: they wait, deferred,
+    # for a refresh that now runs whatever the labels' growth.
+    assert [row[0] for batch in written for row in batch] == reopened
+    assert list(clips.values_list("id", "state", "priority")) == after_refresh
+    trained_project.refresh_from_db()
+    assert trained_project.queue_refreshed_labelled is None
+
+
 def test_retrain_api_is_for_admins_and_reports_the_run(trained_project, client_for):
     admin = make_user("ada", "admin")
     researcher = make_user("rosa", "researcher", [trained_project])
