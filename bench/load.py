@@ -574,7 +574,78 @@ class LockSampler(threading.Thread):
         }
 
 
-CLIP_TABLE_COUNTERS = ("n_tup_upd", "n_tup_hot_upd", "n_dead_tup", "autovacuum_count")
+CLIP_TABLE_COUNTERS = (
+    "n_tup_upd",
+    "n_tup_hot_upd",
+    "n_dead_tup",
+    "autovacuum_count",
+    "vacuum_count",
+)
+# compose.yaml's PostgreSQL looks for tables to vacuum this often.
+AUTOVACUUM_NAPTIME_S = 15.0
+
+
+class AutovacuumStandIn(threading.Thread):
+    """Autovacuum's rule, applied by the bench on a server where autovacuum is off (as on
+    the development machines): every AUTOVACUUM_NAPTIME_S, VACUUM each table whose dead
+    rows exceed its threshold (its own storage parameters, else the server's)."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__(name="bench-autovacuum", daemon=True)
+        self.database_url = database_url
+        self.stopped = threading.Event()
+        self.vacuums: Counter = Counter()
+        self.seconds = 0.0
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            defaults = dict(
+                conn.execute(
+                    "SELECT name, setting::float FROM pg_settings WHERE name IN "
+                    "('autovacuum_vacuum_threshold', 'autovacuum_vacuum_scale_factor')"
+                ).fetchall()
+            )
+            while not self.stopped.wait(AUTOVACUUM_NAPTIME_S):
+                rows = conn.execute(
+                    "SELECT s.relname, s.n_dead_tup, GREATEST(c.reltuples, 0), c.reloptions "
+                    "FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
+                ).fetchall()
+                for name, dead, tuples, options in rows:
+                    own = dict(o.split("=", 1) for o in options or [])
+                    threshold = float(
+                        own.get(
+                            "autovacuum_vacuum_threshold", defaults["autovacuum_vacuum_threshold"]
+                        )
+                    ) + tuples * float(
+                        own.get(
+                            "autovacuum_vacuum_scale_factor",
+                            defaults["autovacuum_vacuum_scale_factor"],
+                        )
+                    )
+                    if dead > threshold:
+                        began = time.monotonic()
+                        conn.execute(f'VACUUM "{name}"')
+                        self.seconds += time.monotonic() - began
+                        self.vacuums[name] += 1
+
+    def summary(self) -> dict:
+        self.stopped.set()
+        self.join(timeout=60)
+        return {
+            "naptime_s": AUTOVACUUM_NAPTIME_S,
+            "vacuums": dict(self.vacuums.most_common()),
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def autovacuum_on(database_url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute("SHOW autovacuum").fetchone()
+    return bool(row and row[0] == "on")
 
 
 def clip_table_counters(database_url: str | None) -> dict[str, int] | None:
@@ -594,14 +665,17 @@ def clip_table_counters(database_url: str | None) -> dict[str, int] | None:
 
 def clip_table_churn(before: dict[str, int] | None, after: dict[str, int] | None) -> dict | None:
     """What a level did to the clip table: updates and HOT updates in it, the dead row
-    versions at its end, autovacuum runs in it."""
+    versions at its end, vacuums of it (autovacuum's or the bench's stand-in)."""
     if not before or not after:
         return None
     return {
         "updates": after["n_tup_upd"] - before["n_tup_upd"],
         "hot_updates": after["n_tup_hot_upd"] - before["n_tup_hot_upd"],
         "dead_rows_end": after["n_dead_tup"],
-        "autovacuums": after["autovacuum_count"] - before["autovacuum_count"],
+        "vacuums": after["autovacuum_count"]
+        + after["vacuum_count"]
+        - before["autovacuum_count"]
+        - before["vacuum_count"],
     }
 
 
@@ -1337,6 +1411,7 @@ class Options:
     threads: int = 1
     worker_concurrency: int = 2
     keep_database: bool = False
+    vacuum_stand_in: bool = True
     json_path: Path | None = None
     progress_every: float = 5.0
     quiet: bool = False
@@ -1398,6 +1473,7 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
     say(f"database {opts.database_url} (recreated), Redis {opts.redis_url}")
     recreate_database(opts.database_url)
     services: list[Service] = []
+    stand_in: AutovacuumStandIn | None = None
     try:
         manage(env, "migrate", "--noinput")
         n_users = max([*opts.raters, *(opts.capacity_steps if opts.capacity else [])]) + 1
@@ -1433,6 +1509,17 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
         with psycopg.connect(opts.database_url, autocommit=True) as conn:
             conn.execute("ANALYZE")  # what autovacuum does after a bulk load
         redis.Redis.from_url(opts.redis_url).flushdb()  # the setup's task messages
+        if autovacuum_on(opts.database_url):
+            report["autovacuum"] = {"server": "on"}
+        elif opts.vacuum_stand_in:
+            stand_in = AutovacuumStandIn(opts.database_url)
+            stand_in.start()
+            say(
+                "autovacuum is off on this server: the bench vacuums by its rule every "
+                f"{AUTOVACUUM_NAPTIME_S:.0f} s (compose.yaml's naptime)"
+            )
+        else:
+            report["autovacuum"] = {"server": "off", "stand_in": False}
         project_id = info["project"]
         rater_ids = [pk for pk, _ in info["raters"]]
         tokens = [token for _, token in info["raters"]]
@@ -1545,6 +1632,9 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
         web.stop()
         worker.stop()
         services.clear()
+        if stand_in is not None:
+            report["autovacuum"] = {"server": "off", "stand_in": stand_in.summary()}
+            stand_in = None
         runs = training_timeline(opts.database_url, project_id)
         for level in report["levels"] + report.get("capacity", {}).get("steps", []):
             level["background"] = background_work(level, runs)
@@ -1554,6 +1644,8 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
             opts.database_url, project_id, rater_ids, acknowledged, unknown
         )
     finally:
+        if stand_in is not None:
+            stand_in.summary()
         for service in services:
             service.stop()
         if not opts.keep_database:
@@ -1684,6 +1776,21 @@ def level_line(level: dict) -> str:
     )
 
 
+def autovacuum_line(state: dict | None) -> str:
+    if not state:
+        return "not recorded"
+    if state["server"] == "on":
+        return "the server's"
+    stand_in = state.get("stand_in")
+    if not stand_in:
+        return "off on this server, and no stand-in"
+    vacuums = ", ".join(f"{k} x{v}" for k, v in stand_in["vacuums"].items()) or "none"
+    return (
+        f"off on this server; the bench vacuumed by its rule every {stand_in['naptime_s']:.0f} s "
+        f"({vacuums}; {stand_in['seconds']} s)"
+    )
+
+
 def markdown(report: dict) -> str:
     """The report as markdown tables."""
     m = report["machine"]
@@ -1694,6 +1801,7 @@ def markdown(report: dict) -> str:
         f"Server: `gunicorn {report['server']['gunicorn']}`; `{report['server']['worker']}`; "
         f"rating throttle {report['server']['rating_throttle']}; client: "
         f"{report['server']['client']}.",
+        f"Autovacuum: {autovacuum_line(report.get('autovacuum'))}.",
         "",
         "| level | ratings/s | requests/s | errors | no clip | next p50/p95/p99 ms | "
         "audio p50/p95/p99 ms | rating p50/p95/p99 ms | training / scoring s in level | "
@@ -1873,6 +1981,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument("--worker-concurrency", type=int, default=d.worker_concurrency)
     parser.add_argument("--keep-database", action="store_true")
+    parser.add_argument(
+        "--no-vacuum-stand-in",
+        dest="vacuum_stand_in",
+        action="store_false",
+        help="on a server with autovacuum off, do not vacuum by its rule",
+    )
     parser.add_argument("--json", dest="json_path", type=Path, default=None)
     parser.add_argument("--progress-every", type=float, default=d.progress_every)
     return Options(**vars(parser.parse_args(argv)))

@@ -22,7 +22,10 @@ class Decision:
     n_raters: int = 0
 
 
-MAE_PER_SD = float(np.sqrt(2 / np.pi))  # E|e| / sd(e) for normal errors
+MAE_PER_SD = float(np.sqrt(2 / np.pi))
+# A live machine label is kept while the clip's expected error stays within this fraction
+# above the self-label threshold (learner.cooperative.scoring_plan).
+MACHINE_LABEL_KEEP_MARGIN = 0.25  # E|e| / sd(e) for normal errors
 
 
 def denoised_mae(
@@ -129,10 +132,12 @@ def decide(
     novelty: ArrayLike | None = None,
     selection: str = "top",
     random_state: int | None = None,
+    keep: ArrayLike | None = None,
 ) -> list[Decision]:
     """Per clip: self-label, ask humans (priority, raters to start with), or defer.
 
-    - confident on every target (expected error <= threshold): self-label;
+    - confident on every target (expected error <= threshold), or a clip whose machine
+      label is kept (`keep`, boolean per clip): self-label;
     - otherwise the `human_budget` most informative clips go to humans, most uncertain
       first; priority is the worst expected error, raised by predicted disagreement and
       novelty (both in [0, 1]);
@@ -150,6 +155,8 @@ def decide(
     new = np.zeros(n) if novelty is None else np.asarray(novelty, dtype=np.float64)
     priority = worst * (1.0 + 0.5 * np.nan_to_num(1.0 - agree, nan=0.0)) * (1.0 + 0.5 * new)
     confident = worst <= self_label_threshold
+    if keep is not None:
+        confident |= np.asarray(keep, dtype=bool)
     candidates = np.flatnonzero(~confident)
     take = min(max(0, human_budget), candidates.size)
     if selection == "top":
@@ -210,26 +217,36 @@ def scoring_plan(
     max_raters: int,
     scale_min: ArrayLike = -1.0,
     scale_max: ArrayLike = 1.0,
+    keep_margin: float = MACHINE_LABEL_KEEP_MARGIN,
 ) -> ScoringPlan:
     """A scoring pass over clips nobody has rated (METHOD section 3): `decide`, then,
     per clip and target, keep a live machine label (`live_machine_labels`, NaN where
     none) while the clip stays self-labelled and the new prediction is within
-    `revoke_tolerance` of it; otherwise revoke it, and label self-labelled clips anew."""
+    `revoke_tolerance` of it; otherwise revoke it, and label self-labelled clips anew.
+
+    A clip with live machine labels that no new prediction contradicts stays
+    self-labelled while its expected error is within `keep_margin` (a fraction) above
+    the threshold: labelling needs the threshold, keeping a label the margin too, so a
+    clip near the threshold is not labelled and revoked by successive models in turn."""
     values = np.atleast_2d(np.asarray(values, dtype=np.float64))
     values = np.clip(values, scale_min, scale_max)
     live = np.asarray(live_machine_labels, dtype=np.float64).reshape(values.shape)
+    has_live = np.isfinite(live)
+    with np.errstate(invalid="ignore"):
+        disagrees = has_live & (np.abs(live - values) > revoke_tolerance)
+    expected = np.atleast_2d(np.asarray(expected_error, dtype=np.float64))
+    with np.errstate(invalid="ignore"):
+        within_margin = np.nanmax(expected, axis=1) <= self_label_threshold * (1.0 + keep_margin)
     decisions = decide(
-        expected_error=expected_error,
+        expected_error=expected,
         agreement=agreement,
         self_label_threshold=self_label_threshold,
         human_budget=human_budget,
         min_raters=min_raters,
         max_raters=max_raters,
+        keep=has_live.any(axis=1) & ~disagrees.any(axis=1) & within_margin,
     )
     self_label = np.array([d.action == Action.SELF_LABEL for d in decisions], dtype=bool)
-    has_live = np.isfinite(live)
-    with np.errstate(invalid="ignore"):
-        disagrees = has_live & (np.abs(live - values) > revoke_tolerance)
     revoke = disagrees | (has_live & ~self_label[:, None])
     label = self_label[:, None] & (~has_live | revoke)
     return ScoringPlan(decisions, values, revoke, disagrees, label)

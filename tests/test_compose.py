@@ -1,6 +1,7 @@
 """compose.yaml is read, not run (no Docker engine here): its services must match the code."""
 
 import importlib
+import itertools
 import re
 import shlex
 from pathlib import Path
@@ -36,6 +37,17 @@ def test_the_five_services_exist_with_health_checks(compose):
         assert depends["redis"]["condition"] == "service_healthy"
     assert {"pgdata", "redisdata", "media"} <= set(compose["volumes"])
     assert any("pgdata:" in v for v in services["postgres"]["volumes"])
+
+
+def test_postgres_keeps_autovacuum_on_and_looks_every_15_s(compose):
+    """The clip table is a queue (annotate/migrations/0020): dead row versions must not
+    wait a minute for a vacuum."""
+    command = command_of(compose["services"]["postgres"])
+    assert command[0] == "postgres"
+    settings_given = dict(
+        arg.split("=", 1) for flag, arg in itertools.pairwise(command) if flag == "-c"
+    )
+    assert settings_given == {"autovacuum_naptime": "15s"}
 
 
 def test_app_services_share_one_image_and_the_settings_read_their_env(compose):

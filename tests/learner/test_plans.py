@@ -43,6 +43,23 @@ def test_unconfident_clips_lose_their_machine_labels_and_the_budget_goes_to_huma
     assert p.values[2, 0] == 1.0  # clipped to the scale
 
 
+def test_a_live_machine_label_is_kept_within_the_margin_above_the_threshold():
+    """Labelling needs the threshold (0.1), keeping a label the margin too (0.125): a
+    clip near the threshold is not labelled and revoked by successive models in turn."""
+    p = plan(
+        [[0.5], [0.5], [0.5], [0.5]],
+        [[0.12], [0.12], [0.13], [0.12]],
+        [[0.5], [np.nan], [0.5], [0.9]],  # kept; never labelled; over the margin; contradicted
+        human_budget=4,
+    )
+    assert [d.action for d in p.decisions] == [Action.SELF_LABEL] + [Action.ASK_HUMANS] * 3
+    assert list(p.revoke[:, 0]) == [False, False, True, True]
+    assert not p.label.any()
+    unmargined = plan([[0.5]], [[0.12]], [[0.5]], keep_margin=0.0)
+    assert unmargined.revoke[0, 0]
+    assert unmargined.decisions[0].action != Action.SELF_LABEL
+
+
 def test_values_are_clipped_to_each_targets_scale():
     p = plan([[4.0, -3.0]], [[0.0, 0.0]], [[np.nan, np.nan]], scale_min=[1, -1], scale_max=[5, 1])
     np.testing.assert_array_equal(p.values, [[4.0, -1.0]])
