@@ -23,7 +23,7 @@ from annotate.learning.scoring import Action, PoolScores, ScoringPlan, pool_plan
 from annotate.models import Clip, ClipState, Label, LabelSource, ModelVersion, Project
 from annotate.rawsql import update_from_values
 from annotate.services.features import project_features_ensure
-from annotate.services.queue import priority_moved, queue_refresh_due
+from annotate.services.queue import priority_moved, queue_refresh, queue_refresh_due
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +192,9 @@ def project_score(*, project_id: int) -> ScoreReport | None:
         ModelVersion.objects.filter(pk=version.pk).update(scored_at=now)
         if reopened:
             queue_refresh_due(project_ids=[project.pk])
+    if reopened and project.queue_refreshed_at is not None:
+        # The clips it stopped labelling itself wait deferred: the refresh ranks them now.
+        queue_refresh(project_id=project.pk)
     counts = Counter(clip.state for clip in clip_updates)
     report = ScoreReport(
         version.name,

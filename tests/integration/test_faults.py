@@ -213,8 +213,9 @@ def token(base: str, username: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def services(tmp_path):
-    """Everything a test starts, stopped afterwards in reverse order whatever happens."""
+def services(tmp_path, transactional_db):
+    """Everything a test starts, stopped afterwards in reverse order whatever happens, and
+    before the test database is flushed (a worker still scoring deadlocked the flush)."""
     started: list = []
     yield started
     for service in reversed(started):
