@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from learner.online import RidgeEnsemble, top_uncertain
+from learner.online import GRAM_MIN_FEATURES, RidgeEnsemble, top_uncertain
 
 
 class Action(enum.StrEnum):
@@ -274,8 +274,18 @@ def online_queue(
     """Between retrainings: a bootstrap ridge ensemble (learner.online.RidgeEnsemble) fitted
     on the human labels scores the open pool, and the `budget` clips it is least sure
     about go to humans (learner.online.top_uncertain). `solver` is the ensemble's: every
-    solver gives the same members; "auto" picks the cheaper for the features' size."""
+    solver gives the same members; "auto" picks the cheaper for the features' size.
+
+    Above GRAM_MIN_FEATURES features it learns from at most as many labelled clips as
+    there are features, a random subset: more would take the members' full d x d solves
+    (ten of 6,373 x 6,373 per call with ComParE), and a ranking of the pool needs no more.
+    """
+    X_labelled, y_labelled = np.asarray(X_labelled), np.asarray(y_labelled)
+    n, d = X_labelled.shape[0], X_labelled.shape[-1]
+    if d > GRAM_MIN_FEATURES and n >= d:
+        rows = np.sort(np.random.default_rng(random_state).choice(n, size=d - 1, replace=False))
+        X_labelled, y_labelled = X_labelled[rows], y_labelled[rows]
     ensemble = RidgeEnsemble(n_members=n_members, random_state=random_state, solver=solver)
-    fitted = ensemble.fit(np.asarray(X_labelled), np.asarray(y_labelled))
+    fitted = ensemble.fit(X_labelled, y_labelled)
     uncertainty = fitted.score_pool(np.asarray(X_open)).uncertainty()
     return QueuePlan(queued=top_uncertain(uncertainty, budget), uncertainty=uncertainty)

@@ -229,7 +229,9 @@ def compatibility_problems(
 
     Targets must be the same set, each on the same scale; the features must come from
     the same extractor (same key: name, parameters, version); and a project whose
-    normalisation is fixed must use the prior's ("auto" can use any)."""
+    normalisation is fixed must use the prior's ("auto" can use any, and "none" a prior
+    normalised per corpus: the project's features are then standardised over its own
+    clips, as the prior's were over each of its corpora, with no per-speaker scaling)."""
     problems = []
     prior_names, project_names = set(prior_scales), set(project_scales)
     if prior_names != project_names:
@@ -250,7 +252,10 @@ def compatibility_problems(
             f"the prior's features come from {prior_extractor}, the project's from "
             f"{project_extractor}"
         )
-    if project_normalisation not in ("auto", prior_normalisation):
+    usable = {"auto", prior_normalisation} | (
+        {"none"} if prior_normalisation == "corpus" else set()
+    )
+    if project_normalisation not in usable:
         problems.append(
             f"the prior needs features normalised per {prior_normalisation}, the project "
             f"fixes them to {project_normalisation!r} (set it to auto)"

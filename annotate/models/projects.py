@@ -54,13 +54,15 @@ class Project(models.Model):
         default=50, help_text="Retrain automatically after this many new human labels (0: never)."
     )
     lease_seconds = models.PositiveIntegerField(default=600)
+    # The defaults won on development speakers over the shared corpora, acted and natural
+    # (docs/features.md): ComParE 2016 at 16 kHz, features as extracted, clipped ridge.
     feature_extractor = models.CharField(
-        max_length=20, default="librosa", help_text="learner.features extractor name."
+        max_length=20, default="compare16k", help_text="learner.features extractor name."
     )
     feature_normalisation = models.CharField(
         max_length=20,
         choices=FeatureNormalisation,
-        default=FeatureNormalisation.AUTO,
+        default=FeatureNormalisation.NONE,
         help_text="How features are scaled before the models see them "
         "(learner.features.speaker_normalise). auto: each retraining keeps whichever "
         "scores better on the development speakers (speaker normalisation suits acted "
@@ -88,7 +90,9 @@ class Project(models.Model):
         "each retraining keeps it only where it helps on the development speakers.",
     )
     regressor = models.CharField(
-        max_length=20, default="linear", help_text="linear | mlp (learner.regressors)."
+        max_length=20,
+        default="linear_clipped",
+        help_text="learner.regressors name: linear_clipped, linear, pls, svr, mlp, ...",
     )
     paused = models.BooleanField(
         default=False,

@@ -13,11 +13,12 @@ import multiprocessing
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -95,9 +96,15 @@ class Source:
     reference: dict[str, float] = field(default_factory=dict)
 
 
-def project_get_or_create(*, name: str, targets: Iterable[str] = ("arousal", "valence")) -> Project:
-    """The named project, created with the given targets on [-1, 1] if it is new."""
-    project, created = Project.objects.get_or_create(name=name)
+def project_get_or_create(
+    *,
+    name: str,
+    targets: Iterable[str] = ("arousal", "valence"),
+    new_fields: Mapping[str, Any] | None = None,
+) -> Project:
+    """The named project, created with the given targets on [-1, 1] (and `new_fields`) if
+    it is new."""
+    project, created = Project.objects.get_or_create(name=name, defaults=dict(new_fields or {}))
     if created:
         for position, target in enumerate(targets):
             low, high = GOLD_TARGETS.get(target, ("low", "high"))
@@ -366,12 +373,16 @@ def corpus_import(
     project_name: str,
     progress: Callable[[int], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    new_project_fields: Mapping[str, Any] | None = None,
 ) -> ImportReport:
-    """Import a corpus folder (clips.csv + audio [+ ratings.csv]) into a project."""
+    """Import a corpus folder (clips.csv + audio [+ ratings.csv]) into a project (created
+    with `new_project_fields` if it is new)."""
     rows = read_clips_csv(corpus_dir)
     # Targets: the gold columns the corpus fills in (an empty column names no target).
     targets = list(gold_targets(rows)) or ["arousal", "valence"]
-    project = project_get_or_create(name=project_name, targets=targets)
+    project = project_get_or_create(
+        name=project_name, targets=targets, new_fields=new_project_fields
+    )
     if on_start:
         on_start(len(rows))
     report = clips_import(

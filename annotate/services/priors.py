@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "prior_get",
+    "prior_normalisation_served",
     "prior_train_from_corpora",
     "prior_train_from_project",
     "project_prior_set",
@@ -131,7 +132,7 @@ def prior_train_from_corpora(
     name: str,
     corpus_dirs: Sequence[Path],
     targets: Sequence[str] | None = None,
-    extractor: str = "librosa",
+    extractor: str = "compare16k",
     normalisation: str = "auto",
     user: User | None = None,
     progress: Callable[[int], None] | None = None,
@@ -177,6 +178,13 @@ def prior_train_from_project(
         )
     except ValueError as exc:
         raise ValidationError(str(exc), code="prior_unusable") from None
+
+
+def prior_normalisation_served(prior: Prior) -> str:
+    """The normalisation a new project takes to start from `prior`: features as extracted
+    (the default) serve a prior normalised per corpus; one normalised per speaker needs
+    `auto`, which scales the project's features as each model learned them."""
+    return "none" if prior.feature_normalisation == "corpus" else "auto"
 
 
 def _is_zero_shot(version: ModelVersion | None) -> bool:

@@ -83,6 +83,15 @@ def test_train_prior_stores_a_named_versioned_prior(corpora, media_root):
         prior_get("lub")
 
 
+def test_a_project_import_corpus_creates_for_a_per_speaker_prior_scales_per_model(
+    corpora, media_root
+):
+    _train(corpora["earlier"], "lab", "--normalisation", "speaker")
+    project = _import(corpora["new"], "warm", "--prior", "lab")
+    assert project.feature_normalisation == "auto"
+    assert project.prior is not None
+
+
 def test_train_prior_refuses_unusable_input_with_a_reason(corpora, tmp_path, media_root):
     with pytest.raises(CommandError, match=r"no clips\.csv"):
         call_command("train_prior", str(tmp_path), "--name", "x", verbosity=0)
@@ -114,6 +123,10 @@ def test_a_project_scores_with_its_prior_before_any_rating(corpora, media_root):
     prior = _train(corpora["earlier"])
     project = _import(corpora["new"], "warm", "--prior", "lab")
     assert project.prior == prior
+    # Created for the prior: features as extracted take a per-corpus prior; a per-speaker
+    # one needs the normalisation chosen per model.
+    served = {"corpus": "none", "speaker": "auto"}[prior.feature_normalisation]
+    assert project.feature_normalisation == served
     version = ModelVersion.objects.get(project=project, is_active=True)
     assert version.metrics["zero_shot"] is True
     assert version.metrics["prior"]["name"] == "lab@1"

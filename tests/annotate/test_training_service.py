@@ -151,14 +151,17 @@ def test_once_the_queue_refresh_has_run_scoring_leaves_it_the_open_pools_order(
     after_refresh = list(clips.values_list("id", "state", "priority"))
     reopened = [pk for pk, state, _ in after_refresh if state == ClipState.DEFERRED][:3]
     clips.filter(pk__in=reopened).update(state=ClipState.MACHINE_LABELLED)
+    trained_project.refresh_from_db()
+    refreshed_at = trained_project.queue_refreshed_at
     written = clip_writes(monkeypatch, scoring)
     project_score(project_id=trained_project.pk)
-    # Only the clips the model no longer labels itself are written: they wait, deferred,
-    # for a refresh that now runs whatever the labels' growth.
+    # Only the clips the model no longer labels itself are written: they go deferred, and
+    # the refresh ranks them at once, whatever the labels' growth (here it leaves them
+    # deferred: the budget is 5, and the order of the others stands).
     assert [row[0] for batch in written for row in batch] == reopened
     assert list(clips.values_list("id", "state", "priority")) == after_refresh
     trained_project.refresh_from_db()
-    assert trained_project.queue_refreshed_labelled is None
+    assert trained_project.queue_refreshed_at > refreshed_at
 
 
 def test_retrain_api_is_for_admins_and_reports_the_run(trained_project, client_for):
@@ -224,8 +227,7 @@ def _speakers_project(*, natural: bool, seed: int = 0):
     """20 speakers x 10 clips, all labelled. Features = a per-speaker offset + the
     labels + noise. Acted: every speaker spans the scale; natural: each speaker carries
     one emotion of their own."""
-    project = make_project(min_raters=2)
-    assert project.feature_normalisation == "auto"  # the default
+    project = make_project(min_raters=2, feature_normalisation="auto")
     rng = np.random.default_rng(seed)
     key = get_extractor(project.feature_extractor).cache_key
     n_speakers, per_speaker, d = 20, 10, 16

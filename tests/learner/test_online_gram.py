@@ -102,3 +102,25 @@ def test_online_queue_at_high_dimension_queues_what_the_per_member_solver_queues
     exact = online_queue(X, y, X_open, budget=30, solver="ridge")
     np.testing.assert_allclose(auto.uncertainty, exact.uncertainty, rtol=1e-8, atol=0)
     np.testing.assert_array_equal(auto.queued, exact.queued)
+
+
+def test_at_high_dimension_the_queue_learns_from_fewer_labelled_clips_than_features(
+    monkeypatch,
+):
+    """More labelled clips than features would take the members' full d x d solves."""
+    d = GRAM_MIN_FEATURES + 8
+    rng = np.random.default_rng(3)
+    X, X_open = rng.normal(size=(d + 40, d)), rng.normal(size=(30, d))
+    y = X[:, :2] @ np.array([[1.0, 0.2], [0.3, 1.0]])
+    solvers = []
+    fit = RidgeEnsemble.fit
+
+    def recording_fit(self, X_fit, y_fit):
+        fitted = fit(self, X_fit, y_fit)
+        solvers.append((X_fit.shape[0], fitted.solver_))
+        return fitted
+
+    monkeypatch.setattr(RidgeEnsemble, "fit", recording_fit)
+    plan = online_queue(X, y, X_open, budget=5)
+    assert solvers == [(d - 1, "gram")]
+    assert plan.queued.size == 5

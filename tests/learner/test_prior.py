@@ -122,15 +122,24 @@ def test_compatibility_names_every_problem():
             **fits,
             "project_scales": {"arousal": (1, 5), "dominance": (-1, 1)},
             "project_extractor": "egemaps-v02",
-            "project_normalisation": "none",
+            "project_normalisation": "speaker",
         }
     )
     assert problems == [
         "the prior predicts arousal, valence but the project rates arousal, dominance",
         "arousal: the prior's scale is [-1, 1], the project's [1, 5]",
         "the prior's features come from librosa-v3, the project's from egemaps-v02",
-        "the prior needs features normalised per corpus, the project fixes them to 'none' "
-        "(set it to auto)",
+        "the prior needs features normalised per corpus, the project fixes them to "
+        "'speaker' (set it to auto)",
+    ]
+    # Features as extracted take a per-corpus prior (standardised over the project's own
+    # clips), not a per-speaker one.
+    assert compatibility_problems(**{**fits, "project_normalisation": "none"}) == []
+    assert compatibility_problems(
+        **{**fits, "prior_normalisation": "speaker", "project_normalisation": "none"}
+    ) == [
+        "the prior needs features normalised per speaker, the project fixes them to 'none' "
+        "(set it to auto)"
     ]
 
 

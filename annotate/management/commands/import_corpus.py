@@ -9,7 +9,7 @@ from annotate.errors import ConcordError
 from annotate.management.commands.import_audio import print_report
 from annotate.models import Project
 from annotate.services.ingest import corpus_import
-from annotate.services.priors import prior_get, project_prior_set
+from annotate.services.priors import prior_get, prior_normalisation_served, project_prior_set
 
 
 class Command(BaseCommand):
@@ -23,7 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--project", required=True, help="project name")
         parser.add_argument(
             "--prior",
-            help="start the project from this prior (NAME or NAME@VERSION, see train_prior)",
+            help="start the project from this prior (NAME or NAME@VERSION, see train_prior); "
+            "a new project then scales its features as the prior needs (none for a prior "
+            "normalised per corpus, else auto)",
         )
 
     def handle(self, *args, **options):
@@ -40,6 +42,9 @@ class Command(BaseCommand):
                 project_name=options["project"],
                 progress=bar.update,
                 on_start=lambda total: bar.reset(total=total),
+                new_project_fields=(
+                    {"feature_normalisation": prior_normalisation_served(prior)} if prior else None
+                ),
             )
         except (FileNotFoundError, ValueError) as exc:
             raise CommandError(str(exc)) from None

@@ -29,7 +29,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--extractor",
-            default="librosa",
+            default="compare16k",
             choices=EXTRACTOR_NAMES,
             help="feature extractor (corpora only; a project uses its own)",
         )
