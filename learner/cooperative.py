@@ -22,10 +22,10 @@ class Decision:
     n_raters: int = 0
 
 
-MAE_PER_SD = float(np.sqrt(2 / np.pi))
+MAE_PER_SD = float(np.sqrt(2 / np.pi))  # E|e| / sd(e) for normal errors
 # A live machine label is kept while the clip's expected error stays within this fraction
-# above the self-label threshold (learner.cooperative.scoring_plan).
-MACHINE_LABEL_KEEP_MARGIN = 0.25  # E|e| / sd(e) for normal errors
+# above the self-label threshold (scoring_plan).
+MACHINE_LABEL_KEEP_MARGIN = 0.25
 
 
 def denoised_mae(
@@ -276,9 +276,9 @@ def online_queue(
     about go to humans (learner.online.top_uncertain). `solver` is the ensemble's: every
     solver gives the same members; "auto" picks the cheaper for the features' size.
 
-    Above GRAM_MIN_FEATURES features it learns from at most as many labelled clips as
-    there are features, a random subset: more would take the members' full d x d solves
-    (ten of 6,373 x 6,373 per call with ComParE), and a ranking of the pool needs no more.
+    Above GRAM_MIN_FEATURES features it learns from fewer labelled clips than features, a
+    random subset: more would take the members' full d x d solves (ten of 6,373 x 6,373
+    per call with ComParE), and a ranking of the pool needs no more.
     """
     X_labelled, y_labelled = np.asarray(X_labelled), np.asarray(y_labelled)
     n, d = X_labelled.shape[0], X_labelled.shape[-1]
