@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from learner.cooperative import MAE_PER_SD
 from learner.regressors import LinearRegressor, predict_matrix
 from learner.ridge import principal_axes
-from learner.standardise import fit_standardiser, standardise
+from learner.standardise import fit_standardiser, standardise, standardised_linear_map
 from learner.validation import check_features, check_sample_weight, check_targets
 
 # Above this min(n_samples, n_features), the engines' principal components come from the
@@ -54,7 +54,12 @@ class _Standardised:
         return self._projected(Z)
 
     def scaled(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
-        return self._projected(standardise(X, self.mean_, self.scale_))
+        components = getattr(self, "components_", None)  # bundles saved before it: none
+        if components is None:
+            return standardise(X, self.mean_, self.scale_)
+        weights, offset = standardised_linear_map(components, self.mean_, self.scale_)
+        projected: NDArray[np.float64] = X @ weights + offset
+        return projected
 
     def _projected(self, Z: NDArray[np.float64]) -> NDArray[np.float64]:
         components = getattr(self, "components_", None)  # bundles saved before it: none
@@ -257,8 +262,16 @@ class ConfidenceModel(BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
         middling ones: calibration picks the side)."""
         check_is_fitted(self, "errors_")
         X = check_features(self, X, reset=False)
+        return self._signals(X, prediction, self.agreement_.predict(X))
+
+    def _signals(
+        self,
+        X: NDArray[np.float64],
+        prediction: ArrayLike | None,
+        agreement: NDArray[np.float64],
+    ) -> NDArray[np.float64]:
         mean, spread = self.errors_.predict(X)
-        disagreement = 1.0 - np.nan_to_num(self.agreement_.predict(X), nan=0.5)
+        disagreement = 1.0 - np.nan_to_num(agreement, nan=0.5)
         signals = [mean, spread, np.repeat(disagreement[:, None], mean.shape[1], axis=1)]
         if prediction is not None:
             predicted = np.asarray(prediction, dtype=np.float64).reshape(mean.shape)
@@ -337,8 +350,11 @@ class ConfidenceModel(BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
         self, X: ArrayLike, prediction: ArrayLike | None = None
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(expected absolute error (n, n_targets), predicted agreement (n,))."""
-        raw = self.signals(X, prediction if self._uses_prediction(prediction) else None)
-        return self.expected_error(raw), self.agreement_.predict(X)
+        check_is_fitted(self, "errors_")
+        X = check_features(self, X, reset=False)
+        agreement = self.agreement_.predict(X)
+        raw = self._signals(X, prediction if self._uses_prediction(prediction) else None, agreement)
+        return self.expected_error(raw), agreement
 
     def expected_error(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
         """Calibrated expected absolute error (n, n_targets) from precomputed `signals`."""

@@ -192,6 +192,7 @@ class TrainedBundle:
         )
 
     def predict(self, X: Features) -> BundleScores:
+        X = np.asarray(X, dtype=np.float64)  # once: each estimator would copy float32 rows
         values = predict_matrix(self.model, X)
         expected_error, agreement = self.confidence.predict(X, values)
         return BundleScores(values=values, expected_error=expected_error, agreement=agreement)

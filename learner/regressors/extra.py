@@ -59,7 +59,8 @@ def robust_scale(
     clip: float | None = CLIP,
 ) -> NDArray[np.float64]:
     """`(X - center) / scale`, clipped to +-`clip` (None: not clipped)."""
-    Z: NDArray[np.float64] = (X - center) / scale
+    Z: NDArray[np.float64] = X - center
+    Z /= scale  # in place, as the clip: one copy of a wide pool, not three
     return Z if clip is None else np.clip(Z, -clip, clip, out=Z)
 
 

@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from learner.metrics import ccc
 from learner.ridge import RidgePath, principal_axes
-from learner.standardise import fit_standardiser, standardise
+from learner.standardise import fit_standardiser, standardise, standardised_linear_map
 from learner.validation import check_features, check_sample_weight, check_targets
 
 ALPHAS = tuple(10.0 ** np.arange(-2, 4.5, 0.5))
@@ -175,6 +175,8 @@ class LinearRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]  # s
     def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         """(n_samples, n_targets) predictions; (n_samples,) if fitted on a 1-d y."""
         check_is_fitted(self, "coef_")
-        Z = standardise(check_features(self, X, reset=False), self.mean_, self.scale_)
-        pred: NDArray[np.float64] = Z @ self.coef_.T + self.intercept_
+        weights, offset = standardised_linear_map(self.coef_.T, self.mean_, self.scale_)
+        pred: NDArray[np.float64] = check_features(self, X, reset=False) @ weights + (
+            offset + self.intercept_
+        )
         return pred[:, 0] if getattr(self, "_y_1d", False) else pred  # older pickles: 2-d

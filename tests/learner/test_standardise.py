@@ -1,6 +1,6 @@
 import numpy as np
 
-from learner.standardise import fit_standardiser, standardise
+from learner.standardise import fit_standardiser, standardise, standardised_linear_map
 
 
 def test_constant_features_are_centred_not_divided_by_zero():
@@ -30,3 +30,19 @@ def test_statistics_over_leading_axes():
     Z = standardise(X, mean, scale)
     np.testing.assert_allclose(Z.reshape(-1, 3).mean(axis=0), 0.0, atol=1e-12)
     np.testing.assert_allclose(Z.reshape(-1, 3).std(axis=0), 1.0)
+
+
+def test_the_standardisation_folded_into_a_linear_map_gives_the_same_values():
+    rng = np.random.default_rng(1)
+    X = rng.normal(loc=3.0, scale=rng.uniform(0.1, 20.0, size=40), size=(50, 40))
+    mean, scale = fit_standardiser(X[:30])
+    weights = rng.normal(size=(40, 3))
+    folded, offset = standardised_linear_map(weights, mean, scale)
+    np.testing.assert_allclose(
+        X @ folded + offset, standardise(X, mean, scale) @ weights, atol=1e-10
+    )
+    # float32 rows (the feature cache's) are mapped in float64
+    X32 = X.astype(np.float32)
+    np.testing.assert_allclose(
+        X32 @ folded + offset, standardise(X32, mean, scale) @ weights, atol=1e-10
+    )

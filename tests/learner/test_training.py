@@ -63,6 +63,22 @@ def test_train_round_scores_evaluates_and_picks_a_threshold(tmp_path):
     assert not list(path.parent.glob(".tmp-*"))
 
 
+def test_a_bundle_scores_the_feature_cache_rows_as_their_float64_copies():
+    data = labelled()
+    dev = speaker_split(data.groups, dev_fraction=0.25, random_state=0)
+    bundle = train_round(data.subset(~dev), data.subset(dev), config(regressor="linear_clipped"))
+    rows = data.X[:40]
+    assert rows.dtype == np.float32
+    as_stored, widened = bundle.predict(rows), bundle.predict(rows.astype(np.float64))
+    np.testing.assert_array_equal(as_stored.values, widened.values)
+    np.testing.assert_array_equal(as_stored.expected_error, widened.expected_error)
+    np.testing.assert_array_equal(as_stored.agreement, widened.agreement)
+    # the agreement returned is the engine's own (predicted once, used twice)
+    np.testing.assert_array_equal(
+        as_stored.agreement, bundle.confidence.agreement_.predict(rows.astype(np.float64))
+    )
+
+
 def test_too_few_labels_say_so():
     data = labelled(n=12)
     with pytest.raises(ValueError, match="too few labelled clips"):
