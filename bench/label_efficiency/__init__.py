@@ -1,11 +1,14 @@
 """Label efficiency: human ratings each strategy needs to approach full supervision.
 
     python -m bench.label_efficiency --corpus ../shared/data/emodb [--corpus DIR ...] --out DIR
-        [--quick] [--seeds 5] [--folds 5] [--extractor librosa|egemaps] [--normalise speaker|none]
-        [--regressor linear|mlp] [--raters 3] [--strategies a,b] [--selection top|proportional]
+        [--quick] [--seeds 5] [--folds 5] [--extractor compare16k|librosa|egemaps|compare]
+        [--normalise none|speaker|corpus] [--regressor linear_clipped|linear|mlp|pls|svr|...]
+        [--raters 3] [--strategies a,b] [--selection top|proportional]
         [--jobs N] [--platform] [--prior CORPUS_DIR ...] [--prior-normalisation auto]
 
-The protocol of METHOD.md section 6, on any corpus in the shared format. Speaker folds
+The protocol of METHOD.md section 6, on any corpus in the shared format, by default on
+what a new project gets (cli.PLATFORM_EXTRACTOR, ..._NORMALISATION, ..._REGRESSOR:
+ComParE 2016 at 16 kHz, features as extracted, the clipped ridge). Speaker folds
 (test speakers, development speakers, the rest a pool with a small labelled seed set)
 are repeated over seeds. A human query reveals one more rating of a clip (cost 1): from
 ratings.csv where the corpus has one, else from a simulated crowd drawing on real

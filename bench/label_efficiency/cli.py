@@ -18,7 +18,17 @@ from bench.label_efficiency import protocol
 from bench.label_efficiency.report import cost_grid, markdown, plot, summarise
 from bench.label_efficiency.strategies import DIAGNOSTICS, PRIOR_STRATEGIES, REGISTRY, STRATEGIES
 from bench.machine import describe
+from learner.features import EXTRACTORS
 from learner.prior import PLATFORM_MODES, PRIOR_MODES, PRIOR_NORMALISATIONS
+from learner.regressors import REGRESSORS
+
+# A new project's defaults (annotate.models.Project: feature_extractor,
+# feature_normalisation, regressor), which the benchmark measures unless told otherwise.
+# Written out here because they live only on the Django model, which the benchmark does
+# not import; tests/test_label_efficiency_defaults.py checks that they agree.
+PLATFORM_EXTRACTOR = "compare16k"
+PLATFORM_NORMALISATION = "none"
+PLATFORM_REGRESSOR = "linear_clipped"
 
 
 def run_jobs(run: protocol.CorpusRun, jobs: list[tuple], progress) -> dict[tuple, dict]:
@@ -133,14 +143,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="dynamic raters make a label as certain as a mean of this many raters "
         "(the platform's rater_panel; default --raters)",
     )
-    parser.add_argument("--extractor", default="librosa", choices=["librosa", "egemaps"])
+    parser.add_argument(
+        "--extractor",
+        default=PLATFORM_EXTRACTOR,
+        choices=list(EXTRACTORS),
+        help="learner.features extractor (default: a new project's)",
+    )
     parser.add_argument(
         "--normalise",
-        default="speaker",
-        choices=["speaker", "none"],
-        help="standardise features within each speaker (learner.features.speaker_normalise)",
+        default=PLATFORM_NORMALISATION,
+        choices=list(protocol.NORMALISATIONS),
+        help="features as extracted (none), standardised within each speaker "
+        "(learner.features.speaker_normalise) or over the corpus (corpus_normalise); "
+        "default: a new project's",
     )
-    parser.add_argument("--regressor", default="linear", choices=["linear", "mlp"])
+    parser.add_argument(
+        "--regressor",
+        default=PLATFORM_REGRESSOR,
+        choices=list(REGRESSORS),
+        help="learner.regressors name (default: a new project's)",
+    )
     parser.add_argument(
         "--labels",
         default="weighted",
@@ -209,6 +231,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("prior strategies need --prior CORPUS_DIR")
     if set(args.prior_modes) - set(PRIOR_MODES) or not args.prior_modes:
         parser.error(f"--prior-modes: choose among {', '.join(PRIOR_MODES)}")
+    if args.platform and args.normalise == "corpus":
+        parser.error("--platform: a project's features are normalised none or speaker")
     args.strategies = [
         "random",
         *[s for s in REGISTRY if s in args.strategies and s != "random"],

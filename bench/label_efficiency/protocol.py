@@ -79,6 +79,22 @@ def corpus_features(corpus, extractor_name: str) -> np.ndarray:
     return X
 
 
+# How `--normalise` scales a corpus's features before any model sees them: as extracted
+# (a new project's default), within each speaker, or over the whole corpus.
+NORMALISATIONS = ("none", "speaker", "corpus")
+
+
+def normalised(X: np.ndarray, speakers: np.ndarray, how: str) -> np.ndarray:
+    """`X` on the scale `how` (one of NORMALISATIONS)."""
+    if how == "speaker":
+        return speaker_normalise(X, speakers)
+    if how == "corpus":
+        return corpus_normalise(X)
+    if how == "none":
+        return X
+    raise ValueError(f"unknown normalisation {how!r}; known: {', '.join(NORMALISATIONS)}")
+
+
 def principal_components(X: np.ndarray, n_components: int = 16) -> np.ndarray:
     """Every clip on the features' leading principal components (unsupervised), where
     the coverage diagnostics measure distances."""
@@ -691,9 +707,7 @@ class CorpusRun:
 def prepare_corpus(corpus_dir: Path, args) -> CorpusRun:
     """Load a corpus, its cached features and its crowd (replayed or simulated)."""
     corpus = load_corpus(corpus_dir)
-    X = corpus_features(corpus, args.extractor)
-    if args.normalise == "speaker":
-        X = speaker_normalise(X, corpus.speakers)
+    X = normalised(corpus_features(corpus, args.extractor), corpus.speakers, args.normalise)
     votes_csv = SHARED / "crema_d" / "votes_voice.csv"
     votes = CremaVotes.load(votes_csv) if votes_csv.is_file() and not corpus.ratings else None
     targets = [t for t in ("arousal", "valence") if t in corpus.targets] or list(corpus.targets)
