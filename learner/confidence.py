@@ -41,7 +41,18 @@ class _Standardised:
 
     n_components: int | None = None
 
-    def fit_scaler(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+    def fit_scaler(
+        self, X: NDArray[np.float64], like: "_Standardised | None" = None
+    ) -> NDArray[np.float64]:
+        """Fit the scaling on X and return X scaled; `like`: another estimator's scaling,
+        fitted on the same X with the same `n_components`, taken over (at 6,373
+        features the principal axes are most of a confidence fit's cost)."""
+        if like is not None:
+            if like.n_components != self.n_components or like.n_features_in_ != X.shape[1]:
+                raise ValueError("`like` must be scaled for the same features and components")
+            self.mean_, self.scale_ = like.mean_, like.scale_
+            self.components_ = like.components_
+            return self.scaled(X)
         self.mean_, self.scale_ = fit_standardiser(X)
         self.components_: NDArray[np.float64] | None = None
         Z = standardise(X, self.mean_, self.scale_)
@@ -96,14 +107,17 @@ class AgreementEstimator(_Standardised, BaseEstimator):  # type: ignore[misc]  #
         self.n_components = n_components
         self.random_state = random_state
 
-    def fit(self, X: ArrayLike, y: ArrayLike) -> "AgreementEstimator":
-        """Fit on X (n_samples, n_features) and y, each clip's agreement (n_samples,)."""
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, scaled_like: _Standardised | None = None
+    ) -> "AgreementEstimator":
+        """Fit on X (n_samples, n_features) and y, each clip's agreement (n_samples,);
+        `scaled_like`: an estimator whose scaling of the same X is taken over."""
         X = check_features(self, X)
         agreement = check_targets(y, len(X))
         if agreement.ndim != 1:
             raise ValueError(f"one agreement per clip is required, got shape {agreement.shape}")
         known = ~np.isnan(agreement)
-        Z = self.fit_scaler(X)
+        Z = self.fit_scaler(X, like=scaled_like)
         self.constant_ = float(np.nanmean(agreement)) if known.any() else np.nan
         self.model_ = None
         if known.sum() >= 10:
@@ -248,7 +262,7 @@ class ConfidenceModel(BaseEstimator):  # type: ignore[misc]  # sklearn: untyped
         agreement = np.full(len(X), np.nan) if agreement is None else agreement
         self.agreement_ = AgreementEstimator(
             n_components=self.n_components, random_state=self.random_state
-        ).fit(X, agreement)
+        ).fit(X, agreement, scaled_like=self.errors_)
         self.label_mean_ = np.nan_to_num(np.nanmean(y, axis=0))
         self.label_span_ = np.nan_to_num(np.nanmax(np.abs(y - self.label_mean_), axis=0))
         # Until calibrated: the out-of-fold errors themselves calibrate the engines.

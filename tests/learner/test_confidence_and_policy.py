@@ -192,3 +192,18 @@ def test_calibration_learns_from_where_the_prediction_lies():
     assert with_prediction > engines_only + 0.1
     with pytest.raises(ValueError, match="pass them"):
         model.predict(X[test])
+
+
+def test_the_agreement_engine_takes_over_the_error_engines_scaling_of_the_same_clips():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(120, 40)) * rng.uniform(0.5, 5.0, size=40)
+    y = np.column_stack([X[:, 0] / 5, X[:, 1] / 5]) + rng.normal(scale=0.1, size=(120, 2))
+    agreement = rng.uniform(0.3, 1.0, size=120)
+    errors = ErrorEngines(n_engines=2, n_components=8).fit(X, y)
+    shared = AgreementEstimator(n_components=8).fit(X, agreement, scaled_like=errors)
+    own = AgreementEstimator(n_components=8).fit(X, agreement)
+    assert shared.components_ is errors.components_
+    np.testing.assert_allclose(shared.scaled(X), own.scaled(X), atol=1e-9)
+    np.testing.assert_allclose(shared.predict(X), own.predict(X), atol=1e-6)
+    with pytest.raises(ValueError, match="same features and components"):
+        AgreementEstimator(n_components=4).fit(X, agreement, scaled_like=errors)
