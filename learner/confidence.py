@@ -40,6 +40,10 @@ class _Standardised:
     cost grows with the number of inputs."""
 
     n_components: int | None = None
+    n_features_in_: int
+    mean_: NDArray[np.float64]
+    scale_: NDArray[np.float64]
+    components_: NDArray[np.float64] | None
 
     def fit_scaler(
         self, X: NDArray[np.float64], like: "_Standardised | None" = None
@@ -54,7 +58,7 @@ class _Standardised:
             self.components_ = like.components_
             return self.scaled(X)
         self.mean_, self.scale_ = fit_standardiser(X)
-        self.components_: NDArray[np.float64] | None = None
+        self.components_ = None
         Z = standardise(X, self.mean_, self.scale_)
         if self.n_components is not None and Z.shape[1] > self.n_components:
             if min(Z.shape) <= EXACT_PCA_MAX_RANK:
