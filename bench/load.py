@@ -680,7 +680,8 @@ def clip_table_churn(before: dict[str, int] | None, after: dict[str, int] | None
 
 
 def tree_cpu_seconds(root_pids: Iterable[int]) -> float:
-    """CPU seconds (user + system) used so far by these processes and their children, from
+    """CPU seconds (user + system) used so far by these processes and their children, with
+    the children that exited (PostgreSQL's backends, a gunicorn worker replaced), from
     /proc (0 where /proc is absent)."""
     children: dict[int, list[int]] = {}
     stats: dict[int, float] = {}
@@ -692,13 +693,68 @@ def tree_cpu_seconds(root_pids: Iterable[int]) -> float:
             continue
         pid = int(entry.name)
         children.setdefault(int(fields[1]), []).append(pid)
-        stats[pid] = (int(fields[11]) + int(fields[12])) / tick
+        stats[pid] = sum(int(f) for f in fields[11:15]) / tick  # own and reaped children's
     total, todo = 0.0, list(root_pids)
     while todo:
         pid = todo.pop()
         total += stats.get(pid, 0.0)
         todo += children.get(pid, [])
     return total
+
+
+def machine_cpu_seconds() -> dict[str, float]:
+    """The machine's CPU seconds so far, all cores (from /proc/stat; empty without it):
+    busy (user, nice, system, interrupts), stolen by the hypervisor, idle (with I/O wait)."""
+    try:
+        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except OSError:
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    return {
+        "busy": (user + nice + system + irq + softirq) / tick,
+        "steal": steal / tick,
+        "idle": (idle + iowait) / tick,
+    }
+
+
+def postmaster_pid(database_url: str | None) -> int | None:
+    """PostgreSQL's postmaster when it runs on this machine (the parent of our backend)."""
+    if not database_url:
+        return None
+    import psycopg
+
+    try:
+        with psycopg.connect(database_url) as conn:
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        return int((Path("/proc") / str(backend) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, psycopg.Error, ValueError):
+        return None
+
+
+def cpu_table(rows: list[dict]) -> list[str]:
+    """Where each level's CPU went, in core-seconds: the machine's busy, stolen and idle
+    time, and the processes that used it (the rest: the kernel, vacuums, anything else)."""
+    measured = [level for level in rows if level.get("machine_cpu_s")]
+    if not measured:
+        return []
+    out = [
+        "",
+        "Where the CPU went (core-seconds over the level; 2 cores give 2 per second):",
+        "",
+        "| level | machine busy / stolen / idle | gunicorn | celery (niced) | postgres | "
+        "load client | the rest |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for level in measured:
+        machine, server = level["machine_cpu_s"], level.get("server_cpu_s", {})
+        owned = sum(server.values()) + level.get("client_cpu_s", 0.0)
+        out.append(
+            f"| {level['label']} | {machine['busy']} / {machine['steal']} / {machine['idle']} | "
+            + " | ".join(str(server.get(k, "-")) for k in ("gunicorn", "celery", "postgres"))
+            + f" | {level.get('client_cpu_s', '-')} | {round(machine['busy'] - owned, 1)} |"
+        )
+    return out
 
 
 def run_async(coroutine):
@@ -744,6 +800,7 @@ async def run_level(
     server_pids = server_pids or {}
     access_from = access_log.stat().st_size if access_log and access_log.exists() else 0
     server_cpu_before = {k: tree_cpu_seconds([pid]) for k, pid in server_pids.items()}
+    machine_before = machine_cpu_seconds()
     clip_table_before = clip_table_counters(database_url)
     n = len(tokens)
     started = time.monotonic()
@@ -787,6 +844,7 @@ async def run_level(
         name: round(tree_cpu_seconds([pid]) - server_cpu_before[name], 3)
         for name, pid in server_pids.items()
     }
+    machine = {k: round(v - machine_before[k], 1) for k, v in machine_cpu_seconds().items()}
     errors = sum(recorder.errors.values())
     requests_total = sum(len(v) for v in recorder.latencies.values())
     return {
@@ -812,6 +870,8 @@ async def run_level(
         "lock_waits": lock_waits,
         "clip_table": clip_table,
         "server_cpu_s": server_cpu,
+        "client_cpu_s": round(client_cpu, 1),
+        "machine_cpu_s": machine,
         "web_cpu_ms_per_request": round(1000 * server_cpu["gunicorn"] / max(requests_total, 1), 1)
         if "gunicorn" in server_cpu
         else None,
@@ -1576,6 +1636,12 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
         acknowledged: list[dict] = []
         unknown: list[dict] = []
 
+        # Whose CPU a level used: PostgreSQL's when it runs here (it is not niced as the
+        # worker is, and serves the worker's queries too).
+        cpu_owners = {"gunicorn": web.proc.pid, "celery": worker.proc.pid}
+        postmaster = postmaster_pid(opts.database_url)
+        if postmaster is not None:
+            cpu_owners["postgres"] = postmaster
         say(f"one rater's round trip on Concord, {opts.round_trip_rounds} rounds (idle server)")
         single = concord_round_trip(base, tokens[-1], project_id, opts.round_trip_rounds)
         acknowledged += single.pop("_acknowledged")
@@ -1604,7 +1670,7 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
                         say=say,
                         progress_every=opts.progress_every,
                         database_url=opts.database_url,
-                        server_pids={"gunicorn": web.proc.pid, "celery": worker.proc.pid},
+                        server_pids=cpu_owners,
                         access_log=access_log,
                     )
                 )
@@ -1626,7 +1692,7 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
                 acknowledged,
                 unknown,
                 say,
-                server_pids={"gunicorn": web.proc.pid, "celery": worker.proc.pid},
+                server_pids=cpu_owners,
                 access_log=access_log,
             )
         web.stop()
@@ -1860,6 +1926,7 @@ def markdown(report: dict) -> str:
                     else " | - |"
                 )
             )
+    out += cpu_table(rows)
     errors = Counter()
     for level in rows:
         errors.update(level["error_kinds"])

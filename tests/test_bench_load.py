@@ -76,6 +76,11 @@ def test_tiny_load_run_passes_its_database_checks(tmp_path):
     assert "202" in level["retrain_asked"]  # kept a retrain running: asked at least once
     assert "background" in level
     assert level["server_cpu_s"]["gunicorn"] > 0
+    assert level["server_cpu_s"]["postgres"] > 0  # the postmaster runs on this machine
+    machine = level["machine_cpu_s"]
+    assert machine["busy"] > 0 and machine["idle"] >= 0 and machine["steal"] >= 0
+    owned = sum(level["server_cpu_s"].values()) + level["client_cpu_s"]
+    assert owned <= machine["busy"] + 1.0  # one clock tick of rounding per process at most
     assert level["lock_waits"]["samples"] > 0
     assert report["capacity"]["knee_ratings_per_s"] > 0
     single = report["round_trip"]["concord"]
@@ -91,4 +96,5 @@ def test_tiny_load_run_passes_its_database_checks(tmp_path):
     assert "Database checks: **PASS**" in text
     assert "| 3 raters (6 s) |" in text
     assert "Time inside gunicorn" in text
+    assert "Where the CPU went" in text
     assert "next + rating median" in text
