@@ -104,3 +104,12 @@ def test_rounds_without_development_ccc_get_no_stop_signal():
     summary = summary_of({"random": [run([10, 40, 90], [0.5, 0.9, 0.97])] * 3})
     assert summary["arousal"]["strategies"]["random"]["stop_signal"] is None
     assert "Stop signal" not in markdown(summary, "toy")
+
+
+def test_full_supervision_reports_its_median_with_an_interval_over_splits():
+    curves = {"random": [run(COSTS, saturating(seed)) for seed in range(5)]}
+    summary = summary_of(curves, full_ccc=(0.6, 0.7, 0.75, 0.8, 0.9))
+    entry = summary["arousal"]
+    low, high = entry["full_supervision_ccc_ci95"]
+    assert 0.6 <= low <= entry["full_supervision_ccc"] == 0.75 <= high <= 0.9
+    assert f"CCC 0.750 (95 % CI {low:.3f}-{high:.3f});" in markdown(summary, "toy")

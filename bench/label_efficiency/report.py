@@ -132,6 +132,10 @@ def summarise(results: dict, full: dict, targets, grid, rng) -> dict:
         # Splits resampled with replacement, the same draw for every strategy (runs are
         # aligned by split), and the 95 % point recomputed on each draw's median curves.
         draws = [rng.integers(0, len(full["fixed"]), len(full["fixed"])) for _ in range(N_BOOT)]
+        # Full supervision's median over the same draws: its 95 % interval.
+        entry["full_supervision_ccc_ci95"] = _interval(
+            [np.median(full["fixed"][rows, t]) for rows in draws]
+        )
         random_reach = [_reach(grid, random_curves[rows], full["fixed"][rows, t]) for rows in draws]
         for name, runs in results.items():
             entry["strategies"][name] = strategy_summary(
@@ -338,6 +342,13 @@ def _span(interval: list[float | None], spec: str, missing: str) -> str:
     return f"{low:{spec}}-{'not reached' if high is None else format(high, spec)}"
 
 
+def _ci(interval: list[float | None] | None) -> str:
+    """The interval as " (95 % CI low-high)"; empty for summaries written before it."""
+    if not interval or None in interval:
+        return ""
+    return f" (95 % CI {interval[0]:.3f}-{interval[1]:.3f})"
+
+
 def markdown(summary: dict, corpus_name: str) -> str:
     lines = []
     for target, entry in summary.items():
@@ -346,7 +357,8 @@ def markdown(summary: dict, corpus_name: str) -> str:
         lines += [
             f"### {corpus_name}: {target}",
             "",
-            f"Full supervision ({full_cost} ratings): CCC {entry['full_supervision_ccc']:.3f}; "
+            f"Full supervision ({full_cost} ratings): CCC {entry['full_supervision_ccc']:.3f}"
+            f"{_ci(entry.get('full_supervision_ccc_ci95'))}; "
             f"with all available raters: {entry['full_supervision_all_raters_ccc']:.3f}.",
             "",
             "| strategy | ratings to 95 % | share of full (95 % CI) | saving vs full "
