@@ -69,6 +69,7 @@ VAR = ROOT / "var" / "bench-load"
 PROJECT = "load"
 KINDS = ("next", "audio", "rating")
 TIMEOUT_S = 30.0  # gunicorn's own worker timeout
+QUIET_WORKER_TIMEOUT_S = 180.0  # the seed's first training and scoring, before the idle round trip
 LS_VERSION = "1.23.2"
 
 
@@ -998,6 +999,25 @@ def wait_for_no_live_run(database_url: str, project_id: int, *, timeout: float) 
     return time.monotonic() - started
 
 
+def wait_for_quiet_worker(
+    worker_pid: int, database_url: str, project_id: int, *, timeout: float, window: float = 2.0
+) -> float:
+    """Seconds waited until the worker was quiet: no training run queued or running and
+    under a tenth of a core used over `window` seconds (at most `timeout`). A worker just
+    started first works through the seed ratings' passes, a training run and its scoring."""
+    import psycopg
+
+    started = time.monotonic()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while time.monotonic() - started < timeout:
+            before = tree_cpu_seconds([worker_pid])
+            time.sleep(window)
+            busy = tree_cpu_seconds([worker_pid]) - before > 0.1 * window
+            if not busy and not live_run(conn, project_id):
+                break
+    return time.monotonic() - started
+
+
 class RetrainKeeper:
     """Keeps a retrain running through a level: asks for one (as an admin, through the
     API) whenever the project has none queued or running. `asked` counts the answers."""
@@ -1642,8 +1662,15 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
         postmaster = postmaster_pid(opts.database_url)
         if postmaster is not None:
             cpu_owners["postgres"] = postmaster
-        say(f"one rater's round trip on Concord, {opts.round_trip_rounds} rounds (idle server)")
+        waited = wait_for_quiet_worker(
+            worker.proc.pid, opts.database_url, project_id, timeout=QUIET_WORKER_TIMEOUT_S
+        )
+        say(
+            f"one rater's round trip on Concord, {opts.round_trip_rounds} rounds (idle server; "
+            f"waited {waited:.0f} s for the worker to finish what the seed ratings started)"
+        )
         single = concord_round_trip(base, tokens[-1], project_id, opts.round_trip_rounds)
+        single["waited_for_quiet_worker_s"] = round(waited, 1)
         acknowledged += single.pop("_acknowledged")
         report["round_trip"] = {"concord": single}
 
@@ -1969,6 +1996,12 @@ def markdown(report: dict) -> str:
                 + " ms (medians)."
                 if pair
                 else "."
+            )
+            + (
+                f" Measured once the worker was quiet (waited "
+                f"{rt['concord']['waited_for_quiet_worker_s']} s)."
+                if "waited_for_quiet_worker_s" in rt["concord"]
+                else ""
             ),
         ]
         ls = rt.get("label_studio")
