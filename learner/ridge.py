@@ -43,15 +43,21 @@ def ridge(
 
 
 class RidgePath:
-    """Ridge solutions for any number of penalties and targets from one SVD.
+    """Ridge solutions for any number of penalties (> 0) and targets from one SVD.
 
     `RidgePath(Z, sample_weight)` decomposes the weighted, centred design once
-    (`sqrt(w) (Z - mean_w) = U diag(s) V^T`, thin SVD: O(n d min(n, d))); `solve(y,
+    (`A = sqrt(w) (Z - mean_w) = U diag(s) V^T`, thin SVD: O(n d min(n, d))); `solve(y,
     alphas)` then gives, for every penalty, the coefficients and intercept that `ridge`
     gives for it (the same minimiser: `coef = V diag(s / (s**2 + alpha)) U^T sqrt(w)
     (y - mean_w y)`), at O(min(n, d) (n + d)) per target and penalty. The penalty search of
     `learner.regressors.LinearRegressor` (K folds x 13 penalties x targets) costs one
     SVD per fold instead of one linear solve per fold, penalty and target.
+
+    With fewer rows than features (a few hundred clips of ComParE's 6,373) the same
+    factors come from the rows' Gram matrix, `A A^T = U diag(s**2) U^T` (one n x n
+    eigendecomposition, and `diag(s) V^T = U^T A`), several times cheaper than the SVD;
+    the solution is then the dual one, `coef = (U^T A)^T diag(1 / (s**2 + alpha)) U^T y`,
+    which never divides by a small singular value.
     """
 
     def __init__(
@@ -67,7 +73,19 @@ class RidgePath:
             self.root_w = np.sqrt(w)
             A = (Z - self.z_mean) * self.root_w[:, None]
         self.w = None if sample_weight is None else sample_weight / sample_weight.mean()
-        self.U, self.s, self.Vt = np.linalg.svd(A, full_matrices=False)
+        # s**2 and diag(s) V^T of A's thin SVD, with U.
+        self.U: NDArray[np.float64]
+        self.s2: NDArray[np.float64]
+        self.sVt: NDArray[np.float64]
+        if A.shape[0] < A.shape[1]:
+            from scipy.linalg import eigh
+
+            self.s2, self.U = eigh(A @ A.T, check_finite=False)
+            self.s2 = np.maximum(self.s2, 0.0)  # the centring's null direction: about 0
+            self.sVt = self.U.T @ A
+        else:
+            self.U, s, Vt = np.linalg.svd(A, full_matrices=False)
+            self.s2, self.sVt = s**2, s[:, None] * Vt
 
     def solve(
         self, y: NDArray[np.float64], alphas: NDArray[np.float64] | list[float] | tuple[float, ...]
@@ -77,7 +95,7 @@ class RidgePath:
         yc = y - y_mean
         b = self.U.T @ (yc if self.root_w is None else yc * self.root_w)
         a = np.asarray(alphas, dtype=np.float64)[:, None]
-        coefs: NDArray[np.float64] = (self.s / (self.s**2 + a) * b) @ self.Vt
+        coefs: NDArray[np.float64] = (b / (self.s2 + a)) @ self.sVt
         return coefs, y_mean - coefs @ self.z_mean
 
 

@@ -153,3 +153,19 @@ def test_compare16k_is_compare_of_the_audio_at_16_khz():
     np.testing.assert_array_equal(extractor.extract(audio, 48000), compare.extract(at_16k, 16000))
     np.testing.assert_array_equal(extractor.extract(at_16k, 16000), compare.extract(at_16k, 16000))
     assert not np.array_equal(compare.extract(audio, 48000), compare.extract(at_16k, 16000))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_path_of_few_wide_rows_from_the_gram_matrix_matches_the_ridge(weighted):
+    # ComParE's shape: a few dozen standardised clips of thousands of correlated features,
+    # down to the smallest penalty of the search.
+    X, y = low_rank(60, 3000, rank=40, seed=3, noise=0.05)
+    Z = standardise(X, *fit_standardiser(X))
+    w = np.random.default_rng(4).uniform(0.2, 2.0, size=60) if weighted else None
+    path = RidgePath(Z, w)
+    assert path.sVt.shape == (60, 3000)  # factored from the 60 x 60 Gram matrix
+    coefs, intercepts = path.solve(y[:, 0], ALPHAS)
+    for k, alpha in enumerate(ALPHAS):
+        coef, intercept = ridge(Z, y[:, 0], alpha, w)
+        np.testing.assert_allclose(coefs[k], coef, rtol=1e-6, atol=1e-9 * np.abs(coef).max())
+        assert intercepts[k] == pytest.approx(intercept, rel=1e-8, abs=1e-9)
