@@ -26,7 +26,10 @@ class Clip(models.Model):
     never take more slots than `ratings_wanted - n_ratings`.
     """
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="clips")
+    # No index of its own: the queue's index and `clip_unique_audio` lead with the project.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="clips", db_index=False
+    )
     external_id = models.CharField(max_length=200, null=True, blank=True)
     audio = models.FileField(upload_to="clips/", max_length=300)
     sha256 = models.CharField(max_length=64, help_text="Of the original file's bytes.")
