@@ -158,12 +158,18 @@ def project_score(*, project_id: int) -> ScoreReport | None:
             .select_for_update(skip_locked=connection.features.has_select_for_update_skip_locked)
             .values_list("id", "state", "priority", "ratings_wanted")
         }
+        # The pool's live machine labels inform the plan; only the free clips' are locked,
+        # the ones this pass may revoke (a rater rating another clip of the pool, an audit
+        # of its machine label, does not wait on this pass).
+        live_labels = Label.objects.filter(source=LabelSource.MACHINE, revoked_at__isnull=True)
         live = {
             (label.clip_id, label.target): label
-            for label in Label.objects.select_for_update().filter(
-                clip_id__in=clip_ids, source=LabelSource.MACHINE, revoked_at__isnull=True
-            )
+            for label in live_labels.filter(clip_id__in=[c for c in clip_ids if c not in free])
         }
+        live.update(
+            ((label.clip_id, label.target), label)
+            for label in live_labels.select_for_update().filter(clip_id__in=list(free))
+        )
         plan = pool_plan(project=project, pool=pool, live=live)
         revoked, new_labels, clip_updates = _plan_rows(
             plan, pool=pool, live=live, free=set(free), now=now

@@ -119,6 +119,44 @@ def test_scoring_labels_confident_clips_and_queues_the_rest(trained_project):
     ).exists()
 
 
+def test_scoring_locks_only_the_machine_labels_of_clips_nobody_holds(trained_project, monkeypatch):
+    import re
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotate.services import scoring
+
+    if not connection.features.has_select_for_update:
+        pytest.skip("SQLite takes no row locks")
+    trained_project.self_label_max_error = 0.5
+    trained_project.machine_label_target_error = 0.5
+    trained_project.save()
+    training_run_execute(run_id=training_run_start(project=trained_project).pk)
+    assert project_score(project_id=trained_project.pk).machine_labelled > 0
+    held = Clip.objects.filter(project=trained_project, state=ClipState.MACHINE_LABELLED).first()
+    scored = scoring.pool_scores
+
+    def claimed_while_scoring(**kwargs):
+        pool = scored(**kwargs)
+        assert held.pk in pool.clip_ids  # scored while free, then taken (an audit's lease)
+        Clip.objects.filter(pk=held.pk).update(active_leases=1, ratings_wanted=1)
+        return pool
+
+    monkeypatch.setattr(scoring, "pool_scores", claimed_while_scoring)
+    with CaptureQueriesContext(connection) as queries:
+        project_score(project_id=trained_project.pk)
+    locked = [
+        int(clip_id)
+        for q in queries.captured_queries
+        if "annotate_label" in q["sql"] and "FOR UPDATE" in q["sql"]
+        for listed in re.findall(r"IN \(([^)]*)\)", q["sql"])
+        for clip_id in listed.split(",")
+    ]
+    assert locked  # the free clips' labels are locked ...
+    assert held.pk not in locked  # ... not those of a clip a rater holds
+
+
 def test_scoring_again_with_the_same_model_writes_no_clip(trained_project, monkeypatch):
     """Each clip write leaves a dead row version at the head of the queue index: a clip
     whose state, priority (within PRIORITY_REL_TOL) and raters wanted stand is left alone."""
