@@ -66,7 +66,7 @@ class _Standardised:
                 self.components_ = vt[: self.n_components].T
             else:  # thousands of clips and features: a full SVD would take minutes
                 self.components_ = principal_axes(Z, self.n_components, random_state=0)
-        return self._projected(Z)
+        return Z if self.components_ is None else Z @ self.components_
 
     def scaled(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         components = getattr(self, "components_", None)  # bundles saved before it: none
@@ -74,13 +74,6 @@ class _Standardised:
             return standardise(X, self.mean_, self.scale_)
         weights, offset = standardised_linear_map(components, self.mean_, self.scale_)
         projected: NDArray[np.float64] = X @ weights + offset
-        return projected
-
-    def _projected(self, Z: NDArray[np.float64]) -> NDArray[np.float64]:
-        components = getattr(self, "components_", None)  # bundles saved before it: none
-        if components is None:
-            return Z
-        projected: NDArray[np.float64] = Z @ components
         return projected
 
 
