@@ -12,6 +12,7 @@ the two passes ranked on different scales and each rewrote what the other had wr
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,21 +52,24 @@ def _scorable(project: Project) -> QuerySet[Clip]:
     )
 
 
+@dataclass
+class _ClipRows:
+    """What a scoring plan writes for one clip: its live machine labels revoked, its new
+    machine labels (with provenance), and its state."""
+
+    revoked: list[Label]
+    new_labels: list[Label]
+    clip: Clip
+
+
 def _plan_rows(
-    plan: ScoringPlan,
-    *,
-    pool: PoolScores,
-    live: dict[tuple[int, str], Label],
-    free: set[int],
-    now: datetime,
-) -> tuple[list[Label], list[Label], list[Clip]]:
-    """The rows a scoring plan changes, for the clips still `free`: live machine labels
-    revoked, new machine labels (with provenance), and each clip's state."""
+    plan: ScoringPlan, *, pool: PoolScores, live: dict[tuple[int, str], Label], now: datetime
+) -> dict[int, _ClipRows]:
+    """The rows a scoring plan changes, per scored clip."""
     name = pool.version.name
-    revoked, new_labels, clip_updates = [], [], []
+    rows = {}
     for i, clip_id in enumerate(pool.clip_ids.tolist()):
-        if clip_id not in free:
-            continue
+        revoked, new_labels = [], []
         for t, target in enumerate(pool.targets):
             if plan.revoke[i, t]:
                 old = live[(clip_id, target)]
@@ -89,15 +93,28 @@ def _plan_rows(
                 )
         decision = plan.decisions[i]
         asks = decision.action == Action.ASK_HUMANS
-        clip_updates.append(
-            Clip(
-                pk=clip_id,
-                state=CLIP_STATE[decision.action],
-                priority=float(decision.priority) if asks else 0.0,
-                ratings_wanted=int(decision.n_raters) if asks else 0,
-            )
+        clip = Clip(
+            pk=clip_id,
+            state=CLIP_STATE[decision.action],
+            priority=float(decision.priority) if asks else 0.0,
+            ratings_wanted=int(decision.n_raters) if asks else 0,
         )
-    return revoked, new_labels, clip_updates
+        rows[clip_id] = _ClipRows(revoked, new_labels, clip)
+    return rows
+
+
+def _live_machine_labels(clip_ids: list[int]) -> QuerySet[Label]:
+    return Label.objects.filter(
+        clip_id__in=clip_ids, source=LabelSource.MACHINE, revoked_at__isnull=True
+    )
+
+
+def _label_keys(labels: Iterable[Label]) -> dict[int, set[tuple[int, float]]]:
+    """Per clip, its live machine labels as (id, value): what a plan was made from."""
+    keys: dict[int, set[tuple[int, float]]] = {}
+    for label in labels:
+        keys.setdefault(label.clip_id, set()).add((label.pk, label.value))
+    return keys
 
 
 def _left_to_refresh(clip: Clip, state: str, priority: float, ratings_wanted: int) -> Clip:
@@ -143,6 +160,14 @@ def project_score(*, project_id: int) -> ScoreReport | None:
         return ScoreReport(version.name, 0, 0, 0, 0, 0)
     clip_ids = pool.clip_ids.tolist()
     now = timezone.now()
+    # The plan is made before any row is locked: the worker runs niced, and on a busy
+    # machine a plan made under the locks held raters' claims and ratings waiting on it
+    # (bench.load run 30). Under the locks, a clip whose live machine labels changed since
+    # (an audit, a revoke) is skipped like a clip someone took.
+    live = {(label.clip_id, label.target): label for label in _live_machine_labels(clip_ids)}
+    planned_from = _label_keys(live.values())
+    plan = pool_plan(project=project, pool=pool, live=live)
+    rows = _plan_rows(plan, pool=pool, live=live, now=now)
     with transaction.atomic():
         # A version revoked or replaced while it scored writes nothing: the lock on its
         # row orders this against the revoke (annotate.services.revoke).
@@ -158,22 +183,16 @@ def project_score(*, project_id: int) -> ScoreReport | None:
             .select_for_update(skip_locked=connection.features.has_select_for_update_skip_locked)
             .values_list("id", "state", "priority", "ratings_wanted")
         }
-        # The pool's live machine labels inform the plan; only the free clips' are locked,
-        # the ones this pass may revoke (a rater rating another clip of the pool, an audit
-        # of its machine label, does not wait on this pass).
-        live_labels = Label.objects.filter(source=LabelSource.MACHINE, revoked_at__isnull=True)
-        live = {
-            (label.clip_id, label.target): label
-            for label in live_labels.filter(clip_id__in=[c for c in clip_ids if c not in free])
-        }
-        live.update(
-            ((label.clip_id, label.target), label)
-            for label in live_labels.select_for_update().filter(clip_id__in=list(free))
-        )
-        plan = pool_plan(project=project, pool=pool, live=live)
-        revoked, new_labels, clip_updates = _plan_rows(
-            plan, pool=pool, live=live, free=set(free), now=now
-        )
+        # Only the free clips' live machine labels are locked, the ones this pass may
+        # revoke (a rater rating another clip of the pool does not wait on this pass).
+        locked_labels = _label_keys(_live_machine_labels(list(free)).select_for_update())
+        for clip_id in list(free):
+            if locked_labels.get(clip_id, set()) != planned_from.get(clip_id, set()):
+                del free[clip_id]
+        written = [rows[clip_id] for clip_id in clip_ids if clip_id in free]
+        revoked = [label for row in written for label in row.revoked]
+        new_labels = [label for row in written for label in row.new_labels]
+        clip_updates = [row.clip for row in written]
         if project.queue_refreshed_at is not None:
             clip_updates = [_left_to_refresh(clip, *free[clip.pk]) for clip in clip_updates]
         # Only the clips whose state or place in the queue moved are written: each write

@@ -157,6 +157,59 @@ def test_scoring_locks_only_the_machine_labels_of_clips_nobody_holds(trained_pro
     assert held.pk not in locked  # ... not those of a clip a rater holds
 
 
+def test_scoring_plans_before_it_locks_and_skips_clips_whose_labels_moved(
+    trained_project, monkeypatch
+):
+    """The worker runs niced: a plan made under the row locks kept raters waiting on a busy
+    machine (bench.load run 30). A clip whose machine label changed between the plan and
+    the locks (here the revoke of an older version requeues it) is left as that made it:
+    the plan, made with the label live, would have kept it machine-labelled."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotate.services import scoring
+
+    trained_project.self_label_max_error = 0.5
+    trained_project.machine_label_target_error = 0.5
+    trained_project.save()
+    training_run_execute(run_id=training_run_start(project=trained_project).pk)
+    assert project_score(project_id=trained_project.pk).machine_labelled > 1
+    audited = Label.objects.filter(source="machine", revoked_at__isnull=True).first()
+    planned = scoring.pool_plan
+    locks_while_planning = []
+
+    def audit_after_planning(**kwargs):
+        locks_while_planning.extend(
+            q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]
+        )
+        plan = planned(**kwargs)
+        Label.objects.filter(clip_id=audited.clip_id, revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), revoked_reason="audit"
+        )
+        Clip.objects.filter(pk=audited.clip_id).update(
+            state=ClipState.AWAITING_HUMANS, ratings_wanted=trained_project.min_raters, priority=0
+        )
+        return plan
+
+    monkeypatch.setattr(scoring, "pool_plan", audit_after_planning)
+    with CaptureQueriesContext(connection) as queries:
+        report = project_score(project_id=trained_project.pk)
+    assert report is not None
+    assert report.scored > 1
+    assert locks_while_planning == []
+    assert any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)
+    audited.refresh_from_db()
+    assert audited.revoked_reason == "audit"
+    assert not Label.objects.filter(
+        clip_id=audited.clip_id, source="machine", revoked_at__isnull=True
+    ).exists()
+    clip = Clip.objects.get(pk=audited.clip_id)
+    assert (clip.state, clip.ratings_wanted) == (
+        ClipState.AWAITING_HUMANS,
+        trained_project.min_raters,
+    )
+
+
 def test_scoring_again_with_the_same_model_writes_no_clip(trained_project, monkeypatch):
     """Each clip write leaves a dead row version at the head of the queue index: a clip
     whose state, priority (within PRIORITY_REL_TOL) and raters wanted stand is left alone."""
