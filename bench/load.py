@@ -46,6 +46,7 @@ import random
 import re
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -680,10 +681,9 @@ def clip_table_churn(before: dict[str, int] | None, after: dict[str, int] | None
     }
 
 
-def tree_cpu_seconds(root_pids: Iterable[int]) -> float:
-    """CPU seconds (user + system) used so far by these processes and their children, with
-    the children that exited (PostgreSQL's backends, a gunicorn worker replaced), from
-    /proc (0 where /proc is absent)."""
+def _proc_table() -> tuple[dict[int, list[int]], dict[int, float]]:
+    """Each live process's children, and its CPU seconds (user + system, its own and its
+    reaped children's), from /proc (empty where it is absent)."""
     children: dict[int, list[int]] = {}
     stats: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -694,13 +694,66 @@ def tree_cpu_seconds(root_pids: Iterable[int]) -> float:
             continue
         pid = int(entry.name)
         children.setdefault(int(fields[1]), []).append(pid)
-        stats[pid] = sum(int(f) for f in fields[11:15]) / tick  # own and reaped children's
+        stats[pid] = sum(int(f) for f in fields[11:15]) / tick
+    return children, stats
+
+
+def process_tree(*root_pids: int) -> list[int]:
+    """These processes and their descendants living now, parents first."""
+    children, _ = _proc_table()
+    tree, todo = [], list(root_pids)
+    while todo:
+        pid = todo.pop(0)
+        tree.append(pid)
+        todo += children.get(pid, [])
+    return tree
+
+
+def tree_cpu_seconds(root_pids: Iterable[int]) -> float:
+    """CPU seconds (user + system) used so far by these processes and their children, with
+    the children that exited (PostgreSQL's backends, a gunicorn worker replaced)."""
+    children, stats = _proc_table()
     total, todo = 0.0, list(root_pids)
     while todo:
         pid = todo.pop()
         total += stats.get(pid, 0.0)
         todo += children.get(pid, [])
     return total
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "Tt"
+    except OSError:
+        return True  # gone
+
+
+@contextlib.contextmanager
+def paused(root_pid: int):
+    """The process tree stopped (SIGSTOP, children first) and continued afterwards."""
+    tree = process_tree(root_pid)
+    for pid in reversed(tree):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 2.0  # a signal is delivered, not instant
+    while time.monotonic() < deadline and not all(_stopped(pid) for pid in tree):
+        time.sleep(0.01)
+    try:
+        yield
+    finally:
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def cpu_during(owners: dict[str, int], step: Callable[[], dict]) -> dict:
+    """`step()`'s result with the CPU seconds each owner's process tree used meanwhile."""
+    before = {name: tree_cpu_seconds([pid]) for name, pid in owners.items()}
+    result = step()
+    result["cpu_s"] = {
+        name: round(tree_cpu_seconds([pid]) - before[name], 2) for name, pid in owners.items()
+    }
+    return result
 
 
 def machine_cpu_seconds() -> dict[str, float]:
@@ -728,7 +781,9 @@ def postmaster_pid(database_url: str | None) -> int | None:
     try:
         with psycopg.connect(database_url) as conn:
             backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-        return int((Path("/proc") / str(backend) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            # Read while the connection is open: the backend exits when it closes.
+            stat = (Path("/proc") / str(backend) / "stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[1])
     except (OSError, psycopg.Error, ValueError):
         return None
 
@@ -1669,10 +1724,25 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
             f"one rater's round trip on Concord, {opts.round_trip_rounds} rounds (idle server; "
             f"waited {waited:.0f} s for the worker to finish what the seed ratings started)"
         )
-        single = concord_round_trip(base, tokens[-1], project_id, opts.round_trip_rounds)
+        # Its ratings start the worker's passes (and a retraining when one is due): the
+        # same round trip with the worker stopped tells what that work costs the rater.
+        single = cpu_during(
+            cpu_owners,
+            lambda: concord_round_trip(base, tokens[-1], project_id, opts.round_trip_rounds),
+        )
         single["waited_for_quiet_worker_s"] = round(waited, 1)
-        acknowledged += single.pop("_acknowledged")
-        report["round_trip"] = {"concord": single}
+        # Stopped while quiet, so that it holds no row lock a request would wait on.
+        waited = wait_for_quiet_worker(
+            worker.proc.pid, opts.database_url, project_id, timeout=QUIET_WORKER_TIMEOUT_S
+        )
+        with paused(worker.proc.pid):
+            alone = cpu_during(
+                cpu_owners,
+                lambda: concord_round_trip(base, tokens[-1], project_id, opts.round_trip_rounds),
+            )
+        alone["waited_for_quiet_worker_s"] = round(waited, 1)
+        acknowledged += single.pop("_acknowledged") + alone.pop("_acknowledged")
+        report["round_trip"] = {"concord": single, "concord_worker_stopped": alone}
 
         levels = []
         plan = [(n, not opts.no_pause, opts.seconds, f"{n} raters") for n in opts.raters]
@@ -2004,6 +2074,15 @@ def markdown(report: dict) -> str:
                 else ""
             ),
         ]
+        for name, what in (("concord", "worker running"), ("concord_worker_stopped", "stopped")):
+            trip = rt.get(name, {})
+            if "cpu_s" in trip:
+                out.append(
+                    f"With the worker {what}: next + rating median "
+                    f"{trip['next_plus_rating_ms']['p50']} ms; CPU s meanwhile "
+                    + ", ".join(f"{owner} {sec}" for owner, sec in trip["cpu_s"].items())
+                    + "."
+                )
         ls = rt.get("label_studio")
         if ls and "skipped" in ls:
             out.append(f"Label Studio: skipped ({ls['skipped']}).")

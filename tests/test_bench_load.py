@@ -7,7 +7,16 @@ from urllib.parse import urlparse
 
 import pytest
 
-from bench.load import KINDS, Options, intervals_max_overlap, markdown, run, services_reachable
+from bench.load import (
+    KINDS,
+    Options,
+    intervals_max_overlap,
+    markdown,
+    paused,
+    process_tree,
+    run,
+    services_reachable,
+)
 
 
 def _service_urls() -> tuple[str, str]:
@@ -20,6 +29,43 @@ def _service_urls() -> tuple[str, str]:
         database._replace(path="/concord_load_test").geturl(),
         redis._replace(path="/6").geturl(),
     )
+
+
+def test_paused_stops_a_process_tree_and_continues_it():
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess; subprocess.run(['sleep', '30'])"]
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while len(process_tree(parent.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        tree = process_tree(parent.pid)
+        assert tree[0] == parent.pid
+        assert len(tree) == 2
+
+        def state(pid: int) -> str:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+        def states_within(seconds: float, wanted) -> set[str]:
+            deadline = time.monotonic() + seconds  # a signal is delivered, not instant
+            while not wanted(states := {state(pid) for pid in tree}):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
+            return states
+
+        with paused(parent.pid):
+            assert states_within(5, lambda s: s == {"T"}) == {"T"}
+        assert "T" not in states_within(5, lambda s: "T" not in s)
+    finally:
+        for pid in reversed(process_tree(parent.pid)):
+            os.kill(pid, 9)
+        parent.wait()
 
 
 def test_overlap_counts_intervals_covering_one_instant():
@@ -91,6 +137,10 @@ def test_tiny_load_run_passes_its_database_checks(tmp_path):
         assert single[f"{kind}_ms"]["n"] == 5
     assert single["next_ms"]["p50"] < single["next_plus_rating_ms"]["p50"]
     assert single["next_plus_rating_ms"]["max"] <= single["round_trip_ms"]["max"]
+    stopped = report["round_trip"]["concord_worker_stopped"]
+    assert stopped["next_plus_rating_ms"]["n"] == 5
+    assert stopped["cpu_s"]["celery"] == 0  # stopped: not one tick
+    assert stopped["cpu_s"]["gunicorn"] > 0
     assert report["training_runs"]
     assert (tmp_path / "report.json").is_file()
     assert any("3 raters:" in line for line in lines)  # the progress display
@@ -100,3 +150,4 @@ def test_tiny_load_run_passes_its_database_checks(tmp_path):
     assert "Time inside gunicorn" in text
     assert "Where the CPU went" in text
     assert "next + rating median" in text
+    assert "With the worker stopped: next + rating median" in text
