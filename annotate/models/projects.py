@@ -105,6 +105,9 @@ class Project(models.Model):
     # When the last pass of what follows ratings (annotate.services.catch_up) began: a
     # request made before then is served by it.
     ratings_processed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the last pass that ran at once was claimed: two requests at the same instant
+    # start one pass, not two side by side (annotate.services.catch_up).
+    after_ratings_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     # When a pass deferred to keep passes CONCORD_AFTER_RATINGS_SECONDS apart is due; null
     # once it has begun. Requests made while one is pending leave their rating to it.
     after_ratings_due_at = models.DateTimeField(null=True, blank=True, editable=False)

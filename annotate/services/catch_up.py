@@ -69,21 +69,25 @@ def project_after_ratings_requested(
         due = projects.values_list("after_ratings_due_at", flat=True).first()
         wait = (due - timezone.now()).total_seconds() if due is not None else 0.0
         time.sleep(min(max(wait, 0.0), interval.total_seconds()))
-        projects.update(after_ratings_due_at=None)
+        projects.update(after_ratings_due_at=None, after_ratings_started_at=timezone.now())
         project_after_ratings(project_id=project_id)
         return
     last = projects.values_list("ratings_processed_at", flat=True).first()
+    if requested_at is not None and last is not None and last >= requested_at:
+        return  # a pass that began after this request has read its rating
     now = timezone.now()
-    if (
-        last is None
-        or (requested_at is not None and last >= requested_at)
-        or now >= last + interval
-    ):
+    # Run at once unless a pass started within the interval: claimed in one statement, so
+    # two messages taken at the same instant by two worker processes start one pass (both
+    # ran, side by side, each scoring the whole pool).
+    if projects.filter(
+        Q(after_ratings_started_at__isnull=True) | Q(after_ratings_started_at__lte=now - interval)
+    ).update(after_ratings_started_at=now):
         project_after_ratings(project_id=project_id, requested_at=requested_at)
         return
+    started = projects.values_list("after_ratings_started_at", flat=True).first() or now
     claimed = projects.filter(
         Q(after_ratings_due_at__isnull=True) | Q(after_ratings_due_at__lt=now - DEFERRED_PASS_GRACE)
-    ).update(after_ratings_due_at=last + interval)
+    ).update(after_ratings_due_at=max(started, last or started) + interval)
     if claimed and not enqueue(project_after_ratings_task, project_id, None, True):
         projects.update(after_ratings_due_at=None)  # the next request tries again
 

@@ -90,6 +90,35 @@ def test_passes_start_at_most_once_per_interval(project, settings):
         assert len(sent) == 2
 
 
+def test_a_request_while_a_pass_runs_defers_one_instead_of_running_beside_it(project, settings):
+    """Two worker processes taking two ratings' messages at the same instant both ran a
+    whole pass side by side (bench.load run 31's worker log: two 2.5-s passes at once).
+    The pass that runs at once is claimed in one statement: a request made while it runs
+    defers the next pass, due an interval after it began."""
+    settings.CONCORD_AFTER_RATINGS_SECONDS = 5
+    passes, sent = [], []
+
+    def a_pass(project_id):
+        passes.append(project_id)
+        if len(passes) == 1:  # another message, taken while this pass runs
+            catch_up.project_after_ratings_requested(
+                project_id=project_id, requested_at=timezone.now()
+            )
+        return {}
+
+    with (
+        mock.patch("annotate.services.raters.rater_reliability_update", side_effect=a_pass),
+        mock.patch(
+            "annotate.queueing.enqueue", side_effect=lambda task, *args: sent.append(args) or True
+        ),
+    ):
+        catch_up.project_after_ratings_requested(project_id=project.pk, requested_at=timezone.now())
+    assert passes == [project.pk]
+    assert sent == [(project.pk, None, True)]
+    state = Project.objects.get(pk=project.pk)
+    assert state.after_ratings_due_at == state.after_ratings_started_at + timedelta(seconds=5)
+
+
 def test_a_lost_deferred_pass_does_not_hold_later_ratings_back(project, settings):
     settings.CONCORD_AFTER_RATINGS_SECONDS = 5
     passes, sent = [], []
@@ -115,7 +144,8 @@ def test_a_lost_deferred_pass_does_not_hold_later_ratings_back(project, settings
         assert len(sent) == 2
         # Once the interval is up a request runs its pass at once, whatever is pending.
         Project.objects.filter(pk=project.pk).update(
-            ratings_processed_at=timezone.now() - timedelta(seconds=6)
+            ratings_processed_at=timezone.now() - timedelta(seconds=6),
+            after_ratings_started_at=timezone.now() - timedelta(seconds=6),
         )
         catch_up.project_after_ratings_requested(project_id=project.pk, requested_at=timezone.now())
         assert len(passes) == 2
