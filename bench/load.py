@@ -30,6 +30,10 @@ which adds to every latency measured.
 next or rating exceeds `--p95-bound-ms` or the ratings per second stop growing; the
 capacity is the best throughput whose p95 stayed within the bound.
 
+Before the levels, one rater's round trip is timed twice once the worker is quiet: with
+the worker running (its ratings start the worker's passes) and with it stopped
+(SIGSTOP), with the CPU each process tree used meanwhile.
+
 `--label-studio` measures one rater's round trip (next task, its audio, an annotation)
 on Label Studio 1.23.2 in a throwaway virtualenv (installed when missing), started with
 `label-studio start` on SQLite and signed in with a session as its page does, and the
@@ -2074,7 +2078,7 @@ def markdown(report: dict) -> str:
                 else ""
             ),
         ]
-        for name, what in (("concord", "worker running"), ("concord_worker_stopped", "stopped")):
+        for name, what in (("concord", "running"), ("concord_worker_stopped", "stopped")):
             trip = rt.get(name, {})
             if "cpu_s" in trip:
                 out.append(
