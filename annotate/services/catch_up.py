@@ -82,7 +82,12 @@ def project_after_ratings_requested(
     if projects.filter(
         Q(after_ratings_started_at__isnull=True) | Q(after_ratings_started_at__lte=now - interval)
     ).update(after_ratings_started_at=now):
-        project_after_ratings(project_id=project_id, requested_at=requested_at)
+        try:
+            project_after_ratings(project_id=project_id, requested_at=requested_at)
+        except Exception:
+            # A failed pass serves nothing: its retry (or the next request) runs at once.
+            projects.filter(after_ratings_started_at=now).update(after_ratings_started_at=None)
+            raise
         return
     started = projects.values_list("after_ratings_started_at", flat=True).first() or now
     claimed = projects.filter(

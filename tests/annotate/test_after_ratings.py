@@ -119,6 +119,30 @@ def test_a_request_while_a_pass_runs_defers_one_instead_of_running_beside_it(pro
     assert state.after_ratings_due_at == state.after_ratings_started_at + timedelta(seconds=5)
 
 
+def test_a_failed_pass_releases_its_claim_so_its_retry_runs_at_once(project, settings):
+    settings.CONCORD_AFTER_RATINGS_SECONDS = 5
+    attempts = []
+
+    def flaky(project_id):
+        attempts.append(project_id)
+        if len(attempts) == 1:
+            raise RuntimeError("db down")
+        return {}
+
+    with (
+        mock.patch("annotate.services.raters.rater_reliability_update", side_effect=flaky),
+        mock.patch("annotate.queueing.enqueue") as sent,
+    ):
+        with pytest.raises(RuntimeError):
+            catch_up.project_after_ratings_requested(
+                project_id=project.pk, requested_at=timezone.now()
+            )
+        assert Project.objects.get(pk=project.pk).after_ratings_started_at is None
+        catch_up.project_after_ratings_requested(project_id=project.pk, requested_at=timezone.now())
+    assert attempts == [project.pk, project.pk]
+    assert not sent.called
+
+
 def test_a_lost_deferred_pass_does_not_hold_later_ratings_back(project, settings):
     settings.CONCORD_AFTER_RATINGS_SECONDS = 5
     passes, sent = [], []
