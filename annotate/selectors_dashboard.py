@@ -255,6 +255,14 @@ def self_label_why(metrics: dict[str, Any], project: Project) -> str:
     return text
 
 
+def _queue_order(metrics: dict[str, Any]) -> str | None:
+    """The queue order it chose, "uncertainty" or "random" (learner.cooperative.QueueOrder);
+    None for a model from before the choice."""
+    chosen = metrics.get("queue_order")
+    order = chosen.get("order") if isinstance(chosen, dict) else None
+    return {"top": "uncertainty", "random": "random"}.get(order) if isinstance(order, str) else None
+
+
 def _prior_why(metrics: dict[str, Any]) -> str | None:
     prior = metrics.get("prior")
     why = prior.get("why") if isinstance(prior, dict) else None
@@ -289,6 +297,7 @@ def _models(project: Project, targets: list[str]) -> list[dict[str, Any]]:
                 "promoted_at": version.promoted_at,
                 "dev_ccc": _per_target(metrics.get("dev_ccc"), targets),
                 "confidence_rank": _per_target(metrics.get("confidence_rank"), targets),
+                "queue_order": _queue_order(metrics),
                 "self_label_threshold": threshold,
                 "self_label_bar": None
                 if threshold is None

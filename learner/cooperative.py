@@ -1,6 +1,7 @@
 """The cooperative policy (METHOD sections 3-4) as pure functions from numbers to decisions."""
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,51 @@ class Action(enum.StrEnum):
     SELF_LABEL = "self_label"
     ASK_HUMANS = "ask_humans"
     DEFER = "defer"
+
+
+class QueueOrder(enum.StrEnum):
+    """How clips not self-labelled are ordered for people: by the confidence's expected
+    error (`decide`'s "top"), or at random while the confidence does not rank errors."""
+
+    UNCERTAINTY = "top"
+    RANDOM = "random"
+
+
+# A one-sided test at 5 %: the confidence ranks errors better than chance.
+QUEUE_ORDER_Z = 1.645
+
+
+def choose_queue_order(ranks: Sequence[float | None], n_clips: int) -> QueueOrder:
+    """The queue's order from how well the confidence ranked the real errors of `n_clips`
+    development clips it was not calibrated on (`ranks`: Spearman's correlation per
+    target, None where unmeasured; learner.training.confidence_rank_on_held_out_speakers).
+
+    The uncertain clips first only when their mean correlation is above chance:
+    z = rho * sqrt(n - 2) > QUEUE_ORDER_Z (the mean of two halves' correlations has a
+    variance near 1 / (n - 2) under no correlation). A confidence that does not rank
+    errors still ranks something, mostly how far a clip lies from the labelled ones, and
+    sending people those outliers first teaches the model less than a uniform draw: on
+    natural-speech views the first rounds chosen by an unranked confidence reached about
+    half of random sampling's CCC (docs/benchmarks.md, "A queue in random order until the
+    confidence ranks errors").
+    """
+    measured = [float(r) for r in ranks if r is not None and np.isfinite(r)]
+    if not measured or n_clips < 3:
+        return QueueOrder.RANDOM
+    z = float(np.mean(measured)) * np.sqrt(n_clips - 2)
+    return QueueOrder.UNCERTAINTY if z > QUEUE_ORDER_Z else QueueOrder.RANDOM
+
+
+def uniform_by_id(ids: ArrayLike, seed: int) -> NDArray[np.float64]:
+    """A number in [0, 1) per integer id, the same for the same (id, seed) wherever the id
+    sits (the splitmix64 finaliser): a random order of clips that a new pool does not
+    reshuffle."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(ids, dtype=np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 
 @dataclass(frozen=True)
@@ -133,6 +179,7 @@ def decide(
     selection: str = "top",
     random_state: int | None = None,
     keep: ArrayLike | None = None,
+    random_priority: ArrayLike | None = None,
 ) -> list[Decision]:
     """Per clip: self-label, ask humans (priority, raters to start with), or defer.
 
@@ -146,7 +193,11 @@ def decide(
     `selection="top"` sends the highest priorities; `"proportional"` draws the batch
     without replacement with probability proportional to priority (stochastic batch
     acquisition, Kirsch et al. 2023): still mostly uncertain clips, but a batch that
-    also covers the rest of the pool instead of piling onto its outliers.
+    also covers the rest of the pool instead of piling onto its outliers; `"random"`
+    (QueueOrder.RANDOM: a confidence that does not rank errors) gives every clip a
+    random priority, `random_priority` (in [0, 1), per clip: the same clip keeps its
+    place from one pass to the next, `uniform_by_id`) or drawn with `random_state`, so
+    people get a uniform draw of the clips not self-labelled.
     """
     expected = np.atleast_2d(np.asarray(expected_error, dtype=np.float64))
     n = expected.shape[0]
@@ -154,12 +205,18 @@ def decide(
     agree = np.full(n, np.nan) if agreement is None else np.asarray(agreement, dtype=np.float64)
     new = np.zeros(n) if novelty is None else np.asarray(novelty, dtype=np.float64)
     priority = worst * (1.0 + 0.5 * np.nan_to_num(1.0 - agree, nan=0.0)) * (1.0 + 0.5 * new)
+    if selection == QueueOrder.RANDOM:
+        priority = (
+            np.random.default_rng(random_state).random(n)
+            if random_priority is None
+            else np.asarray(random_priority, dtype=np.float64)
+        )
     confident = worst <= self_label_threshold
     if keep is not None:
         confident |= np.asarray(keep, dtype=bool)
     candidates = np.flatnonzero(~confident)
     take = min(max(0, human_budget), candidates.size)
-    if selection == "top":
+    if selection in ("top", QueueOrder.RANDOM):
         ranked = candidates[np.argsort(-priority[candidates], kind="stable")]
         to_humans = set(ranked[:take].tolist())
     elif selection == "proportional":
@@ -168,7 +225,7 @@ def decide(
         drawn = rng.choice(candidates, size=take, replace=False, p=weights / weights.sum())
         to_humans = set(drawn.tolist())
     else:
-        raise ValueError(f"selection must be 'top' or 'proportional', not {selection!r}")
+        raise ValueError(f"selection must be 'top', 'proportional' or 'random', not {selection!r}")
     decisions = []
     for i in range(n):
         if confident[i]:
@@ -218,6 +275,8 @@ def scoring_plan(
     scale_min: ArrayLike = -1.0,
     scale_max: ArrayLike = 1.0,
     keep_margin: float = MACHINE_LABEL_KEEP_MARGIN,
+    order: QueueOrder = QueueOrder.UNCERTAINTY,
+    random_priority: ArrayLike | None = None,
 ) -> ScoringPlan:
     """A scoring pass over clips nobody has rated (METHOD section 3): `decide`, then,
     per clip and target, keep a live machine label (`live_machine_labels`, NaN where
@@ -227,7 +286,8 @@ def scoring_plan(
     A clip with live machine labels that no new prediction contradicts stays
     self-labelled while its expected error is within `keep_margin` (a fraction) above
     the threshold: labelling needs the threshold, keeping a label the margin too, so a
-    clip near the threshold is not labelled and revoked by successive models in turn."""
+    clip near the threshold is not labelled and revoked by successive models in turn.
+    `order` and `random_priority`: the human queue's order (`decide`'s selection)."""
     values = np.atleast_2d(np.asarray(values, dtype=np.float64))
     values = np.clip(values, scale_min, scale_max)
     live = np.asarray(live_machine_labels, dtype=np.float64).reshape(values.shape)
@@ -245,6 +305,8 @@ def scoring_plan(
         min_raters=min_raters,
         max_raters=max_raters,
         keep=has_live.any(axis=1) & ~disagrees.any(axis=1) & within_margin,
+        selection=order,
+        random_priority=random_priority,
     )
     self_label = np.array([d.action == Action.SELF_LABEL for d in decisions], dtype=bool)
     revoke = disagrees | (has_live & ~self_label[:, None])

@@ -25,7 +25,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from learner.confidence import ConfidenceModel
-from learner.cooperative import MAE_PER_SD, choose_self_label_threshold, denoised_mae
+from learner.cooperative import (
+    MAE_PER_SD,
+    QueueOrder,
+    choose_queue_order,
+    choose_self_label_threshold,
+    denoised_mae,
+)
 from learner.metrics import ccc, rank_correlation
 from learner.prior import POOLED_WEIGHT, with_prior
 from learner.raters import human_label_error
@@ -171,6 +177,12 @@ class TrainedBundle:
     # next version is compared with it on clips neither has seen.
     holdout_model: Any | None = None
     feature_normalisation: str = "none"
+
+    @property
+    def queue_order(self) -> QueueOrder:
+        """How the clips it does not self-label are ordered for people (bundles from
+        before the choice: by uncertainty)."""
+        return QueueOrder(self.report.get("queue_order", {}).get("order", QueueOrder.UNCERTAINTY))
 
     @property
     def comparable_model(self) -> Any:
@@ -535,6 +547,9 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
         checked_on=checked_on or "calibration_clips",
         deployed_threshold=deployed,
     )
+    ranks = confidence_rank_on_held_out_speakers(
+        confidence, dev_signals, dev_error, human_dev.groups, random_state=config.random_state
+    )
     report = {
         "self_label_threshold": deployed,
         "dev_self_label_share": float(confident.mean()),
@@ -546,19 +561,11 @@ def train_round(train: LabelledSet, dev: LabelledSet, config: RoundConfig) -> Tr
         "self_label_why": self_label_why(self_label),
         "regressor": config.regressor,
         "machine_labels_used": machine_labels_used,
-        "confidence_rank": dict(
-            zip(
-                config.targets,
-                confidence_rank_on_held_out_speakers(
-                    confidence,
-                    dev_signals,
-                    dev_error,
-                    human_dev.groups,
-                    random_state=config.random_state,
-                ),
-                strict=True,
-            )
-        ),
+        "confidence_rank": dict(zip(config.targets, ranks, strict=True)),
+        "queue_order": {
+            "order": str(choose_queue_order(ranks, len(human_dev))),
+            "dev_clips": len(human_dev),
+        },
     }
     return TrainedBundle(
         targets=config.targets,

@@ -113,6 +113,12 @@ class ModelRowOutput(serializers.Serializer):
     promoted_at = serializers.DateTimeField(allow_null=True)
     dev_ccc = serializers.DictField(child=serializers.FloatField(allow_null=True))
     confidence_rank = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    queue_order = serializers.ChoiceField(
+        choices=["uncertainty", "random"],
+        allow_null=True,
+        help_text="How it orders the clips it leaves to raters: least confident first, or a "
+        "random draw while its confidence ranks development errors no better than chance.",
+    )
     self_label_threshold = serializers.FloatField(allow_null=True)
     self_label_bar = serializers.FloatField(
         allow_null=True,

@@ -7,8 +7,9 @@ from django.db.models import Q
 from numpy.typing import NDArray
 
 from annotate.learning.features import extractor_key, feature_cache, normalisation_in_use
-from annotate.models import Clip, ClipState, Label, LabelSource, Project
-from learner.cooperative import online_queue
+from annotate.models import Clip, ClipState, Label, LabelSource, ModelVersion, Project
+from learner.cooperative import QueueOrder as Order
+from learner.cooperative import online_queue, uniform_by_id
 
 MIN_LABELLED = 10
 
@@ -30,9 +31,25 @@ class QueueOrder:
     priority: NDArray[np.float64]
 
 
+def active_order(project: Project) -> Order:
+    """The order the active model gives the human queue (learner.cooperative.QueueOrder,
+    chosen on development speakers when it was trained); random without one."""
+    metrics = (
+        ModelVersion.objects.filter(project=project, is_active=True)
+        .values_list("metrics", flat=True)
+        .first()
+    )
+    chosen = metrics.get("queue_order", {}) if isinstance(metrics, dict) else {}
+    if metrics is not None and not chosen:
+        return Order.UNCERTAINTY  # a model from before the choice
+    return Order(chosen.get("order", Order.RANDOM))
+
+
 def queue_order(*, project: Project) -> QueueOrder | None:
-    """The open pool ranked by ensemble uncertainty; None until `MIN_LABELLED` clips have
-    human labels (or while no clip has features)."""
+    """The open pool ranked by ensemble uncertainty, or in a random order (the same for
+    a clip from one refresh to the next, `uniform_by_id`) while no active model's
+    confidence ranks errors on development speakers (`active_order`); None until
+    `MIN_LABELLED` clips have human labels (or while no clip has features)."""
     targets = list(project.targets.values_list("name", flat=True))
     clip_ids, X = feature_cache.matrix(
         project_id=project.pk,
@@ -60,8 +77,13 @@ def queue_order(*, project: Project) -> QueueOrder | None:
     nothing = np.zeros(0, dtype=np.int64)
     if not open_ids.size:
         return QueueOrder(int(labelled.sum()), open_ids, nothing, np.zeros(0))
+    budget = project.human_budget_per_round
+    if active_order(project) == Order.RANDOM:
+        draw = uniform_by_id(open_ids, seed=project.pk)
+        queued = np.argsort(-draw, kind="stable")[: max(0, budget)]
+        return QueueOrder(int(labelled.sum()), open_ids, open_ids[queued], draw[queued])
     rows = np.array([row_of[int(c)] for c in open_ids])
-    plan = online_queue(X[labelled], y[labelled], X[rows], budget=project.human_budget_per_round)
+    plan = online_queue(X[labelled], y[labelled], X[rows], budget=budget)
     return QueueOrder(
         labelled=int(labelled.sum()),
         open_ids=open_ids,

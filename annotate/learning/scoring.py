@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from annotate.learning.features import feature_cache
 from annotate.models import Label, ModelVersion, Project
-from learner.cooperative import Action, ScoringPlan, scoring_plan
+from learner.cooperative import Action, QueueOrder, ScoringPlan, scoring_plan, uniform_by_id
 from learner.training import BundleScores, TrainedBundle
 
 __all__ = ["Action", "PoolScores", "ScoringPlan", "bundle_load", "pool_plan", "pool_scores"]
@@ -29,6 +29,8 @@ class PoolScores:
     targets: tuple[str, ...]
     clip_ids: NDArray[np.int64]
     scores: BundleScores
+    # How the model orders the clips it leaves to people (TrainedBundle.queue_order).
+    order: QueueOrder = QueueOrder.UNCERTAINTY
 
 
 def pool_scores(*, project: Project, version: ModelVersion, clip_ids: set[int]) -> PoolScores:
@@ -51,6 +53,7 @@ def pool_scores(*, project: Project, version: ModelVersion, clip_ids: set[int]) 
         targets=bundle.targets,
         clip_ids=all_ids[keep],
         scores=scores,
+        order=bundle.queue_order,
     )
 
 
@@ -82,4 +85,6 @@ def pool_plan(
         max_raters=project.max_raters,
         scale_min=np.array([scales.get(t, (-1.0, 1.0))[0] for t in pool.targets]),
         scale_max=np.array([scales.get(t, (-1.0, 1.0))[1] for t in pool.targets]),
+        order=pool.order,
+        random_priority=uniform_by_id(pool.clip_ids, seed=project.pk),
     )

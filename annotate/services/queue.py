@@ -3,8 +3,11 @@
 After ratings arrive, a bootstrap ridge ensemble is refitted on the human labels and
 scores the open pool (annotate.learning.queue); the `human_budget_per_round` clips it is
 least sure about are queued for humans, most uncertain first, and the other unrated
-clips wait as deferred. Clips that raters hold or have started keep their place, and
-machine-labelled clips are left to the full scoring (annotate.services.scoring).
+clips wait as deferred. While no active model's confidence ranks errors on development
+speakers, the queue is a uniform draw of the pool instead (annotate.learning.queue.
+active_order): until then, uncertain clips first teach a model less than random ones.
+Clips that raters hold or have started keep their place, and machine-labelled clips are
+left to the full scoring (annotate.services.scoring).
 
 Once it has run, the refresh owns the open pool's order: each queued clip's priority is
 its rank as a share of the queue (1 = most uncertain), rewritten only when it moved by

@@ -3,7 +3,7 @@
     python -m bench.label_efficiency --corpus ../shared/data/emodb [--corpus DIR ...] --out DIR
         [--quick] [--seeds 5] [--folds 5] [--extractor compare16k|librosa|egemaps|compare]
         [--normalise none|speaker|corpus] [--regressor linear_clipped|linear|mlp|pls|svr|...]
-        [--raters 3] [--strategies a,b] [--selection top|proportional]
+        [--raters 3] [--strategies a,b] [--selection auto|top|proportional]
         [--jobs N] [--platform] [--prior CORPUS_DIR ...] [--prior-normalisation auto]
 
 The protocol of METHOD.md section 6, on any corpus in the shared format, by default on

@@ -70,6 +70,7 @@ def round_row(corpus_name: str, targets, seed: int, fold: int, name: str, i: int
         },
         # Prior strategies: the view the round's model learnt from, and whether it was
         # the prior's (protocol.choose_view); empty for cold strategies.
+        "queue_order": r.get("queue_order") or "",
         "view": r.get("view", ""),
         "prior_kept": r.get("prior_kept", ""),
     }
@@ -209,9 +210,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--selection",
-        default="top",
-        choices=["top", "proportional"],
-        help="how cooperative strategies pick the clips for humans (learner.cooperative.decide)",
+        default="auto",
+        choices=["auto", "top", "proportional"],
+        help="how cooperative strategies pick the clips for humans (learner.cooperative.decide):"
+        " as the platform does (auto: the least confident first, or a random draw while the"
+        " confidence does not rank errors on development speakers), always the least"
+        " confident (top), or drawn in proportion to uncertainty",
     )
     parser.add_argument(
         "--platform",

@@ -398,6 +398,8 @@ def round_record(labeller: Labeller, gold, split: Split, trained: Trained, dev_s
         "ccc": [ccc(gold[split.test, t], pred[:, t]) for t in range(gold.shape[1])],
         "dev_ccc": dev_ccc,
         "confidence_rank": trained.confidence_rank,
+        # The order the round's platform model gives the human queue (cooperative only).
+        "queue_order": None if trained.bundle is None else str(trained.bundle.queue_order),
         "machine_labels": int(machine_ids.size),
         "machine_mae": machine_mae,
         "human_clips": len(labeller.ratings),
@@ -419,7 +421,7 @@ def run_once(
     max_cost: int,
     regressor: str,
     seed: int,
-    selection: str = "top",
+    selection: str = "auto",
     panel: int | None = None,
     layout: np.ndarray | None = None,
     prior: "SplitPrior | None" = None,

@@ -147,8 +147,10 @@ def cooperate(turn: Turn, *, dynamic: bool, oracle: bool = False, coverage: bool
     random_state = int(turn.rng.integers(2**31))
     scores = turn.bundle.predict(turn.X[turn.open_pool])
     prediction = np.clip(scores.values, -1, 1)
+    selection = turn.bundle.queue_order if turn.selection == "auto" else turn.selection
     if oracle:
         expected_error, threshold = oracle_confidence(turn, prediction)
+        selection = "top" if turn.selection == "auto" else turn.selection  # it ranks errors
     else:
         expected_error, threshold = scores.expected_error, turn.bundle.self_label_threshold
     decisions = decide(
@@ -158,7 +160,7 @@ def cooperate(turn: Turn, *, dynamic: bool, oracle: bool = False, coverage: bool
         human_budget=turn.budget if dynamic else turn.n_clips,
         min_raters=1 if dynamic else turn.raters,
         max_raters=turn.max_raters,
-        selection=turn.selection,
+        selection=selection,
         random_state=random_state,
     )
     for clip, decision, value in zip(turn.open_pool, decisions, prediction, strict=True):

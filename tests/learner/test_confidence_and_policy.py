@@ -3,7 +3,15 @@ import pytest
 from scipy.stats import spearmanr
 
 from learner.confidence import AgreementEstimator, ConfidenceModel, ErrorEngines
-from learner.cooperative import Action, choose_self_label_threshold, decide, raters_to_start
+from learner.cooperative import (
+    Action,
+    QueueOrder,
+    choose_queue_order,
+    choose_self_label_threshold,
+    decide,
+    raters_to_start,
+    uniform_by_id,
+)
 
 
 def heteroscedastic(n, seed):
@@ -137,6 +145,46 @@ def test_proportional_selection_favours_uncertain_clips_but_covers_the_pool():
             max_raters=1,
             selection="best",
         )
+
+
+def test_the_queue_is_ordered_by_uncertainty_only_once_the_confidence_ranks_errors():
+    # z = mean rank * sqrt(n - 2) against 1.645 (one-sided 5 %).
+    assert choose_queue_order([0.1, 0.1], 100) == QueueOrder.RANDOM  # z 0.99: acted corpora
+    assert choose_queue_order([0.2, 0.2], 100) == QueueOrder.UNCERTAINTY  # z 1.98
+    assert choose_queue_order([0.2, 0.2], 40) == QueueOrder.RANDOM  # the same rank, fewer clips
+    assert choose_queue_order([0.5, -0.3], 100) == QueueOrder.RANDOM  # the mean decides
+    assert choose_queue_order([0.4, None], 100) == QueueOrder.UNCERTAINTY  # unmeasured: left out
+    assert choose_queue_order([None, None], 100) == QueueOrder.RANDOM
+    assert choose_queue_order([], 100) == QueueOrder.RANDOM
+
+
+def test_a_random_queue_draws_the_pool_uniformly_and_keeps_each_clips_place():
+    ids = np.arange(1000, 1400)
+    draw = uniform_by_id(ids, seed=7)
+    assert 0 <= draw.min() <= draw.max() < 1
+    assert abs(draw.mean() - 0.5) < 0.05
+    # A clip keeps its number whatever else is in the pool; another seed reshuffles.
+    np.testing.assert_array_equal(uniform_by_id(ids[::-3], seed=7), draw[::-3])
+    assert abs(np.corrcoef(uniform_by_id(ids, seed=8), draw)[0, 1]) < 0.2
+    # The most uncertain clips are not favoured: the human batch follows the draw.
+    expected = np.linspace(0.2, 1.0, 400)[:, None]
+    expected[:50] = 0.05  # confident: self-labelled whatever the order
+    decisions = decide(
+        expected_error=expected,
+        agreement=None,
+        self_label_threshold=0.1,
+        human_budget=40,
+        min_raters=1,
+        max_raters=3,
+        selection=QueueOrder.RANDOM,
+        random_priority=draw,
+    )
+    asked = [i for i, d in enumerate(decisions) if d.action == Action.ASK_HUMANS]
+    eligible = np.arange(50, 400)
+    assert asked == sorted(eligible[np.argsort(-draw[eligible])][:40].tolist())
+    assert all(decisions[i].action == Action.SELF_LABEL for i in range(50))
+    assert 120 < np.mean(asked) < 330  # spread over the pool, not its uncertain end
+    assert decisions[asked[0]].priority == draw[asked[0]]
 
 
 def test_engines_on_leading_components_still_find_where_the_model_errs():

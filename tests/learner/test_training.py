@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from learner.cooperative import QueueOrder
 from learner.training import LabelledSet, RoundConfig, TrainedBundle, speaker_split, train_round
 
 
@@ -53,6 +54,9 @@ def test_train_round_scores_evaluates_and_picks_a_threshold(tmp_path):
     # the confidence ranks the real errors.
     assert bundle.report["confidence_rank"]["arousal"] > 0.3
     assert bundle.report["confidence_rank"]["valence"] > 0.1
+    # So the human queue puts the least confident clips first.
+    assert bundle.report["queue_order"] == {"order": "top", "dev_clips": int(dev.sum())}
+    assert bundle.queue_order == QueueOrder.UNCERTAINTY
     path = tmp_path / "models" / "b.bundle"
     digest = bundle.save(path)
     assert len(digest) == 64
@@ -185,3 +189,14 @@ def test_confidence_rank_needs_enough_development_clips_on_each_side():
     assert dev.sum() < 20  # fewer than 10 a side
     bundle = train_round(data.subset(~dev), data.subset(dev), config())
     assert bundle.report["confidence_rank"] == {"arousal": None, "valence": None}
+    # Unmeasured is not shown to rank: the queue is a random draw.
+    assert bundle.queue_order == QueueOrder.RANDOM
+
+
+def test_a_bundle_from_before_the_queue_order_was_chosen_orders_by_uncertainty(tmp_path):
+    data = labelled(n=120)
+    dev = speaker_split(data.groups, dev_fraction=0.25, random_state=0)
+    bundle = train_round(data.subset(~dev), data.subset(dev), config())
+    del bundle.report["queue_order"]
+    bundle.save(tmp_path / "old.bundle")
+    assert TrainedBundle.load(tmp_path / "old.bundle").queue_order == QueueOrder.UNCERTAINTY

@@ -275,6 +275,12 @@
     el("paused").hidden = !d.project.paused;
   }
 
+  // How a model orders the clips it leaves to raters (learner.cooperative.choose_queue_order).
+  const QUEUE_ORDER = {
+    uncertainty: "queue: least confident first",
+    random: "queue: random draw (ranks errors no better than chance)",
+  };
+
   function perTargetLines(values, targets, format) {
     return targets.map((t) => `${t} ${format(values[t])}`);
   }
@@ -301,7 +307,10 @@
           cell(m.is_active ? node("span", "active", "pill active") : "", "Active"),
           cell(m.promoted_at ? `promoted ${when(m.promoted_at)}` : `created ${when(m.created_at)}`, "Promoted / created"),
           cell(perTargetLines(m.dev_ccc, d.targets, (v) => fixed(v, 3)), "Dev CCC"),
-          cell(perTargetLines(m.confidence_rank, d.targets, (v) => (v === null ? "too few clips" : v.toFixed(2))), "Confidence ranks errors"),
+          cell([
+            ...perTargetLines(m.confidence_rank, d.targets, (v) => (v === null ? "too few clips" : v.toFixed(2))),
+            ...(m.queue_order ? [QUEUE_ORDER[m.queue_order]] : []),
+          ], "Confidence ranks errors"),
           cell(bar, "Self-label bar"),
           cell(share, "Dev clips under the bar"),
           cell(String(m.machine_labelled_clips), "Clips it labels"),
