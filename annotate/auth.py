@@ -22,6 +22,7 @@ from annotate.services.auth import (
     login_failures_clear,
     login_lockout_remaining,
 )
+from annotate.sessions import preloaded_user
 
 
 def client_address(request: Any) -> str:
@@ -63,13 +64,18 @@ class LockoutModelBackend(ModelBackend):
         return user
 
     def get_user(self, user_id: Any) -> User | None:
-        """The session's user with their profile (role, reliability) in the same query:
-        every API view reads the role (annotate.access.user_role)."""
+        """The session's user with their profile (role, reliability): as read with the
+        session (annotate.sessions), or in a query of its own. Every API view reads the
+        role (annotate.access.user_role)."""
+        user = preloaded_user(user_id, lambda: self._user_with_profile(user_id))
+        return user if user is not None and self.user_can_authenticate(user) else None
+
+    @staticmethod
+    def _user_with_profile(user_id: Any) -> User | None:
         try:
-            user = User._default_manager.select_related("profile").get(pk=user_id)
-        except User.DoesNotExist:
+            return User._default_manager.select_related("profile").get(pk=user_id)
+        except (User.DoesNotExist, ValueError):
             return None
-        return user if self.user_can_authenticate(user) else None
 
 
 class LockoutAuthenticationForm(AuthenticationForm):

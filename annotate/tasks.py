@@ -91,6 +91,14 @@ def training_runs_reap_task() -> int:
 
 
 @shared_task(ignore_result=True, **RETRY)
+def sessions_clear_expired_task() -> None:
+    """Deletes expired browser sessions (Django's `clearsessions`), which nothing else does."""
+    from annotate.sessions import SessionStore
+
+    SessionStore.clear_expired()
+
+
+@shared_task(ignore_result=True, **RETRY)
 def project_snapshots_task() -> int:
     """The dashboard's points over time: every project's counts (skipped when unchanged)."""
     from annotate.services.snapshots import project_snapshots_take_all

@@ -50,6 +50,8 @@ if env_bool("CONCORD_BEHIND_TLS_PROXY", False):
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Database sessions that carry their user: one query reads both (annotate.sessions).
+SESSION_ENGINE = "annotate.sessions"
 # Content-Security-Policy (annotate.middleware): our own scripts only, never inline ones.
 # No inline style attributes either; <style> elements may be inline: wavesurfer draws
 # its waveform in a shadow DOM with one (tests/e2e/test_csp.py finds no violation).
@@ -89,7 +91,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, with the user read in the session's query (annotate.sessions).
+    "annotate.sessions.SessionUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -232,6 +235,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("CONCORD_CATCH_UP_SECONDS", 300, minimum=1)),
     },
     "snapshot-projects": {"task": "annotate.tasks.project_snapshots_task", "schedule": 300.0},
+    "clear-expired-sessions": {
+        "task": "annotate.tasks.sessions_clear_expired_task",
+        "schedule": 3600.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

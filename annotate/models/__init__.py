@@ -13,6 +13,7 @@ from annotate.models.priors import Prior
 from annotate.models.projects import FeatureNormalisation, Project, Target
 from annotate.models.raters import RaterNoise, RaterProfile, Role
 from annotate.models.ratings import Assignment, AssignmentStatus, Rating, RatingSource
+from annotate.models.sessions import UserSession
 
 __all__ = [
     "QUEUE_ORDER",
@@ -42,4 +43,5 @@ __all__ = [
     "RunTrigger",
     "Target",
     "TrainingRun",
+    "UserSession",
 ]

@@ -32,6 +32,7 @@ from annotate.models import (
     RunState,
     Target,
     TrainingRun,
+    UserSession,
 )
 from annotate.services.assignments import assignment_next
 from annotate.services.ratings import rating_submit
@@ -138,6 +139,10 @@ def campaign(media_root):
 
 def test_every_task_run_twice_leaves_the_same_state_as_once(campaign):
     project = campaign["project"]
+    for key, days in (("expired", -1), ("live", 1)):
+        UserSession.objects.create(
+            session_key=key, session_data="", expire_date=timezone.now() + timedelta(days=days)
+        )
     cases = [
         (tasks.assignments_expire_task, ()),
         (tasks.project_after_ratings_task, (project.pk, timezone.now().isoformat())),
@@ -147,6 +152,7 @@ def test_every_task_run_twice_leaves_the_same_state_as_once(campaign):
         (tasks.learner_project_score_task, (project.pk,)),
         (tasks.training_runs_reap_task, ()),
         (tasks.project_snapshots_task, ()),
+        (tasks.sessions_clear_expired_task, ()),
     ]
     registered = {name for name in current_app.tasks if name.startswith("annotate.tasks.")}
     assert registered == {task.name for task, _ in cases}, (
@@ -167,6 +173,7 @@ def test_every_task_run_twice_leaves_the_same_state_as_once(campaign):
     assert TrainingRun.objects.get(pk=campaign["lost_run"].pk).state == RunState.FAILED
     assert RaterProfile.objects.filter(reliability_n__gt=0).exists()
     assert ProjectSnapshot.objects.count() == 2
+    assert list(UserSession.objects.values_list("session_key", flat=True)) == ["live"]
 
 
 @pytest.mark.parametrize("error", [OperationalError, InterfaceError])
