@@ -72,6 +72,7 @@ from config.worker import worker_command
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var" / "bench-load"
 PROJECT = "load"
+BROWSER_RATER = "load-browser"
 KINDS = ("next", "audio", "rating")
 TIMEOUT_S = 30.0  # gunicorn's own worker timeout
 QUIET_WORKER_TIMEOUT_S = 180.0  # the seed's first training and scoring, before the idle round trip
@@ -147,6 +148,12 @@ def project_setup(
         rater_accounts = [account(f"load-rater-{i:04d}", "rater") for i in range(raters)]
         admin_id, admin_token = account("load-admin", "admin")
         seeders = [account(f"load-seed-{i}", "rater")[0] for i in range(SEED_RATERS)]
+    # Signs in on the login page, as a rater's browser does (its own round trip): with the
+    # server's own password hasher.
+    browser_password = secrets.token_urlsafe(12)
+    browser_id = user_create(
+        username=BROWSER_RATER, password=browser_password, role="rater", project_names=(PROJECT,)
+    )[0].pk
     accounts = time.monotonic()
 
     # Seed ratings, so that a retrain can run from the first level on.
@@ -190,6 +197,7 @@ def project_setup(
         "import_errors": len(report.errors),
         "raters": rater_accounts,
         "admin": [admin_id, admin_token],
+        "browser": {"id": browser_id, "username": BROWSER_RATER, "password": browser_password},
         "seed_ratings": seed_ratings,
         "seed_clips": len(labelled),
         "training_shortfall": training_shortfall(project),
@@ -1144,9 +1152,34 @@ class Stopwatch:
         return out
 
 
-def concord_round_trip(base: str, token: str, project_id: int, rounds: int) -> dict:
+def token_session(token: str) -> requests.Session:
+    """Requests signed with a rater's API token."""
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
+    return session
+
+
+def browser_session(base: str, username: str, password: str) -> requests.Session:
+    """Requests as a rater's browser makes them: signed in on the login page (a session
+    cookie), with the CSRF token the rating page sends."""
+    session = requests.Session()
+    page = session.get(f"{base}/login/", timeout=TIMEOUT_S)
+    page.raise_for_status()
+    csrf = session.cookies.get("csrftoken", "")
+    signed_in = session.post(
+        f"{base}/login/",
+        data={"csrfmiddlewaretoken": csrf, "username": username, "password": password},
+        headers={"Referer": f"{base}/login/"},
+        timeout=TIMEOUT_S,
+    )
+    if "sessionid" not in session.cookies:
+        raise RuntimeError(f"the browser rater could not sign in ({signed_in.status_code})")
+    session.headers["X-CSRFToken"] = session.cookies.get("csrftoken", "")
+    session.headers["Referer"] = base + "/"
+    return session
+
+
+def concord_round_trip(session: requests.Session, base: str, project_id: int, rounds: int) -> dict:
     acknowledged: list[dict] = []
     watch = Stopwatch()
 
@@ -1660,7 +1693,7 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
         else:
             report["autovacuum"] = {"server": "off", "stand_in": False}
         project_id = info["project"]
-        rater_ids = [pk for pk, _ in info["raters"]]
+        rater_ids = [pk for pk, _ in info["raters"]] + [info["browser"]["id"]]
         tokens = [token for _, token in info["raters"]]
         admin_token = info["admin"][1]
 
@@ -1732,21 +1765,36 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
         # same round trip with the worker stopped tells what that work costs the rater.
         single = cpu_during(
             cpu_owners,
-            lambda: concord_round_trip(base, tokens[-1], project_id, opts.round_trip_rounds),
+            lambda: concord_round_trip(
+                token_session(tokens[-1]), base, project_id, opts.round_trip_rounds
+            ),
         )
         single["waited_for_quiet_worker_s"] = round(waited, 1)
         # Stopped while quiet, so that it holds no row lock a request would wait on.
         waited = wait_for_quiet_worker(
             worker.proc.pid, opts.database_url, project_id, timeout=QUIET_WORKER_TIMEOUT_S
         )
+        browser = browser_session(base, info["browser"]["username"], info["browser"]["password"])
         with paused(worker.proc.pid):
             alone = cpu_during(
                 cpu_owners,
-                lambda: concord_round_trip(base, tokens[-1], project_id, opts.round_trip_rounds),
+                lambda: concord_round_trip(
+                    token_session(tokens[-1]), base, project_id, opts.round_trip_rounds
+                ),
+            )
+            # The same with a session cookie and CSRF token, as the rating page signs in.
+            in_browser = cpu_during(
+                cpu_owners,
+                lambda: concord_round_trip(browser, base, project_id, opts.round_trip_rounds),
             )
         alone["waited_for_quiet_worker_s"] = round(waited, 1)
-        acknowledged += single.pop("_acknowledged") + alone.pop("_acknowledged")
-        report["round_trip"] = {"concord": single, "concord_worker_stopped": alone}
+        for trip in (single, alone, in_browser):
+            acknowledged += trip.pop("_acknowledged")
+        report["round_trip"] = {
+            "concord": single,
+            "concord_worker_stopped": alone,
+            "concord_browser_worker_stopped": in_browser,
+        }
 
         levels = []
         plan = [(n, not opts.no_pause, opts.seconds, f"{n} raters") for n in opts.raters]
@@ -2078,7 +2126,11 @@ def markdown(report: dict) -> str:
                 else ""
             ),
         ]
-        for name, what in (("concord", "running"), ("concord_worker_stopped", "stopped")):
+        for name, what in (
+            ("concord", "running"),
+            ("concord_worker_stopped", "stopped"),
+            ("concord_browser_worker_stopped", "stopped, signed in as a browser is"),
+        ):
             trip = rt.get(name, {})
             if "cpu_s" in trip:
                 out.append(

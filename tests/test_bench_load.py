@@ -141,6 +141,9 @@ def test_tiny_load_run_passes_its_database_checks(tmp_path):
     assert stopped["next_plus_rating_ms"]["n"] == 5
     assert stopped["cpu_s"]["celery"] == 0  # stopped: not one tick
     assert stopped["cpu_s"]["gunicorn"] > 0
+    in_browser = report["round_trip"]["concord_browser_worker_stopped"]  # a session cookie
+    assert in_browser["next_plus_rating_ms"]["n"] == 5
+    assert in_browser["cpu_s"]["celery"] == 0
     assert report["training_runs"]
     assert (tmp_path / "report.json").is_file()
     assert any("3 raters:" in line for line in lines)  # the progress display
@@ -151,3 +154,4 @@ def test_tiny_load_run_passes_its_database_checks(tmp_path):
     assert "Where the CPU went" in text
     assert "next + rating median" in text
     assert "With the worker stopped: next + rating median" in text
+    assert "signed in as a browser is: next + rating median" in text
