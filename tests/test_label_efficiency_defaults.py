@@ -22,3 +22,6 @@ def test_the_benchmark_defaults_are_a_new_projects(tmp_path):
         PLATFORM_NORMALISATION,
         PLATFORM_REGRESSOR,
     )
+    # The human queue's order is chosen per round as the platform chooses it
+    # (learner.cooperative.choose_queue_order, TrainedBundle.queue_order).
+    assert args.selection == "auto"
