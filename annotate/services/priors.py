@@ -223,7 +223,8 @@ def project_prior_set(*, project: Project, prior: Prior | None) -> Project:
 
 def _zero_shot_version(project: Project, prior: Prior) -> ModelVersion:
     relative = Path("models") / str(project.pk) / f"prior-{prior.pk}.bundle"
-    sha256 = zero_shot_bundle(prior).save(Path(settings.MEDIA_ROOT) / relative)
+    bundle = zero_shot_bundle(prior)
+    sha256 = bundle.save(Path(settings.MEDIA_ROOT) / relative)
     version, _ = ModelVersion.objects.update_or_create(
         name=f"p{project.pk}-prior{prior.pk}",
         defaults={
@@ -243,6 +244,8 @@ def _zero_shot_version(project: Project, prior: Prior) -> ModelVersion:
                 "feature_normalisation": prior.feature_normalisation,
                 "prior_dev_ccc": prior.metrics.get("dev_ccc"),
                 "self_label_threshold": 0.0,
+                # The queue refresh follows the order the scoring pass gives the queue.
+                "queue_order": {"order": str(bundle.queue_order)},
                 "promoted": True,
             },
             "is_active": True,
