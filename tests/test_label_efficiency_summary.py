@@ -113,3 +113,17 @@ def test_full_supervision_reports_its_median_with_an_interval_over_splits():
     low, high = entry["full_supervision_ccc_ci95"]
     assert 0.6 <= low <= entry["full_supervision_ccc"] == 0.75 <= high <= 0.9
     assert f"CCC 0.750 (95 % CI {low:.3f}-{high:.3f});" in markdown(summary, "toy")
+
+
+def test_the_report_says_how_often_the_queue_was_ordered_by_uncertainty():
+    rising = [run(COSTS, [0.5 + 0.001 * i for i in range(len(COSTS))]) for _ in range(3)]
+    cooperative = [
+        [r | {"queue_order": "top" if i < 3 else "random"} for i, r in enumerate(runs)]
+        for runs in rising
+    ]
+    summary = summary_of({"random": rising, "cooperative_dynamic": cooperative})
+    strategies = summary["arousal"]["strategies"]
+    assert strategies["random"]["uncertainty_order_share"] is None
+    assert strategies["cooperative_dynamic"]["uncertainty_order_share"] == 3 / len(COSTS)
+    assert "least confident clips first" in markdown(summary, "toy")
+    assert f"cooperative_dynamic {3 / len(COSTS):.0%}." in markdown(summary, "toy")

@@ -207,7 +207,13 @@ def strategy_summary(
         and np.isfinite(per_run).any()
     ]
     ratio, ratio_ci = auc_ratio(curves, random_curves, upto, rng)
+    # Cooperative strategies: the share of rounds whose model put the least confident clips
+    # first (learner.cooperative.choose_queue_order); the others order the queue at random.
+    orders = [x["queue_order"] for run in runs for x in run if x.get("queue_order")]
     return {
+        "uncertainty_order_share": (
+            float(np.mean([order == "top" for order in orders])) if orders else None
+        ),
         "ratings_to_95": needed,
         "final_ccc": float(np.nanmedian([run[-1]["ccc"][t] for run in runs])),
         "machine_label_mae": float(np.median(maes)) if maes else None,
@@ -385,8 +391,32 @@ def markdown(summary: dict, corpus_name: str) -> str:
                 f"| {s['final_ccc']:.3f} | {s['auc_ratio_vs_random']:.3f} "
                 f"({low:.3f}-{high:.3f}) | {mae} | {rank} | {s['ratings_per_clip']:.2f} |"
             )
-        lines += ["", *prior_table(entry["strategies"]), *stop_table(entry["strategies"])]
+        lines += [
+            "",
+            *queue_order_lines(entry["strategies"]),
+            *prior_table(entry["strategies"]),
+            *stop_table(entry["strategies"]),
+        ]
     return "\n".join(lines)
+
+
+def queue_order_lines(strategies: dict) -> list[str]:
+    """A sentence on how often each cooperative strategy's models ordered the queue by
+    uncertainty (nothing when none reports its order)."""
+    shares = [
+        f"{name} {s['uncertainty_order_share']:.0%}"
+        for name, s in strategies.items()
+        if s.get("uncertainty_order_share") is not None
+    ]
+    if not shares:
+        return []
+    return [
+        "Rounds whose model put the least confident clips first (its confidence ranked "
+        "development errors above chance; otherwise the queue was a random draw): "
+        + ", ".join(shares)
+        + ".",
+        "",
+    ]
 
 
 def prior_table(strategies: dict) -> list[str]:
