@@ -15,9 +15,3 @@ class UserSession(AbstractBaseSession):
         on_delete=models.CASCADE,
         related_name="+",
     )
-
-    @classmethod
-    def get_session_store_class(cls) -> type:
-        from annotate.sessions import SessionStore
-
-        return SessionStore
