@@ -1673,7 +1673,7 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
         if setup.returncode:
             raise RuntimeError(f"setup failed:\n{setup.stderr[-3000:]}")
         info = json.loads(setup.stdout.strip().splitlines()[-1])
-        report["setup"] = {k: v for k, v in info.items() if k not in ("raters", "admin")}
+        report["setup"] = {k: v for k, v in info.items() if k not in ("raters", "admin", "browser")}
         say(f"  {json.dumps(report['setup'])}")
         import psycopg
         import redis

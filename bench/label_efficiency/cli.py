@@ -68,9 +68,11 @@ def round_row(corpus_name: str, targets, seed: int, fold: int, name: str, i: int
             f"confidence_spearman_{t}": r["confidence_rank"][j] if r["confidence_rank"] else None
             for j, t in enumerate(targets)
         },
+        # Cooperative strategies: the order the round's model gave the human queue ("top":
+        # least confident first, or "random"); empty for the others.
+        "queue_order": r.get("queue_order") or "",
         # Prior strategies: the view the round's model learnt from, and whether it was
         # the prior's (protocol.choose_view); empty for cold strategies.
-        "queue_order": r.get("queue_order") or "",
         "view": r.get("view", ""),
         "prior_kept": r.get("prior_kept", ""),
     }

@@ -92,13 +92,12 @@ def _round(project, targets, first, second):
 # included; production has BEGIN / COMMIT round trips instead), signed in with a session
 # (one query, as with an API token; two before annotate.sessions). Before issue 16: next
 # 20, rating 27 with two targets and 29 with three (two label queries per target); then
-# 11 and 15, then 12 and 14
-# with the targets and the count of clips awaiting humans cached per process
-# (annotate.project_config, annotate.selectors.rater_progress). Next is now 7 on a
-# project's first request in a process: the claim is one statement on PostgreSQL
-# (annotate.services.assignments._lease_first_open) instead of six round trips. Rating is
-# 9: the lease's completion and the rating are one statement, and the clip's lock, the
-# settlement's reads and the live labels one round trip (annotate.rawsql.fetch_sets).
+# 11 and 15, then 12 and 14 with the targets and the count of clips awaiting humans cached
+# per process (annotate.project_config, annotate.selectors.rater_progress). Next became 7
+# on a project's first request in a process: the claim is one statement on PostgreSQL
+# (annotate.services.assignments._lease_first_open) instead of six round trips. Rating
+# became 9: the lease's completion and the rating are one statement, and the clip's lock,
+# the settlement's reads and the live labels one round trip (annotate.rawsql.fetch_sets).
 # Then 6 and 8: the session is read with its user and their profile (annotate.sessions).
 NEXT_QUERIES = 6
 RATING_QUERIES = 8
