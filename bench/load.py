@@ -1159,21 +1159,22 @@ def token_session(token: str) -> requests.Session:
     return session
 
 
-def browser_session(base: str, username: str, password: str) -> requests.Session:
-    """Requests as a rater's browser makes them: signed in on the login page (a session
-    cookie), with the CSRF token the rating page sends."""
+def form_session(base: str, login_path: str, credentials: dict[str, str]) -> requests.Session:
+    """Requests as a browser makes them to a Django site: signed in on its login form (a
+    session cookie), then sending the CSRF token with every request."""
     session = requests.Session()
-    page = session.get(f"{base}/login/", timeout=TIMEOUT_S)
+    page = session.get(f"{base}{login_path}", timeout=TIMEOUT_S)
     page.raise_for_status()
-    csrf = session.cookies.get("csrftoken", "")
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    csrf = match.group(1) if match else session.cookies.get("csrftoken", "")
     signed_in = session.post(
-        f"{base}/login/",
-        data={"csrfmiddlewaretoken": csrf, "username": username, "password": password},
-        headers={"Referer": f"{base}/login/"},
+        f"{base}{login_path}",
+        data={"csrfmiddlewaretoken": csrf, **credentials},
+        headers={"Referer": f"{base}{login_path}"},
         timeout=TIMEOUT_S,
     )
     if "sessionid" not in session.cookies:
-        raise RuntimeError(f"the browser rater could not sign in ({signed_in.status_code})")
+        raise RuntimeError(f"sign-in at {login_path} failed ({signed_in.status_code})")
     session.headers["X-CSRFToken"] = session.cookies.get("csrftoken", "")
     session.headers["Referer"] = base + "/"
     return session
@@ -1294,20 +1295,7 @@ def label_studio_round_trip(
         wait_until(
             lambda: answers_ok(f"{base}/health"), timeout=300, what="Label Studio", service=service
         )
-        session = requests.Session()
-        page = session.get(f"{base}/user/login/", timeout=TIMEOUT_S)
-        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
-        csrf = match.group(1) if match else session.cookies.get("csrftoken", "")
-        signed_in = session.post(
-            f"{base}/user/login/",
-            data={"csrfmiddlewaretoken": csrf, "email": email, "password": password},
-            headers={"Referer": f"{base}/user/login/"},
-            timeout=TIMEOUT_S,
-        )
-        if "sessionid" not in session.cookies:
-            raise RuntimeError(f"sign-in failed ({signed_in.status_code})")
-        session.headers["X-CSRFToken"] = session.cookies.get("csrftoken", "")
-        session.headers["Referer"] = base + "/"
+        session = form_session(base, "/user/login/", {"email": email, "password": password})
         project = session.post(
             f"{base}/api/projects/",
             json={"title": "load", "label_config": LS_CONFIG},
@@ -1774,7 +1762,12 @@ def run(opts: Options, say: Callable[[str], None] = print) -> dict:
         waited = wait_for_quiet_worker(
             worker.proc.pid, opts.database_url, project_id, timeout=QUIET_WORKER_TIMEOUT_S
         )
-        browser = browser_session(base, info["browser"]["username"], info["browser"]["password"])
+        # Signed in on the login page, as the rating page is.
+        browser = form_session(
+            base,
+            "/login/",
+            {"username": info["browser"]["username"], "password": info["browser"]["password"]},
+        )
         with paused(worker.proc.pid):
             alone = cpu_during(
                 cpu_owners,
