@@ -1,5 +1,5 @@
 from annotate.models.campaign import AuditEntry, MachineLabelAudit, ProjectSnapshot, RaterBlock
-from annotate.models.clips import QUEUE_ORDER, Clip, ClipState, ReferenceLabel
+from annotate.models.clips import EASY_FIRST_ORDER, QUEUE_ORDER, Clip, ClipState, ReferenceLabel
 from annotate.models.labels import Label, LabelSource
 from annotate.models.learning import (
     ClipFeatures,
@@ -16,6 +16,7 @@ from annotate.models.ratings import Assignment, AssignmentStatus, Rating, Rating
 from annotate.models.sessions import UserSession
 
 __all__ = [
+    "EASY_FIRST_ORDER",
     "QUEUE_ORDER",
     "Assignment",
     "AssignmentStatus",

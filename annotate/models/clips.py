@@ -16,6 +16,10 @@ class ClipState(models.TextChoices):
 # it): clips people have started first, so labels are whole early; then the learner's
 # priority.
 QUEUE_ORDER = ("-n_ratings", "-priority", "id")
+# The other end of the queue, for raters proven unreliable: the clips the model is surest
+# of first (annotate.learning.crowd.serves_easy_first); clip_queue_order_easy_first backs
+# it, else every such claim sorts the project's open clips.
+EASY_FIRST_ORDER = ("priority", "-n_ratings", "id")
 
 
 class Clip(models.Model):
@@ -73,6 +77,14 @@ class Clip(models.Model):
                 F("priority").desc(),
                 F("id"),
                 name="clip_queue_order_started_first",
+            ),
+            models.Index(
+                F("project"),
+                F("state"),
+                F("priority"),
+                F("n_ratings").desc(),
+                F("id"),
+                name="clip_queue_order_easy_first",
             ),
         ]
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 from annotate.errors import PermissionDenied
 from annotate.learning.crowd import serves_easy_first
 from annotate.models import (
+    EASY_FIRST_ORDER,
     QUEUE_ORDER,
     Assignment,
     AssignmentStatus,
@@ -115,11 +116,9 @@ def _live_lease(*, rater: User, project: Project, now: datetime) -> Assignment |
 
 # The queue's reads and the claim, in SQL written once (annotate.rawsql): every next
 # clip runs them. A clip is open while it has a slot no lease holds; raters are served
-# in QUEUE_ORDER (started clips first, then priority; the clip_queue_order_started_first
-# index), and unreliable raters the other end of the queue: the clips the model is surest
-# of (annotate.learning.crowd.serves_easy_first).
+# in QUEUE_ORDER (started clips first, then priority), raters proven unreliable in
+# EASY_FIRST_ORDER; an index backs each (annotate.models.clips).
 _OPEN = "c.project_id = %s AND c.state = %s AND c.active_leases < c.ratings_wanted - c.n_ratings"
-EASY_FIRST_ORDER = ("priority", "-n_ratings", "id")
 
 
 def _order_sql(fields: tuple[str, ...]) -> str:

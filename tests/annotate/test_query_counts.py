@@ -5,7 +5,7 @@ number of queries, whatever the size of the project."""
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
@@ -214,3 +214,30 @@ def test_the_reliability_pass_writes_every_profile_in_a_fixed_number_of_queries(
     small = _reliability_pass_queries("few", 3)
     big = _reliability_pass_queries("many", 12)
     assert len(big) == len(small), "\n".join(big)
+
+
+@pytest.mark.parametrize("easy_first", [False, True], ids=["queue_order", "easy_first"])
+def test_each_claim_order_is_read_off_an_index(easy_first):
+    """The claim reads the first open clip in its order off an index: a sort would read
+    every open clip of the project on every claim. Before clip_queue_order_easy_first a
+    rater proven unreliable (served easy clips first) cost PostgreSQL 89 ms per claim on
+    a 4,000-clip project under load, against 0.3 ms in queue order (bench.load)."""
+    from annotate.services.assignments import _lease_first_open_sql
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    project = make_project(f"plan-{easy_first}")
+    make_clips(project, 3)
+    rater = make_user(f"plan-{easy_first}", "rater", [project])
+    now = "2026-12-07T00:00:00+00:00"
+    params = [project.pk, ClipState.AWAITING_HUMANS, rater.pk, project.pk, rater.pk, "active"]
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A sort costs more than any index then, so the plan sorts only when no index
+        # gives the order.
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute(
+            "EXPLAIN " + _lease_first_open_sql(connection.vendor, easy_first), [*params, now, now]
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Sort" not in plan, plan
+    assert "clip_queue_order" in plan, plan
