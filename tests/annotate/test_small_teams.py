@@ -172,3 +172,29 @@ def test_a_clip_counts_the_active_raters_who_have_not_rated_it(
     third.is_active = False
     third.save()
     assert clip_settlement(clip=clip, project=project).settlement.ratings_wanted == 1
+
+
+def test_a_rating_counts_the_crowd_only_up_to_the_maximum(project, clips):
+    """A crowd larger than max_raters is counted up to max_raters (no clip wants more), so
+    a rating reads a few members, not the whole crowd; a crowd as large as the maximum is
+    counted whole."""
+    from annotate.learning.settle import settlement_reads
+    from annotate.rawsql import fetch_sets
+
+    project.max_raters = 3
+    project.save()
+    for i in range(3):
+        make_user(f"crowd-{i}", "rater", [project])
+
+    def available() -> int:
+        *_, ((count,),) = fetch_sets(settlement_reads(clip_id=clips[0].pk, project=project))
+        return count
+
+    assert available() == 3
+    for i in range(3, 8):
+        make_user(f"crowd-{i}", "rater", [project])
+    assert available() == 3
+    project.max_raters = 5
+    project.save()
+    assert available() == 5
+    assert raters_cap(project=project, available=available(), n_ratings=0) == 5
