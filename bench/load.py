@@ -599,16 +599,25 @@ CLIP_TABLE_COUNTERS = (
 AUTOVACUUM_NAPTIME_S = 15.0
 
 
+def _threshold(kind: str, own: dict, defaults: dict, tuples: float) -> float:
+    """Autovacuum's threshold of a table for `kind` ("vacuum" or "analyze")."""
+    base, scale = f"autovacuum_{kind}_threshold", f"autovacuum_{kind}_scale_factor"
+    return float(own.get(base, defaults[base])) + tuples * float(own.get(scale, defaults[scale]))
+
+
 class AutovacuumStandIn(threading.Thread):
     """Autovacuum's rule, applied by the bench on a server where autovacuum is off (as on
     the development machines): every AUTOVACUUM_NAPTIME_S, VACUUM each table whose dead
-    rows exceed its threshold (its own storage parameters, else the server's)."""
+    rows exceed its threshold and ANALYZE each whose rows changed since its last analyze
+    beyond its own (its storage parameters, else the server's): a table's statistics
+    left as they were after setup plan queries for a table a twentieth of its size."""
 
     def __init__(self, database_url: str) -> None:
         super().__init__(name="bench-autovacuum", daemon=True)
         self.database_url = database_url
         self.stopped = threading.Event()
         self.vacuums: Counter = Counter()
+        self.analyzes: Counter = Counter()
         self.seconds = 0.0
 
     def run(self) -> None:
@@ -617,32 +626,37 @@ class AutovacuumStandIn(threading.Thread):
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             defaults = dict(
                 conn.execute(
-                    "SELECT name, setting::float FROM pg_settings WHERE name IN "
-                    "('autovacuum_vacuum_threshold', 'autovacuum_vacuum_scale_factor')"
+                    "SELECT name, setting::float FROM pg_settings WHERE name IN ("
+                    "'autovacuum_vacuum_threshold', 'autovacuum_vacuum_scale_factor', "
+                    "'autovacuum_analyze_threshold', 'autovacuum_analyze_scale_factor')"
                 ).fetchall()
             )
             while not self.stopped.wait(AUTOVACUUM_NAPTIME_S):
                 rows = conn.execute(
-                    "SELECT s.relname, s.n_dead_tup, GREATEST(c.reltuples, 0), c.reloptions "
+                    "SELECT s.relname, s.n_dead_tup, s.n_mod_since_analyze, "
+                    "GREATEST(c.reltuples, 0), c.reloptions "
                     "FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
                 ).fetchall()
-                for name, dead, tuples, options in rows:
+                for name, dead, changed, tuples, options in rows:
                     own = dict(o.split("=", 1) for o in options or [])
-                    threshold = float(
-                        own.get(
-                            "autovacuum_vacuum_threshold", defaults["autovacuum_vacuum_threshold"]
-                        )
-                    ) + tuples * float(
-                        own.get(
-                            "autovacuum_vacuum_scale_factor",
-                            defaults["autovacuum_vacuum_scale_factor"],
-                        )
-                    )
-                    if dead > threshold:
-                        began = time.monotonic()
-                        conn.execute(f'VACUUM "{name}"')
-                        self.seconds += time.monotonic() - began
-                        self.vacuums[name] += 1
+
+                    for command, count, due in (
+                        (
+                            "VACUUM",
+                            self.vacuums,
+                            dead > _threshold("vacuum", own, defaults, tuples),
+                        ),
+                        (
+                            "ANALYZE",
+                            self.analyzes,
+                            changed > _threshold("analyze", own, defaults, tuples),
+                        ),
+                    ):
+                        if due:
+                            began = time.monotonic()
+                            conn.execute(f'{command} "{name}"')
+                            self.seconds += time.monotonic() - began
+                            count[name] += 1
 
     def summary(self) -> dict:
         self.stopped.set()
@@ -650,6 +664,7 @@ class AutovacuumStandIn(threading.Thread):
         return {
             "naptime_s": AUTOVACUUM_NAPTIME_S,
             "vacuums": dict(self.vacuums.most_common()),
+            "analyzes": dict(self.analyzes.most_common()),
             "seconds": round(self.seconds, 1),
         }
 
@@ -1993,9 +2008,11 @@ def autovacuum_line(state: dict | None) -> str:
     if not stand_in:
         return "off on this server, and no stand-in"
     vacuums = ", ".join(f"{k} x{v}" for k, v in stand_in["vacuums"].items()) or "none"
+    analyzes = ", ".join(f"{k} x{v}" for k, v in stand_in.get("analyzes", {}).items()) or "none"
     return (
-        f"off on this server; the bench vacuumed by its rule every {stand_in['naptime_s']:.0f} s "
-        f"({vacuums}; {stand_in['seconds']} s)"
+        f"off on this server; the bench vacuumed and analyzed by its rule every "
+        f"{stand_in['naptime_s']:.0f} s (vacuum: {vacuums}; analyze: {analyzes}; "
+        f"{stand_in['seconds']} s)"
     )
 
 
