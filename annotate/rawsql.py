@@ -9,6 +9,7 @@ field converters and `Model.from_db` the ORM uses, so a caller cannot tell them 
 from the ORM's.
 """
 
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
@@ -76,25 +77,30 @@ def when(moment: datetime) -> Any:
 
 def fetch_sets(statements: Sequence[Statement]) -> list[list[Row]]:
     """Each SELECT's rows, the statements run in order: in one round trip on PostgreSQL
-    (psycopg's client-side binding, Django's default there, sends several statements as
-    one query), one by one elsewhere. Every statement must return rows."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and not connection.settings_dict.get(
-            "OPTIONS", {}
-        ).get("server_side_binding"):
-            cursor.execute(
-                ";\n".join(sql for sql, _ in statements),
-                [value for _, params in statements for value in params],
-            )
-            sets = [cursor.fetchall()]
-            while cursor.nextset():
-                sets.append(cursor.fetchall())
-            return sets
+    (psycopg's pipeline mode, each statement bound on the server and so prepared once it
+    recurs, see config.env), one by one elsewhere. Every statement must return rows. The
+    queries log shows a pipelined batch as one entry, as it reaches the server."""
+    if connection.vendor != "postgresql":
         sets = []
-        for sql, params in statements:
-            cursor.execute(sql, params)
-            sets.append(cursor.fetchall())
+        with connection.cursor() as cursor:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                sets.append(cursor.fetchall())
         return sets
+    with connection.cursor() as logged, contextlib.ExitStack() as stack:
+        raw = connection.connection
+        cursors = [stack.enter_context(raw.cursor()) for _ in statements]
+        if hasattr(logged, "debug_sql"):  # queries are logged (DEBUG, or a test counting)
+            stack.enter_context(
+                logged.debug_sql(
+                    ";\n".join(sql for sql, _ in statements),
+                    [value for _, params in statements for value in params],
+                )
+            )
+        with connection.wrap_database_errors, raw.pipeline():
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                cursor.execute(sql, params)
+            return [cursor.fetchall() for cursor in cursors]
 
 
 def fetchone(sql: str, params: Sequence[Any]) -> tuple | None:

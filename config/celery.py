@@ -4,7 +4,7 @@ import os
 import sys
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -38,3 +38,17 @@ def worker_priority_lower(**_: object) -> None:
     nice = int(os.environ.get("CONCORD_WORKER_NICE", "10"))
     if nice > 0:
         os.nice(nice)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def database_connections_tidy(task: object = None, **_: object) -> None:
+    """Close a database connection that failed or outlived CONN_MAX_AGE, and check the
+    others' health on their next use, as Django does around each request: the worker
+    keeps its connection across tasks (CELERY_DB_REUSE_MAX). Not for a task run eagerly,
+    inside its caller's request or transaction."""
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -55,6 +55,14 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_prepare_threshold(name: str) -> int | None:
+    """How many runs of a statement on a connection before psycopg prepares it (psycopg's
+    default, 5, unless set); None with `off`: nothing is prepared."""
+    if os.environ.get(name, "").strip().lower() in ("off", "none"):
+        return None
+    return env_int(name, 5, minimum=0)
+
+
 def env_database(name: str, default: str) -> dict[str, Any]:
     """A Django DATABASES entry from a URL such as postgres://user@host:5432/db."""
     url = env_str(name, default)
@@ -67,6 +75,17 @@ def env_database(name: str, default: str) -> dict[str, Any]:
     engine = config.get("ENGINE", "")
     if not engine:
         raise ImproperlyConfigured(f"{name}={url!r}: unknown database scheme")
+    if engine.endswith("postgresql"):
+        # Parameters bound on the server, so psycopg prepares a statement once it ran
+        # `prepare_threshold` times on a connection: PostgreSQL then parses and plans the
+        # rater path's statements once per connection instead of on every call.
+        # DATABASE_PREPARE_THRESHOLD=off behind a pooler that cannot keep them
+        # (PgBouncer in transaction mode before 1.21).
+        config["OPTIONS"] = {
+            **config.get("OPTIONS", {}),
+            "server_side_binding": True,
+            "prepare_threshold": env_prepare_threshold("DATABASE_PREPARE_THRESHOLD"),
+        }
     if engine.endswith("sqlite3"):
         if config["NAME"] != ":memory:":
             Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)

@@ -215,6 +215,11 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {"annotate.tasks.learner_*": {"queue": "learner"}}
 CELERY_TASK_TIME_LIMIT = env_int("CONCORD_TASK_TIME_LIMIT", 30 * 60, minimum=1)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker process keeps its database connection across tasks (Celery's Django fixup
+# otherwise closes it around every task, so each task opened one and lost its prepared
+# statements); config.celery closes one that failed or outlived CONN_MAX_AGE before and
+# after each task, as Django does around each request.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A request that enqueues work must not hang on a broker that is down: fail fast; the
 # database keeps the truth and periodic tasks catch up.

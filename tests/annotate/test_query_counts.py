@@ -2,6 +2,7 @@
 as the rater's browser calls them: session, throttle, permission checks) run a fixed
 number of queries, whatever the size of the project."""
 
+import re
 import uuid
 
 import pytest
@@ -111,6 +112,41 @@ def test_the_rater_paths_run_a_fixed_number_of_queries(media_root):
         shown = "\n".join(big[key])
         assert len(big[key]) == len(sql), f"{key}: {len(sql)} -> {len(big[key])}\n{shown}"
         assert len(sql) <= limits[key.split("_")[0]], f"{key}: {len(sql)} queries\n{shown}"
+
+
+def _as_sent(sql: str) -> str:
+    """The statement as psycopg sends it with server-side binding: %s as $1, $2, ..."""
+    numbers = iter(range(1, sql.count("%s") + 1))
+    return re.sub(r"%%|%s", lambda m: "%" if m.group() == "%%" else f"${next(numbers)}", sql)
+
+
+def test_the_rater_paths_statements_are_prepared_on_postgresql(media_root):
+    """Parameters are bound on the server (config.env), so psycopg prepares a statement
+    once it recurs on a connection: PostgreSQL parses and plans the claim and the
+    settlement's pipelined reads (annotate.rawsql.fetch_sets) once, not on every call."""
+    from annotate.learning.settle import settlement_reads
+    from annotate.services.assignments import _lease_first_open_sql
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    project = make_project("prepared", min_raters=1, max_raters=1)
+    make_clips(project, 8)
+    client = _browser(make_user("prepared-rater", "rater", [project]))
+    values = {"arousal": 0.2, "valence": 0.1}
+    for _ in range(8):
+        lease = client.post(f"/api/v1/projects/{project.pk}/next/").json()
+        body = {"values": values, "client_token": uuid.uuid4().hex}
+        rated = client.post(
+            f"/api/v1/assignments/{lease['assignment']['id']}/rating/", body, format="json"
+        )
+        assert rated.status_code == 201, rated.content
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = {statement for (statement,) in cursor.fetchall()}
+    expected = [sql for sql, _ in settlement_reads(clip_id=0, project=project)]
+    expected.append(_lease_first_open_sql(connection.vendor, False))
+    missing = [sql for sql in expected if _as_sent(sql) not in prepared]
+    assert not missing, f"not prepared:\n{missing}\nprepared:\n{sorted(prepared)}"
 
 
 def test_a_setting_changed_by_an_admin_applies_to_the_next_request(

@@ -13,6 +13,8 @@ on the shared PostgreSQL (DATABASE_URL) except in the PostgreSQL restart test.
   outage reaches.
 - PostgreSQL stopped and started under gunicorn: 503 + Retry-After (JSON under /api/, a
   page elsewhere), then the next request succeeds without restarting the app.
+- PostgreSQL restarted under a worker that keeps its connection across tasks: the next
+  task runs on a new connection.
 - A lease that expires returns its clip.
 """
 
@@ -25,6 +27,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -717,19 +720,11 @@ def private_postgres(services):
     return cluster
 
 
-def test_postgres_restart_gives_503_then_recovers(
-    services, private_postgres, transactional_db, media_root, tmp_path
-):
-    """gunicorn on a private cluster: stopped, every request is a quick 503 with
-    Retry-After; started again, the next request succeeds with the same app."""
+def _copy_test_database(cluster: PostgresCluster) -> None:
+    """The test database, schema and rows, copied into the cluster's database `concord`."""
     from django.db import connection
 
-    _require_postgres()
     pg_dump = _require_binary("pg_dump")
-    project = make_project(min_raters=1)
-    make_clips(project, 3)
-    make_user("rita", "rater", [project])
-    # The test database, schema and rows, copied into the private cluster.
     s = connection.settings_dict
     dump = subprocess.run(
         [
@@ -750,8 +745,20 @@ def test_postgres_restart_gives_503_then_recovers(
         env={**os.environ, "PGPASSWORD": s.get("PASSWORD") or ""},
     )
     assert dump.returncode == 0, dump.stderr
-    private_postgres.psql("-c", "create database concord")
-    private_postgres.psql(stdin=dump.stdout, database="concord")
+    cluster.psql("-c", "create database concord")
+    cluster.psql(stdin=dump.stdout, database="concord")
+
+
+def test_postgres_restart_gives_503_then_recovers(
+    services, private_postgres, transactional_db, media_root, tmp_path
+):
+    """gunicorn on a private cluster: stopped, every request is a quick 503 with
+    Retry-After; started again, the next request succeeds with the same app."""
+    _require_postgres()
+    project = make_project(min_raters=1)
+    make_clips(project, 3)
+    make_user("rita", "rater", [project])
+    _copy_test_database(private_postgres)
 
     env = app_env(
         media_root,
@@ -813,6 +820,87 @@ def test_postgres_restart_gives_503_then_recovers(
         f"postgres down: 503 in {answered_in * 1000:.0f} ms; first request after the "
         f"restart answered 200 in {recovered_in * 1000:.0f} ms"
     )
+
+
+def test_the_worker_keeps_its_connection_across_tasks_and_renews_it_after_a_restart(
+    services, private_postgres, transactional_db, media_root, tmp_path
+):
+    """A worker process keeps one database connection across its tasks (Celery's Django
+    fixup alone opens one per task: CELERY_DB_REUSE_MAX); when PostgreSQL restarts under
+    it, its next task finds the connection dead and runs on a new one."""
+    import psycopg
+
+    from annotate.models import Assignment, AssignmentStatus
+    from annotate.tasks import assignments_expire_task
+    from config.celery import app
+
+    _require_postgres()
+    project = make_project(min_raters=1)
+    clips = make_clips(project, 2)
+    later = timezone.now() + timedelta(hours=1)
+    lease_ids = [
+        Assignment.objects.create(
+            project=project,
+            clip=clip,
+            rater=make_user(f"r{i}", "rater", [project]),
+            expires_at=later,
+        ).pk
+        for i, clip in enumerate(clips)
+    ]
+    _copy_test_database(private_postgres)
+    with app.connection_for_write() as broker:
+        for queue in ("celery", "learner"):
+            broker.default_channel.queue_purge(queue)
+    worker = start_worker(
+        app_env(media_root, DATABASE_URL=private_postgres.url), tmp_path / "worker.log"
+    )
+    services.append(worker)
+
+    def private(sql: str, *params: object) -> list[tuple]:
+        with psycopg.connect(private_postgres.url) as db:
+            cursor = db.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def sessions() -> int:
+        """Sessions ever opened on the database (this one's own included)."""
+        return private("SELECT sessions FROM pg_stat_database WHERE datname = 'concord'")[0][0]
+
+    def expire(lease_id: int) -> None:
+        private(
+            "UPDATE annotate_assignment SET expires_at = now() - interval '1 second' WHERE id = %s",
+            lease_id,
+        )
+        assignments_expire_task.delay()
+        wait_for(
+            lambda: (
+                private("SELECT status FROM annotate_assignment WHERE id = %s", lease_id)
+                == [(AssignmentStatus.EXPIRED,)]
+            ),
+            timeout=30,
+            what=f"the worker to expire lease {lease_id}",
+        )
+
+    expire(lease_ids[0])  # the worker's pool process has connected
+    before = sessions()
+    tasks = 12
+    for _ in range(tasks):
+        assignments_expire_task.delay()
+    wait_for(
+        lambda: worker.output().count("succeeded in") >= tasks + 1,
+        timeout=60,
+        what=f"{tasks} more tasks to run",
+    )
+    opened = sessions() - before - 1  # the second count's own session
+    assert opened <= 1, f"{opened} database sessions opened for {tasks} tasks"
+
+    private_postgres.stop()
+    private_postgres.start()
+    expire(lease_ids[1])
+    assert worker.proc is not None
+    assert worker.proc.poll() is None
+    # The dead connection failed its health check before the task used it: no retry.
+    assert " retry: " not in worker.output(), worker.output()[-3000:]
+    print(f"{tasks} tasks opened {opened} database sessions; the task after the restart ran")
 
 
 # --- 4. a lease that expires returns its clip ------------------------------------------
