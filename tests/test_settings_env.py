@@ -21,6 +21,7 @@ SETTINGS_VARIABLES = (
     "SECRET_KEY",
     "SECRET_KEY_FILE",
     "DATABASE_URL_FILE",
+    "DATABASE_PREPARE_THRESHOLD",
     "CONCORD_DEV",
     "CONCORD_HTTPS",
     "CONCORD_REQUIRE_SECRET_KEY",
@@ -247,3 +248,20 @@ def test_a_worker_process_runs_below_the_web_requests_priority(setting, lower_by
     )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.strip().splitlines()[-1]) == lower_by
+
+
+@pytest.mark.parametrize(("value", "threshold"), [(None, "5"), ("0", "0"), ("off", "None")])
+def test_postgres_binds_on_the_server_and_prepares_unless_turned_off(tmp_path, value, threshold):
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "o = s.DATABASES['default']['OPTIONS']; "
+        "print(o['server_side_binding'], o['prepare_threshold'])"
+    )
+    env = {"DATABASE_URL": "postgres://u@db:5432/x"}
+    if value is not None:
+        env["DATABASE_PREPARE_THRESHOLD"] = value
+    result = start(tmp_path, sys.executable, "-c", probe, **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", threshold]
+    refused = start(tmp_path, **{**env, "DATABASE_PREPARE_THRESHOLD": "-1"})
+    assert "DATABASE_PREPARE_THRESHOLD=-1 must be at least 0" in refused.stderr
